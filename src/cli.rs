@@ -1,0 +1,81 @@
+//! The command line: clap derive definitions. Every flag also reads an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Clerk organization memberships in sync with a declarative YAML file.
+#[derive(Debug, Parser)]
+#[command(name = "membersync", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts, before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Clerk Backend API base URL
+    #[arg(
+        long,
+        global = true,
+        env = "CLERK_API_URL",
+        default_value = "https://api.clerk.com/v1"
+    )]
+    pub api_url: String,
+
+    /// Read the secret key from this file (a Kubernetes secret mount); overrides CLERK_SECRET_KEY.
+    /// Surrounding whitespace and the trailing newline are trimmed
+    #[arg(
+        long,
+        global = true,
+        env = "CLERK_SECRET_KEY_FILE",
+        value_name = "PATH"
+    )]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Requests allowed per period, like 20/s, 1000/10s or 90/1m [default: 1000/10s for an
+    /// sk_live_ key, otherwise 100/10s]
+    #[arg(
+        long,
+        global = true,
+        env = "MEMBERSYNC_RATE_LIMIT",
+        value_name = "N/PERIOD"
+    )]
+    pub rate_limit: Option<String>,
+
+    /// Requests in flight at most
+    #[arg(long, global = true, env = "MEMBERSYNC_CONCURRENCY", default_value_t = 8, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Log line format on stderr (filter with RUST_LOG)
+    #[arg(long, global = true, env = "MEMBERSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check the desired state offline; no network, no secret key needed
+    Validate(FileArgs),
+}
+
+/// The desired-state files.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// Desired-state file, or a directory of *.yaml/*.yml files (sorted by name); repeatable.
+    /// MEMBERSYNC_FILE takes several paths separated by commas
+    #[arg(short = 'f', long = "file", value_name = "PATH", env = "MEMBERSYNC_FILE",
+          value_delimiter = ',', default_value = crate::desired::DEFAULT_FILE)]
+    pub files: Vec<PathBuf>,
+}

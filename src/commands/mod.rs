@@ -1,0 +1,28 @@
+//! One function per command: each takes its parsed arguments, does the work, prints the
+//! result on stdout, and says which exit status the process ends with.
+
+mod validate;
+
+use crate::cli::{Cli, Command};
+
+/// How the process ends (CONTRACT §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// In sync, or every change applied.
+    Success = 0,
+    /// Auth, network or API errors, or an operation that failed.
+    Failure = 1,
+    /// Invalid files or command line; no request was sent.
+    Invalid = 2,
+    /// Refused by a safety limit; no write request was sent.
+    Refused = 3,
+    /// `--detailed-exitcode` and the plan is not empty.
+    Changes = 4,
+}
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Validate(files) => validate::run(&files),
+    }
+}

@@ -1,0 +1,334 @@
+//! The desired state: what the YAML file(s) declare, parsed and validated (no IO beyond
+//! reading the files, no network).
+//!
+//! `raw` mirrors the file; `validate` checks it and builds the domain types below, collecting
+//! every error with its file, line, column and key; `load` finds and reads the files.
+
+mod load;
+pub mod raw;
+mod validate;
+pub mod yaml;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use time::Date;
+
+pub use load::{DEFAULT_FILE, load, load_files};
+pub use validate::parse_file;
+
+/// Every organization and member declared across the desired-state files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredState {
+    /// The files read, in the order they were read.
+    pub files: Vec<PathBuf>,
+    pub organizations: Vec<DesiredOrganization>,
+    /// Things worth telling the user that do not make the file invalid.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl DesiredState {
+    /// The number of member entries across all organizations.
+    pub fn member_count(&self) -> usize {
+        self.organizations.iter().map(|org| org.members.len()).sum()
+    }
+}
+
+/// One managed organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredOrganization {
+    pub key: OrgRef,
+    pub prune: bool,
+    pub metadata_mode: MetadataMode,
+    pub members: Vec<DesiredMember>,
+    /// Users membership of whom membersync never creates, changes or deletes.
+    pub ignore: Vec<UserRef>,
+    pub origin: Origin,
+}
+
+/// How an organization is named in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrgRef {
+    /// A Clerk organization ID (`org_…`).
+    Id(String),
+    /// An organization slug, resolved to an ID against the live instance.
+    Slug(String),
+}
+
+impl OrgRef {
+    /// `org_…` keys are IDs; anything else is a slug.
+    pub fn parse(key: &str) -> OrgRef {
+        if key.starts_with("org_") {
+            OrgRef::Id(key.to_owned())
+        } else {
+            OrgRef::Slug(key.to_owned())
+        }
+    }
+
+    /// The text as written in the file.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OrgRef::Id(text) | OrgRef::Slug(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for OrgRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// How a user is named in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UserRef {
+    /// A Clerk user ID (`user_…`).
+    Id(String),
+    /// An email address, lower-cased; resolved to a user ID through Clerk's users listing.
+    Email(String),
+}
+
+impl UserRef {
+    /// A key containing `@` is an email address (compared case-insensitively); otherwise it
+    /// must look like a Clerk user ID.
+    pub fn parse(key: &str) -> Result<UserRef, String> {
+        let key = key.trim();
+        if key.contains('@') {
+            let (local, domain) = key.rsplit_once('@').unwrap_or_default();
+            if local.is_empty() || domain.is_empty() || key.chars().any(char::is_whitespace) {
+                return Err(format!("`{key}` is not a valid email address"));
+            }
+            Ok(UserRef::Email(key.to_lowercase()))
+        } else if is_clerk_id(key, "user_") {
+            Ok(UserRef::Id(key.to_owned()))
+        } else {
+            Err(format!(
+                "`{key}` is neither an email address nor a Clerk user ID (user_…)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            UserRef::Id(text) | UserRef::Email(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+fn is_clerk_id(key: &str, prefix: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// An organization role key, always in Clerk's `org:<key>` form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Role(String);
+
+impl Role {
+    /// The role every organization has; the safety checks protect it.
+    pub const ADMIN: &'static str = "org:admin";
+
+    /// Normalizes `admin` to `org:admin`; refuses empty keys and illegal characters.
+    /// Clerk role keys are lower-case letters, digits, `_` and `-` after `org:`.
+    pub fn parse(text: &str) -> Result<Role, String> {
+        let text = text.trim();
+        let key = text.strip_prefix("org:").unwrap_or(text);
+        if key.is_empty() {
+            return Err("the role is empty".to_owned());
+        }
+        if let Some(bad) = key
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+        {
+            let what = match bad {
+                ' ' | '\t' => "a space".to_owned(),
+                c if c.is_ascii_uppercase() => {
+                    format!("an upper-case `{c}` (role keys are lower-case)")
+                }
+                c => format!("`{c}`"),
+            };
+            return Err(format!(
+                "the role `{text}` contains {what}; a role is `org:` followed by lower-case letters, digits, `_` or `-`"
+            ));
+        }
+        Ok(Role(format!("org:{key}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0 == Self::ADMIN
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// How declared metadata is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataMode {
+    /// The declared object becomes the whole metadata; undeclared keys are removed.
+    #[default]
+    Exact,
+    /// Declared keys are set (deeply); other keys are kept.
+    Merge,
+}
+
+/// One member entry of an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredMember {
+    pub user: UserRef,
+    pub role: Role,
+    /// `None`: public metadata is not managed for this member.
+    pub public_metadata: Option<Map<String, Value>>,
+    /// `None`: private metadata is not managed for this member.
+    pub private_metadata: Option<Map<String, Value>>,
+    /// Listed through this UTC day; from the next day on, treated as not listed.
+    pub expires: Option<Date>,
+    pub origin: Origin,
+}
+
+impl DesiredMember {
+    /// Whether the entry still counts on `today` (UTC).
+    pub fn is_listed_on(&self, today: Date) -> bool {
+        self.expires.is_none_or(|expires| today <= expires)
+    }
+}
+
+/// Where something was declared: file, line and column (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<PathBuf>,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{}:{}:{}",
+            self.file.display(),
+            self.line,
+            self.column
+        )
+    }
+}
+
+/// One problem found in the desired state: where, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// Line and column (1-based), when the problem has a place in the file.
+    pub position: Option<(u64, u64)>,
+    /// The dotted key path, such as `organizations.org_2abc.members.alice@example.com`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.file.display())?;
+        if let Some((line, column)) = self.position {
+            write!(formatter, ":{line}:{column}")?;
+        }
+        if self.key.is_empty() {
+            write!(formatter, ": {}", self.message)
+        } else {
+            write!(formatter, ": {}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// The desired state could not be loaded; every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_diagnostics(.0))]
+pub struct LoadError(pub Vec<Diagnostic>);
+
+fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics.iter().map(|d| format!("error: {d}")).collect();
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_role_gets_the_org_prefix() {
+        assert_eq!(Role::parse("admin").unwrap().as_str(), "org:admin");
+        assert_eq!(
+            Role::parse("org:billing_manager").unwrap().as_str(),
+            "org:billing_manager"
+        );
+        assert_eq!(Role::parse(" member ").unwrap().as_str(), "org:member");
+    }
+
+    #[test]
+    fn empty_and_malformed_roles_are_refused() {
+        assert_eq!(Role::parse("").unwrap_err(), "the role is empty");
+        assert_eq!(Role::parse("org:").unwrap_err(), "the role is empty");
+        assert!(Role::parse("super admin").unwrap_err().contains("a space"));
+        assert!(Role::parse("Admin").unwrap_err().contains("lower-case"));
+        assert!(Role::parse("org:adm!n").unwrap_err().contains("`!`"));
+        assert!(Role::parse("org:org:admin").unwrap_err().contains("`:`"));
+    }
+
+    #[test]
+    fn emails_are_recognized_by_the_at_sign_and_lower_cased() {
+        assert_eq!(
+            UserRef::parse("Alice@Example.COM").unwrap(),
+            UserRef::Email("alice@example.com".into())
+        );
+        assert_eq!(
+            UserRef::parse("user_2xyz").unwrap(),
+            UserRef::Id("user_2xyz".into())
+        );
+        assert!(UserRef::parse("@example.com").is_err());
+        assert!(UserRef::parse("alice@").is_err());
+        assert!(
+            UserRef::parse("alice")
+                .unwrap_err()
+                .contains("neither an email")
+        );
+        assert!(UserRef::parse("user_").is_err());
+    }
+
+    #[test]
+    fn organization_keys_starting_with_org_are_ids() {
+        assert_eq!(OrgRef::parse("org_2abc"), OrgRef::Id("org_2abc".into()));
+        assert_eq!(OrgRef::parse("acme-inc"), OrgRef::Slug("acme-inc".into()));
+    }
+
+    #[test]
+    fn an_expiry_date_is_inclusive() {
+        let member = DesiredMember {
+            user: UserRef::Id("user_1".into()),
+            role: Role::parse("member").unwrap(),
+            public_metadata: None,
+            private_metadata: None,
+            expires: Some(time::macros::date!(2027 - 03 - 31)),
+            origin: Origin {
+                file: Arc::new("f".into()),
+                line: 1,
+                column: 1,
+            },
+        };
+        assert!(member.is_listed_on(time::macros::date!(2027 - 03 - 31)));
+        assert!(!member.is_listed_on(time::macros::date!(2027 - 04 - 01)));
+    }
+}

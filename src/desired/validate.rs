@@ -1,0 +1,326 @@
+//! Checks one parsed file and builds the domain types, collecting every error it finds.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use time::Date;
+use time::macros::format_description;
+
+use super::raw::{RawFile, RawMember, RawMetadataMode};
+use super::yaml::{self, Spanned};
+use super::{
+    DesiredMember, DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Origin, Role, UserRef,
+};
+
+/// What one valid file declares.
+#[derive(Debug)]
+pub struct ParsedFile {
+    pub organizations: Vec<DesiredOrganization>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses and validates the text of one desired-state file.
+pub fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, Vec<Diagnostic>> {
+    let raw: RawFile = yaml::parse(text).map_err(|error| {
+        let key = yaml::key_path_at(text, error.line, error.column);
+        vec![Diagnostic {
+            file: path.to_owned(),
+            position: Some((error.line.max(1), error.column.max(1))),
+            key,
+            message: error.message,
+        }]
+    })?;
+    let mut checker = Checker {
+        file: Arc::new(path.to_owned()),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let organizations = checker.file(raw, text);
+    if checker.errors.is_empty() {
+        Ok(ParsedFile {
+            organizations,
+            warnings: checker.warnings,
+        })
+    } else {
+        Err(checker.errors)
+    }
+}
+
+struct Checker {
+    file: Arc<std::path::PathBuf>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn diagnostic(
+        &self,
+        position: (u64, u64),
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: self.file.as_ref().clone(),
+            position: Some(position),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn error(&mut self, position: (u64, u64), key: impl Into<String>, message: impl Into<String>) {
+        let diagnostic = self.diagnostic(position, key, message);
+        self.errors.push(diagnostic);
+    }
+
+    fn origin(&self, position: (u64, u64)) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            line: position.0,
+            column: position.1,
+        }
+    }
+
+    fn file(&mut self, raw: RawFile, text: &str) -> Vec<DesiredOrganization> {
+        if raw.version.is_none() && raw.defaults.is_none() && raw.organizations.is_none() {
+            let message = if has_content(text) {
+                "the file holds no mapping; expected `version: 1` and `organizations:`"
+            } else {
+                "the file is empty; expected `version: 1` and `organizations:`"
+            };
+            self.error((1, 1), "", message);
+            return Vec::new();
+        }
+        match &raw.version {
+            None => self.error(
+                (1, 1),
+                "version",
+                "missing `version`; add `version: 1` at the top of the file",
+            ),
+            Some(version) => match &version.value {
+                Value::Number(number) if number.as_u64() == Some(1) => {}
+                Value::Number(number) => self.error(
+                    yaml::position(version),
+                    "version",
+                    format!("unsupported version {number}; this membersync reads version 1"),
+                ),
+                other => self.error(
+                    yaml::position(version),
+                    "version",
+                    format!("`version` must be the number 1, not {}", describe(other)),
+                ),
+            },
+        }
+        let (default_prune, default_mode) = match &raw.defaults {
+            Some(defaults) => (
+                defaults.value.prune.unwrap_or(true),
+                defaults.value.metadata.map(mode),
+            ),
+            None => (true, None),
+        };
+        let default_mode = default_mode.unwrap_or_default();
+        let Some(organizations) = raw.organizations else {
+            self.error(
+                (1, 1),
+                "organizations",
+                "missing `organizations`; list the organizations to manage",
+            );
+            return Vec::new();
+        };
+        let mut result = Vec::with_capacity(organizations.value.0.len());
+        for (key, organization) in organizations.value.0 {
+            let org_key = key.value.trim().to_owned();
+            let path = format!("organizations.{org_key}");
+            if org_key.is_empty() {
+                self.error(
+                    yaml::position(&key),
+                    "organizations",
+                    "an organization key is empty",
+                );
+                continue;
+            }
+            let members = match organization.members {
+                Some(members) => self.members(&path, members.value.0),
+                None => Vec::new(),
+            };
+            let ignore = self.ignore(&path, organization.ignore.unwrap_or_default(), &members);
+            result.push(DesiredOrganization {
+                key: OrgRef::parse(&org_key),
+                prune: organization.prune.unwrap_or(default_prune),
+                metadata_mode: organization.metadata.map(mode).unwrap_or(default_mode),
+                members,
+                ignore,
+                origin: self.origin(yaml::position(&key)),
+            });
+        }
+        result
+    }
+
+    fn members(
+        &mut self,
+        org_path: &str,
+        entries: Vec<(Spanned<String>, Spanned<RawMember>)>,
+    ) -> Vec<DesiredMember> {
+        let path = format!("{org_path}.members");
+        let mut seen: HashMap<UserRef, (String, u64)> = HashMap::new();
+        let mut members = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            let position = yaml::position(&key);
+            let member_path = format!("{path}.{}", key.value);
+            let user = match UserRef::parse(&key.value) {
+                Ok(user) => user,
+                Err(message) => {
+                    self.error(position, &member_path, message);
+                    continue;
+                }
+            };
+            if let Some((first_key, first_line)) = seen.get(&user) {
+                let message = format!(
+                    "`{}` is listed twice (lines {first_line} and {}){}",
+                    key.value,
+                    position.0,
+                    if *first_key != key.value {
+                        format!(", once as `{first_key}`")
+                    } else {
+                        String::new()
+                    },
+                );
+                self.error(position, &path, message);
+                continue;
+            }
+            seen.insert(user.clone(), (key.value.clone(), position.0));
+            if let Some(member) = self.member(&member_path, user, value, position) {
+                members.push(member);
+            }
+        }
+        members
+    }
+
+    fn member(
+        &mut self,
+        path: &str,
+        user: UserRef,
+        value: Spanned<RawMember>,
+        position: (u64, u64),
+    ) -> Option<DesiredMember> {
+        let value_position = yaml::position(&value);
+        let (role, public_metadata, private_metadata, expires) = match value.value {
+            RawMember::Role(role) => (self.role(path, &role, value_position), None, None, None),
+            RawMember::Long(long) => {
+                let long = *long;
+                let role = match &long.role {
+                    Some(role) => {
+                        self.role(&format!("{path}.role"), &role.value, yaml::position(role))
+                    }
+                    None => {
+                        self.error(value_position, path, "missing `role`");
+                        None
+                    }
+                };
+                let public = long
+                    .public_metadata
+                    .and_then(|m| self.metadata(&format!("{path}.public_metadata"), m));
+                let private = long
+                    .private_metadata
+                    .and_then(|m| self.metadata(&format!("{path}.private_metadata"), m));
+                let expires = long
+                    .expires
+                    .and_then(|e| self.expires(&format!("{path}.expires"), e));
+                (role, public, private, expires)
+            }
+        };
+        Some(DesiredMember {
+            user,
+            role: role?,
+            public_metadata,
+            private_metadata,
+            expires,
+            origin: self.origin(position),
+        })
+    }
+
+    fn role(&mut self, path: &str, text: &str, position: (u64, u64)) -> Option<Role> {
+        Role::parse(text)
+            .map_err(|message| self.error(position, path, message))
+            .ok()
+    }
+
+    fn metadata(&mut self, path: &str, value: Spanned<Value>) -> Option<Map<String, Value>> {
+        let position = yaml::position(&value);
+        match value.value {
+            Value::Object(map) => Some(map),
+            other => {
+                let message = format!("metadata must be a mapping, not {}", describe(&other));
+                self.error(position, path, message);
+                None
+            }
+        }
+    }
+
+    fn expires(&mut self, path: &str, value: Spanned<String>) -> Option<Date> {
+        let format = format_description!("[year]-[month]-[day]");
+        Date::parse(value.value.trim(), format)
+            .map_err(|_| {
+                let message = format!(
+                    "`{}` is not a date; write it as YYYY-MM-DD, like 2027-03-31",
+                    value.value
+                );
+                self.error(yaml::position(&value), path, message)
+            })
+            .ok()
+    }
+
+    fn ignore(
+        &mut self,
+        org_path: &str,
+        entries: Vec<Spanned<String>>,
+        members: &[DesiredMember],
+    ) -> Vec<UserRef> {
+        let path = format!("{org_path}.ignore");
+        let mut ignore = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let position = yaml::position(&entry);
+            match UserRef::parse(&entry.value) {
+                Ok(user) => {
+                    if let Some(member) = members.iter().find(|member| member.user == user) {
+                        let message = format!(
+                            "`{}` is both a member (line {}) and ignored; it is ignored",
+                            entry.value, member.origin.line
+                        );
+                        let warning = self.diagnostic(position, &path, message);
+                        self.warnings.push(warning);
+                    }
+                    ignore.push(user);
+                }
+                Err(message) => self.error(position, &path, message),
+            }
+        }
+        ignore
+    }
+}
+
+fn mode(raw: RawMetadataMode) -> MetadataMode {
+    match raw {
+        RawMetadataMode::Exact => MetadataMode::Exact,
+        RawMetadataMode::Merge => MetadataMode::Merge,
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "empty".to_owned(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string \"{s}\""),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+    }
+}
+
+/// Whether the text holds anything but blank lines, comments and document markers.
+fn has_content(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .any(|line| !(line.is_empty() || line.starts_with('#') || line == "---" || line == "..."))
+}

@@ -1,0 +1,161 @@
+//! The one place that knows which YAML crate we use.
+//!
+//! serde-saphyr replaces serde_yaml (archived upstream, and it silently keeps the last of
+//! two duplicate keys). It rejects duplicate keys, reports line and column, and bounds
+//! alias expansion, so a hostile file is refused fast and in bounded memory.
+
+use serde::de::DeserializeOwned;
+
+pub use serde_saphyr::Spanned;
+
+/// Largest desired-state file we read; larger ones are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A parse or type error reported by the YAML layer, with its position (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// Parses one YAML document into `T`, refusing duplicate keys and alias bombs.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
+    // A 16 MiB file holds well under these; they only stop pathological input.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 8_000_000;
+    budget.max_nodes = 4_000_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_documents = 1;
+    budget.max_depth = 32;
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = 100_000;
+    alias_limits.max_replay_stack_depth = 16;
+    alias_limits.max_alias_expansions_per_anchor = 1_000;
+    let options = serde_saphyr::options! {
+        budget: Some(budget),
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        alias_limits: alias_limits,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map(|location| (location.line(), location.column()))
+            .unwrap_or((0, 0));
+        let rendered = error
+            .without_snippet()
+            .render_with_formatter(&serde_saphyr::UserMessageFormatter);
+        // The position is reported separately, so drop the crate's own trailer.
+        let trailer = format!(" at line {line}, column {column}");
+        let message = plain_words(rendered.strip_suffix(&trailer).unwrap_or(&rendered));
+        SyntaxError {
+            line,
+            column,
+            message,
+        }
+    })
+}
+
+/// Rewords the parser's terser messages for people who write YAML, not parsers.
+fn plain_words(message: &str) -> String {
+    match message {
+        "invalid boolean" => "expected true or false".to_owned(),
+        "expected sequence start" => {
+            "expected a list, like [a, b] or lines starting with `- `".to_owned()
+        }
+        "expected mapping start" => "expected a mapping of `key: value` lines".to_owned(),
+        other if other.starts_with("YAML document too large or too complex") => format!(
+            "refused: the document expands beyond membersync's limits (an alias bomb, or nesting too deep): {}",
+            other.trim_start_matches("YAML document too large or too complex: ")
+        ),
+        other => other.to_owned(),
+    }
+}
+
+/// The 1-based line and column of a spanned value.
+pub fn position<T>(spanned: &Spanned<T>) -> (u64, u64) {
+    (spanned.referenced.line(), spanned.referenced.column())
+}
+
+/// The dotted key path (`organizations.org_a.members.user_b`) of the node at a position,
+/// found by replaying the parser's events up to it. Used to name the key in messages.
+pub fn key_path_at(text: &str, line: u64, column: u64) -> String {
+    use serde_saphyr::granit_parser::{Event, Parser};
+
+    enum Frame {
+        /// `key` is set while that key's value is pending or being read.
+        Mapping {
+            key: Option<String>,
+        },
+        Sequence {
+            index: usize,
+        },
+    }
+
+    fn node_done(stack: &mut [Frame]) {
+        match stack.last_mut() {
+            Some(Frame::Mapping { key }) => *key = None,
+            Some(Frame::Sequence { index }) => *index += 1,
+            None => {}
+        }
+    }
+
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut parser = Parser::new_from_str(text);
+    while let Some(Ok((event, span))) = parser.next_event() {
+        let start = (span.start.line() as u64, span.start.col() as u64 + 1);
+        // Collections that open or close at the position enclose it; a scalar there is it.
+        let is_leaf = matches!(event, Event::Scalar(..) | Event::Alias(_));
+        if start > (line, column) || (start == (line, column) && is_leaf) {
+            // A mapping key exactly at the position is the key the message is about.
+            if start == (line, column)
+                && let Event::Scalar(value, ..) = &event
+                && let Some(Frame::Mapping { key }) = stack.last_mut()
+                && key.is_none()
+            {
+                *key = Some(value.to_string());
+            }
+            break;
+        }
+        match event {
+            Event::Scalar(value, ..) => match stack.last_mut() {
+                Some(Frame::Mapping { key }) if key.is_none() => *key = Some(value.into_owned()),
+                _ => node_done(&mut stack),
+            },
+            Event::Alias(_) => node_done(&mut stack),
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if let Some(Frame::Mapping { key }) = stack.last_mut()
+                    && key.is_none()
+                {
+                    // A complex (non-scalar) key; name it generically.
+                    *key = Some("?".to_owned());
+                }
+                stack.push(match event {
+                    Event::MappingStart(..) => Frame::Mapping { key: None },
+                    _ => Frame::Sequence { index: 0 },
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                node_done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Mapping { key: Some(key) } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Frame::Mapping { key: None } => {}
+            Frame::Sequence { index } => path.push_str(&format!("[{index}]")),
+        }
+    }
+    path
+}

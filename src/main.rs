@@ -1,0 +1,13 @@
+//! The `membersync` binary: parse the command line, set up logging, run, map to an exit code.
+
+use clap::Parser;
+use membersync::cli::Cli;
+use membersync::{commands, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.global.log_format);
+    let exit = commands::run(cli).await;
+    std::process::ExitCode::from(exit as u8)
+}
