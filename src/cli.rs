@@ -4,6 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::clerk::RateLimit;
+use crate::plan::MaxDeletes;
+
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    text.parse()
+}
+
+fn parse_max_deletes(text: &str) -> Result<MaxDeletes, String> {
+    text.parse()
+}
+
 /// Keeps Clerk organization memberships in sync with a declarative YAML file.
 #[derive(Debug, Parser)]
 #[command(name = "membersync", version, about, long_about = None, propagate_version = true)]
@@ -43,9 +54,10 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "MEMBERSYNC_RATE_LIMIT",
-        value_name = "N/PERIOD"
+        value_name = "N/PERIOD",
+        value_parser = parse_rate_limit
     )]
-    pub rate_limit: Option<String>,
+    pub rate_limit: Option<RateLimit>,
 
     /// Requests in flight at most
     #[arg(long, global = true, env = "MEMBERSYNC_CONCURRENCY", default_value_t = 8, value_name = "N",
@@ -68,6 +80,51 @@ pub enum LogFormat {
 pub enum Command {
     /// Parse and check the desired state offline; no network, no secret key needed
     Validate(FileArgs),
+    /// Read live state and print what apply would change; sends no write request, ever
+    Plan(PlanArgs),
+    /// Make the Clerk instance match the desired state (with --dry-run: the same as plan)
+    Apply(ApplyArgs),
+}
+
+/// How the plan and report are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Options of `plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+
+    /// Print the plan as text or as one JSON document
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Exit 4 when the plan is not empty
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// The safety limit shown with the plan: a count (12) or a percentage (25%)
+    #[arg(long, value_name = "N|P%", default_value = "25%", value_parser = parse_max_deletes)]
+    pub max_deletes: MaxDeletes,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Read live state and print the plan; send no write request (the same as `plan`)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply even a plan over --max-deletes or one that removes an organization's last admin
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The desired-state files.

@@ -1,10 +1,16 @@
 //! membersync: keeps Clerk organization memberships in sync with a declarative YAML file.
 
+/// The Clerk Backend API client: the only module that speaks HTTP.
+pub mod clerk;
 /// The command line definitions (clap).
 pub mod cli;
 /// One function per command, and the process exit status.
 pub mod commands;
 /// The desired state: loading, parsing and validating the YAML files (no network).
 pub mod desired;
+/// The planner: diff, ordering, safety checks and rendering (pure, no IO).
+pub mod plan;
+/// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals.
+pub mod simulator;
 /// Logging setup (tracing to stderr).
 pub mod telemetry;

@@ -1,6 +1,8 @@
 //! One function per command: each takes its parsed arguments, does the work, prints the
 //! result on stdout, and says which exit status the process ends with.
 
+mod live;
+mod plan;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -24,5 +26,14 @@ pub enum Exit {
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(files) => validate::run(&files),
+        Command::Plan(args) => plan::run(&cli.global, &args).await,
+        Command::Apply(args) if args.dry_run => plan::run(&cli.global, &args.plan).await,
+        Command::Apply(_) => {
+            eprintln!(
+                "error: `apply` without --dry-run is not available in this version yet; nothing was sent. \
+                 Use `membersync plan` or `membersync apply --dry-run` to see the changes."
+            );
+            Exit::Invalid
+        }
     }
 }

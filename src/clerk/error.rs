@@ -1,0 +1,95 @@
+//! Errors of the Clerk client, classified so the retry policy and the executor can decide.
+
+use super::models::ErrorBody;
+
+/// A request to Clerk that did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClerkError {
+    /// Clerk refused the key (401, or 403 that is not a quota error): the whole run stops.
+    #[error(
+        "{context}: Clerk refused the secret key (HTTP {status}: {detail}). Check CLERK_SECRET_KEY \
+         or --secret-key-file / CLERK_SECRET_KEY_FILE: is it the {kind} secret key of the instance \
+         at {api_url}, and is it still active?"
+    )]
+    Unauthorized {
+        context: String,
+        status: u16,
+        detail: String,
+        kind: &'static str,
+        api_url: String,
+    },
+    /// Clerk answered with an error status and (usually) its error body.
+    #[error("{context}: HTTP {status}: {}", body.describe())]
+    Api {
+        context: String,
+        status: u16,
+        body: ErrorBody,
+    },
+    /// The response was not what the API description says (malformed JSON, missing fields).
+    #[error("{context}: unexpected response from Clerk (HTTP {status}): {detail}")]
+    Decode {
+        context: String,
+        status: u16,
+        detail: String,
+    },
+    /// No response: connection refused or reset, timeout, DNS.
+    #[error("{context}: {detail}")]
+    Transport { context: String, detail: String },
+    /// Not sent, because an earlier request of this run was refused for authentication.
+    #[error("{context}: not sent, the run stopped after Clerk refused the secret key")]
+    Stopped { context: String },
+}
+
+impl ClerkError {
+    /// The HTTP status, when Clerk answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClerkError::Unauthorized { status, .. }
+            | ClerkError::Api { status, .. }
+            | ClerkError::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether Clerk's error body carries this code.
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, ClerkError::Api { body, .. } if body.has_code(code))
+    }
+
+    /// Whether this error stops the whole run (authentication).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ClerkError::Unauthorized { .. } | ClerkError::Stopped { .. }
+        )
+    }
+
+    /// Clerk's first error code, if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClerkError::Api { body, .. } => body.errors.first().map(|error| error.code.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// How a failed attempt is treated (smithy-rs style: classify first, then decide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// 429: pause everyone until Retry-After, then retry.
+    Throttled,
+    /// 5xx, timeouts, connection errors, 409 `resource_locked`: retry with backoff.
+    Transient,
+    /// Everything else: do not retry.
+    Permanent,
+}
+
+/// Classifies an HTTP status and error body.
+pub fn classify(status: u16, body: &ErrorBody) -> Class {
+    match status {
+        429 => Class::Throttled,
+        500..=599 => Class::Transient,
+        409 if body.has_code("resource_locked") => Class::Transient,
+        _ => Class::Permanent,
+    }
+}

@@ -1,0 +1,661 @@
+//! The Clerk Backend API client: the only module that speaks HTTP.
+//!
+//! Every request goes through one [`Pacer`] (rate limit, requests in flight, 429 gate) and one
+//! retry policy, carries `Authorization: Bearer`, `Clerk-API-Version` and a `membersync/<version>`
+//! User-Agent, and percent-encodes its path segments.
+
+mod error;
+pub mod models;
+mod pacing;
+mod read;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use rand::Rng;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use url::Url;
+
+pub use error::{Class, ClerkError, classify};
+pub use models::*;
+pub use pacing::{Pacer, PacingStats, RateLimit};
+pub use read::{
+    ListingStrategy, LiveState, OrgLookup, read_memberships, resolve_emails, resolve_organizations,
+};
+pub use secret::{SecretError, SecretKey};
+
+/// The Backend API version membersync is written against (the shipped spec).
+pub const API_VERSION: &str = "2026-05-12";
+/// The largest page Clerk serves.
+pub const PAGE_LIMIT: u64 = 500;
+/// The most values one filter parameter accepts (`email_address`, `organization_id`).
+pub const FILTER_LIMIT: usize = 100;
+
+/// How the client is set up.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub api_url: String,
+    pub rate_limit: RateLimit,
+    pub concurrency: u32,
+    /// Per request (per attempt).
+    pub timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: usize,
+    /// The longest single wait between attempts (Retry-After is honoured up to `max_pause`).
+    pub max_backoff: Duration,
+    pub max_pause: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(
+        api_url: impl Into<String>,
+        rate_limit: RateLimit,
+        concurrency: u32,
+    ) -> ClientConfig {
+        ClientConfig {
+            api_url: api_url.into(),
+            rate_limit,
+            concurrency,
+            timeout: Duration::from_secs(30),
+            max_attempts: 6,
+            max_backoff: Duration::from_secs(20),
+            max_pause: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The API URL does not parse.
+    #[error("--api-url `{0}` is not a URL")]
+    BadUrl(String),
+    /// Plain http to a host that is not loopback: the key would travel in clear.
+    #[error(
+        "--api-url `{0}` uses plain http to a host that is not loopback; the secret key would travel in clear (use https)"
+    )]
+    Insecure(String),
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Counters of requests sent, for reports, tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub sent: AtomicU64,
+    pub writes: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+    by_endpoint: Mutex<BTreeMap<(&'static str, u16), u64>>,
+}
+
+impl RequestStats {
+    /// Responses by endpoint name and HTTP status (0: no response).
+    pub fn by_endpoint(&self) -> BTreeMap<(&'static str, u16), u64> {
+        self.by_endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn record(&self, endpoint: &'static str, status: u16) {
+        *self
+            .by_endpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((endpoint, status))
+            .or_default() += 1;
+    }
+}
+
+/// A request to send: endpoint name (for metrics), method, path segments, query, body.
+struct Request<'a> {
+    endpoint: &'static str,
+    method: Method,
+    segments: &'a [&'a str],
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+    context: String,
+}
+
+/// One failed attempt, with what the retry policy needs to know.
+struct Failure {
+    error: ClerkError,
+    class: Class,
+    retry_after: Option<Duration>,
+}
+
+/// The Clerk Backend API client, shared by every task of a run.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    key: SecretKey,
+    config: ClientConfig,
+    pub pacer: Pacer,
+    pub stats: RequestStats,
+    stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig, key: SecretKey) -> Result<Client, ConfigError> {
+        let base = Url::parse(config.api_url.trim_end_matches('/'))
+            .map_err(|_| ConfigError::BadUrl(config.api_url.clone()))?;
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            "http" => return Err(ConfigError::Insecure(config.api_url.clone())),
+            _ => return Err(ConfigError::BadUrl(config.api_url.clone())),
+        }
+        if base.cannot_be_a_base() {
+            return Err(ConfigError::BadUrl(config.api_url.clone()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("membersync/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(config.concurrency as usize)
+            .build()
+            .map_err(|error| ConfigError::Http(error.to_string()))?;
+        Ok(Client {
+            http,
+            base,
+            key,
+            pacer: Pacer::new(config.rate_limit, config.concurrency),
+            config,
+            stats: RequestStats::default(),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Whether a 401/403 stopped the run.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&'static str, String)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            // Each segment is percent-encoded by `url`.
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+        }
+        url
+    }
+
+    /// Sends a request under the pacer with the retry policy, and decodes the answer.
+    async fn send<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<T, ClerkError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(self.config.max_backoff)
+            .with_max_times(self.config.max_attempts.saturating_sub(1));
+        let max_pause = self.config.max_pause;
+        let attempt = || self.attempt::<T>(&request);
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|failure: &Failure| failure.class != Class::Permanent && !self.is_stopped())
+            .adjust(|failure: &Failure, delay: Option<Duration>| {
+                // `None` means the attempts are used up.
+                let delay = delay?;
+                Some(match failure.retry_after {
+                    Some(retry_after) => retry_after.min(max_pause),
+                    // Full jitter: a random wait between zero and the exponential delay.
+                    None => Duration::from_micros(
+                        rand::rng().random_range(0..=delay.as_micros() as u64),
+                    ),
+                })
+            })
+            .notify(|failure: &Failure, delay: Duration| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %failure.error, ?delay, "retrying");
+            })
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    async fn attempt<T: DeserializeOwned>(&self, request: &Request<'_>) -> Result<T, Failure> {
+        let permanent = |error| Failure {
+            error,
+            class: Class::Permanent,
+            retry_after: None,
+        };
+        if self.is_stopped() {
+            return Err(permanent(ClerkError::Stopped {
+                context: request.context.clone(),
+            }));
+        }
+        let url = self.url(request.segments, &request.query);
+        let _permit = self.pacer.acquire().await;
+        if self.is_stopped() {
+            return Err(permanent(ClerkError::Stopped {
+                context: request.context.clone(),
+            }));
+        }
+        let mut builder = self
+            .http
+            .request(request.method.clone(), url.clone())
+            .bearer_auth(self.key.expose())
+            .header("Clerk-API-Version", API_VERSION)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let started = std::time::Instant::now();
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        if request.method != Method::GET {
+            self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let response = builder.send().await;
+        let (status, retry_after, bytes) = match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(parse_retry_after);
+                match response.bytes().await {
+                    Ok(bytes) => (status, retry_after, bytes),
+                    Err(error) => {
+                        self.stats.record(request.endpoint, 0);
+                        return Err(self.transport_failure(request, &error));
+                    }
+                }
+            }
+            Err(error) => {
+                self.stats.record(request.endpoint, 0);
+                tracing::debug!(method = %request.method, path = url.path(), error = %error, "request failed");
+                return Err(self.transport_failure(request, &error));
+            }
+        };
+        self.stats.record(request.endpoint, status);
+        tracing::debug!(
+            method = %request.method,
+            path = url.path(),
+            status,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "clerk request"
+        );
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|error| {
+                permanent(ClerkError::Decode {
+                    context: request.context.clone(),
+                    status,
+                    detail: error.to_string(),
+                })
+            });
+        }
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+            errors: vec![ErrorItem {
+                code: String::new(),
+                message: format!(
+                    "non-JSON error body: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+                ..ErrorItem::default()
+            }],
+            clerk_trace_id: None,
+        });
+        let quota = body.errors.iter().any(|e| e.code.contains("quota"));
+        if status == 401 || (status == 403 && !quota) {
+            self.stopped.store(true, Ordering::SeqCst);
+            let detail = body.describe();
+            return Err(permanent(ClerkError::Unauthorized {
+                context: request.context.clone(),
+                status,
+                detail,
+                kind: self.key.kind(),
+                api_url: self.base.to_string(),
+            }));
+        }
+        let class = classify(status, &body);
+        if class == Class::Throttled {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            let pause = retry_after
+                .unwrap_or(Duration::from_secs(1))
+                .min(self.config.max_pause);
+            self.pacer.pause_until(tokio::time::Instant::now() + pause);
+        }
+        Err(Failure {
+            error: ClerkError::Api {
+                context: request.context.clone(),
+                status,
+                body,
+            },
+            class,
+            // The pause gate already holds every request; the retry itself may go right after.
+            retry_after: (class == Class::Throttled).then_some(Duration::ZERO),
+        })
+    }
+
+    fn transport_failure(&self, request: &Request<'_>, error: &reqwest::Error) -> Failure {
+        let detail = if error.is_timeout() {
+            format!("no answer from Clerk within {:?}", self.config.timeout)
+        } else if error.is_connect() {
+            "cannot connect to Clerk (connection refused or network unreachable)".to_owned()
+        } else if error.is_decode() || error.is_body() {
+            "the connection broke while reading Clerk's answer".to_owned()
+        } else {
+            "the request to Clerk failed (connection reset or closed)".to_owned()
+        };
+        // reqwest's own message may contain the URL but never the headers; keep ours short.
+        Failure {
+            error: ClerkError::Transport {
+                context: request.context.clone(),
+                detail,
+            },
+            class: Class::Transient,
+            retry_after: None,
+        }
+    }
+
+    // ---- Endpoints: one function per operation -------------------------------------------
+
+    /// `GET /organization_memberships`: a page of every membership in the instance.
+    pub async fn list_instance_memberships(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<MembershipPage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_instance_memberships",
+            method: Method::GET,
+            segments: &["organization_memberships"],
+            query: vec![
+                ("order_by", "+created_at".to_owned()),
+                ("limit", limit.to_string()),
+                ("offset", offset.to_string()),
+            ],
+            body: None,
+            context: format!("listing the instance's memberships (offset {offset})"),
+        })
+        .await
+    }
+
+    /// `GET /organizations/{id}/memberships`: a page of one organization's memberships,
+    /// optionally only of the given users.
+    pub async fn list_organization_memberships(
+        &self,
+        organization_id: &str,
+        offset: u64,
+        limit: u64,
+        user_ids: &[&str],
+    ) -> Result<MembershipPage, ClerkError> {
+        let mut query = vec![
+            ("order_by", "+created_at".to_owned()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        query.extend(user_ids.iter().map(|id| ("user_id", (*id).to_owned())));
+        self.send(Request {
+            endpoint: "list_organization_memberships",
+            method: Method::GET,
+            segments: &["organizations", organization_id, "memberships"],
+            query,
+            body: None,
+            context: format!("listing the memberships of {organization_id}"),
+        })
+        .await
+    }
+
+    /// `POST /organizations/{id}/memberships`: role and metadata in one request.
+    pub async fn create_membership(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        role: &str,
+        public_metadata: Option<&Map<String, Value>>,
+        private_metadata: Option<&Map<String, Value>>,
+    ) -> Result<Membership, ClerkError> {
+        let mut body = json!({ "user_id": user_id, "role": role });
+        if let Some(metadata) = public_metadata {
+            body["public_metadata"] = Value::Object(metadata.clone());
+        }
+        if let Some(metadata) = private_metadata {
+            body["private_metadata"] = Value::Object(metadata.clone());
+        }
+        self.send(Request {
+            endpoint: "create_membership",
+            method: Method::POST,
+            segments: &["organizations", organization_id, "memberships"],
+            query: Vec::new(),
+            body: Some(body),
+            context: format!("creating the membership of {user_id} in {organization_id}"),
+        })
+        .await
+    }
+
+    /// `PATCH /organizations/{id}/memberships/{user_id}`: change the role.
+    pub async fn update_membership_role(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        role: &str,
+    ) -> Result<Membership, ClerkError> {
+        self.send(Request {
+            endpoint: "update_membership_role",
+            method: Method::PATCH,
+            segments: &["organizations", organization_id, "memberships", user_id],
+            query: Vec::new(),
+            body: Some(json!({ "role": role })),
+            context: format!("changing the role of {user_id} in {organization_id}"),
+        })
+        .await
+    }
+
+    /// `DELETE /organizations/{id}/memberships/{user_id}`.
+    pub async fn delete_membership(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> Result<Membership, ClerkError> {
+        self.send(Request {
+            endpoint: "delete_membership",
+            method: Method::DELETE,
+            segments: &["organizations", organization_id, "memberships", user_id],
+            query: Vec::new(),
+            body: None,
+            context: format!("deleting the membership of {user_id} in {organization_id}"),
+        })
+        .await
+    }
+
+    /// `PATCH /organizations/{id}/memberships/{user_id}/metadata`: a deep merge (RFC 7396).
+    pub async fn merge_membership_metadata(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        patch: &Value,
+    ) -> Result<Membership, ClerkError> {
+        self.send(Request {
+            endpoint: "merge_membership_metadata",
+            method: Method::PATCH,
+            segments: &[
+                "organizations",
+                organization_id,
+                "memberships",
+                user_id,
+                "metadata",
+            ],
+            query: Vec::new(),
+            body: Some(patch.clone()),
+            context: format!("merging the metadata of {user_id} in {organization_id}"),
+        })
+        .await
+    }
+
+    /// `GET /users?email_address=…`: the users with any of these emails (at most 100).
+    pub async fn list_users_by_email(&self, emails: &[&str]) -> Result<Vec<User>, ClerkError> {
+        let mut query: Vec<(&'static str, String)> = emails
+            .iter()
+            .map(|email| ("email_address", (*email).to_owned()))
+            .collect();
+        query.push(("limit", emails.len().clamp(1, FILTER_LIMIT).to_string()));
+        self.send(Request {
+            endpoint: "list_users",
+            method: Method::GET,
+            segments: &["users"],
+            query,
+            body: None,
+            context: format!("looking up {} email address(es)", emails.len()),
+        })
+        .await
+    }
+
+    /// `GET /organizations?organization_id=…`: these organizations (at most 100) with their
+    /// member counts.
+    pub async fn list_organizations(&self, ids: &[&str]) -> Result<OrganizationPage, ClerkError> {
+        let mut query: Vec<(&'static str, String)> = ids
+            .iter()
+            .map(|id| ("organization_id", (*id).to_owned()))
+            .collect();
+        query.push(("include_members_count", "true".to_owned()));
+        query.push(("limit", ids.len().clamp(1, FILTER_LIMIT).to_string()));
+        self.send(Request {
+            endpoint: "list_organizations",
+            method: Method::GET,
+            segments: &["organizations"],
+            query,
+            body: None,
+            context: format!("looking up {} organization(s)", ids.len()),
+        })
+        .await
+    }
+
+    /// `GET /organizations?limit=…&offset=…`: a page of every organization in the instance.
+    pub async fn list_all_organizations(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<OrganizationPage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_organizations",
+            method: Method::GET,
+            segments: &["organizations"],
+            query: vec![
+                ("include_members_count", "true".to_owned()),
+                ("limit", limit.to_string()),
+                ("offset", offset.to_string()),
+            ],
+            body: None,
+            context: format!("listing organizations (offset {offset})"),
+        })
+        .await
+    }
+
+    /// `GET /organizations/{id_or_slug}` with its member count.
+    pub async fn get_organization(&self, id_or_slug: &str) -> Result<Organization, ClerkError> {
+        self.send(Request {
+            endpoint: "get_organization",
+            method: Method::GET,
+            segments: &["organizations", id_or_slug],
+            query: vec![("include_members_count", "true".to_owned())],
+            body: None,
+            context: format!("looking up the organization {id_or_slug}"),
+        })
+        .await
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Shared handle to the client.
+pub type SharedClient = Arc<Client>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_as_a_date() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(30);
+        let parsed = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(parsed > Duration::from_secs(25) && parsed <= Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        let config = |url: &str| ClientConfig::new(url, RateLimit::for_key(false), 1);
+        let key = || SecretKey::new("sk_test_x");
+        assert!(Client::new(config("http://127.0.0.1:8080/v1"), key()).is_ok());
+        assert!(Client::new(config("http://localhost/v1"), key()).is_ok());
+        assert!(Client::new(config("https://api.clerk.com/v1"), key()).is_ok());
+        assert!(matches!(
+            Client::new(config("http://api.clerk.com/v1"), key()),
+            Err(ConfigError::Insecure(_))
+        ));
+        assert!(matches!(
+            Client::new(config("not a url"), key()),
+            Err(ConfigError::BadUrl(_))
+        ));
+    }
+
+    #[test]
+    fn path_segments_and_query_values_are_percent_encoded() {
+        let client = Client::new(
+            ClientConfig::new("https://api.clerk.com/v1/", RateLimit::for_key(false), 1),
+            SecretKey::new("k"),
+        )
+        .unwrap();
+        let url = client.url(
+            &["organizations", "a/b c", "memberships"],
+            &[("order_by", "+created_at".to_owned())],
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://api.clerk.com/v1/organizations/a%2Fb%20c/memberships?order_by=%2Bcreated_at"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Typed, lenient models of the Clerk Backend API objects membersync reads.
+//!
+//! Unknown fields are ignored; fields the spec does not require are optional, so a response
+//! that adds or omits optional fields still parses.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// An organization membership (`OrganizationMembership` in the spec).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Membership {
+    pub id: String,
+    pub role: String,
+    #[serde(default)]
+    pub public_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub private_metadata: Option<Map<String, Value>>,
+    pub organization: OrganizationRef,
+    pub public_user_data: PublicUserData,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+}
+
+/// The organization embedded in a membership; only its ID is needed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct OrganizationRef {
+    pub id: String,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The member's public data embedded in a membership.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct PublicUserData {
+    pub user_id: String,
+    /// Usually the primary email address.
+    #[serde(default)]
+    pub identifier: Option<String>,
+}
+
+/// A page of memberships (`OrganizationMemberships`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct MembershipPage {
+    pub data: Vec<Membership>,
+    pub total_count: u64,
+}
+
+/// An organization (`Organization`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Organization {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default)]
+    pub members_count: Option<u64>,
+    #[serde(default)]
+    pub role_set_key: Option<String>,
+}
+
+/// A page of organizations (`Organizations`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct OrganizationPage {
+    pub data: Vec<Organization>,
+    pub total_count: u64,
+}
+
+/// A user (`User`); only the ID and email addresses are used.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct User {
+    pub id: String,
+    #[serde(default)]
+    pub primary_email_address_id: Option<String>,
+    #[serde(default)]
+    pub email_addresses: Vec<EmailAddress>,
+}
+
+impl User {
+    /// The primary email address, or the first one.
+    pub fn primary_email(&self) -> Option<&str> {
+        let primary = self
+            .email_addresses
+            .iter()
+            .find(|email| Some(&email.id) == self.primary_email_address_id.as_ref());
+        primary
+            .or(self.email_addresses.first())
+            .map(|email| email.email_address.as_str())
+    }
+}
+
+/// One of a user's email addresses (`EmailAddress`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct EmailAddress {
+    #[serde(default)]
+    pub id: String,
+    pub email_address: String,
+}
+
+/// Clerk's error body (`ClerkErrors`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub errors: Vec<ErrorItem>,
+    #[serde(default)]
+    pub clerk_trace_id: Option<String>,
+}
+
+/// One entry of Clerk's error body (`ClerkError`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub struct ErrorItem {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub long_message: Option<String>,
+    #[serde(default)]
+    pub meta: Option<Value>,
+}
+
+impl ErrorBody {
+    /// Whether any entry has this code.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.errors.iter().any(|error| error.code == code)
+    }
+
+    /// The most helpful text: the first `long_message`, else the first `message`.
+    pub fn describe(&self) -> String {
+        let text = self.errors.first().map(|error| {
+            let message = error
+                .long_message
+                .as_deref()
+                .filter(|m| !m.is_empty())
+                .unwrap_or(&error.message);
+            if error.code.is_empty() {
+                message.to_owned()
+            } else {
+                format!("{} ({})", message, error.code)
+            }
+        });
+        let mut text = text.unwrap_or_else(|| "no error details".to_owned());
+        if let Some(trace) = &self.clerk_trace_id {
+            text.push_str(&format!(" [clerk_trace_id {trace}]"));
+        }
+        text
+    }
+}

@@ -1,0 +1,158 @@
+//! The read side shared by `plan`, `apply` and the daemon: load the files, set up the client,
+//! resolve names, read live memberships, and compute the plan.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::clerk::{self, ClerkError, Client, ClientConfig, RateLimit, SecretKey};
+use crate::cli::{FileArgs, GlobalArgs};
+use crate::desired::{self, DesiredState, OrgRef, UserRef};
+use crate::plan::{self, Observed, Plan, ResolveInput};
+
+use super::Exit;
+
+/// A computed plan and what was learnt while computing it.
+pub struct Computed {
+    pub plan: Plan,
+    /// Organizations the file names that do not exist in Clerk.
+    pub missing: Vec<OrgRef>,
+    pub client: Arc<Client>,
+}
+
+/// Sets up the client from the global options; prints the problem and says exit 2 if it cannot.
+pub fn client(global: &GlobalArgs) -> Result<Arc<Client>, Exit> {
+    let key = SecretKey::from_env_or_file(global.secret_key_file.as_deref()).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })?;
+    let rate = global
+        .rate_limit
+        .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
+    let config = ClientConfig::new(&global.api_url, rate, global.concurrency);
+    Client::new(config, key).map(Arc::new).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })
+}
+
+/// Loads the desired state, printing warnings; prints the errors and says exit 2 if invalid.
+pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
+    let state = desired::load(&files.files).map_err(|error| {
+        eprintln!("{error}");
+        eprintln!("{} error(s) found; nothing was sent", error.0.len());
+        Exit::Invalid
+    })?;
+    for warning in &state.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(state)
+}
+
+/// Reads live state and computes the plan for `desired`.
+pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Computed, Exit> {
+    match read_and_diff(&client, desired).await {
+        Ok(Ok((plan, missing))) => Ok(Computed {
+            plan,
+            missing,
+            client,
+        }),
+        Ok(Err(errors)) => {
+            for error in &errors {
+                eprintln!("error: {error}");
+            }
+            eprintln!("{} error(s) found; nothing was written", errors.len());
+            Err(Exit::Invalid)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(Exit::Failure)
+        }
+    }
+}
+
+type Outcome = Result<(Plan, Vec<OrgRef>), Vec<desired::Diagnostic>>;
+
+async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcome, ClerkError> {
+    let refs: Vec<OrgRef> = desired
+        .organizations
+        .iter()
+        .map(|o| o.key.clone())
+        .collect();
+    let lookup = clerk::resolve_organizations(client, &refs, false).await?;
+
+    let mut emails: Vec<String> = desired
+        .organizations
+        .iter()
+        .flat_map(|o| o.members.iter().map(|m| &m.user).chain(o.ignore.iter()))
+        .filter_map(|user| match user {
+            UserRef::Email(email) => Some(email.clone()),
+            UserRef::Id(_) => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    emails.sort();
+    let users = clerk::resolve_emails(client, &emails).await?;
+
+    let mut managed: HashMap<String, Option<u64>> = HashMap::new();
+    for reference in &refs {
+        match reference {
+            OrgRef::Id(id) => {
+                managed.entry(id.clone()).or_insert(None);
+            }
+            OrgRef::Slug(_) => {
+                if let Some(org) = lookup.found.get(reference) {
+                    managed.insert(org.id.clone(), org.members_count);
+                }
+            }
+        }
+    }
+    let (live, missing_ids) = clerk::read_memberships(client, &managed).await?;
+    tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
+
+    let mut organizations: HashMap<OrgRef, (String, Option<String>)> = HashMap::new();
+    for reference in &refs {
+        let found = match reference {
+            OrgRef::Id(id) if !missing_ids.contains(id) => {
+                let label = live
+                    .memberships
+                    .get(id)
+                    .and_then(|m| m.first())
+                    .and_then(|m| m.organization.slug.clone());
+                Some((id.clone(), label))
+            }
+            OrgRef::Id(_) => None,
+            OrgRef::Slug(slug) => lookup
+                .found
+                .get(reference)
+                .map(|org| (org.id.clone(), Some(slug.clone()))),
+        };
+        if let Some(found) = found {
+            organizations.insert(reference.clone(), found);
+        }
+    }
+    let user_ids: HashMap<String, String> = users
+        .into_iter()
+        .map(|(email, user)| (email, user.id))
+        .collect();
+    let today = time::OffsetDateTime::now_utc().date();
+    let resolution = plan::resolve(&ResolveInput {
+        desired,
+        organizations: &organizations,
+        users: &user_ids,
+        today,
+    });
+    if !resolution.errors.is_empty() {
+        return Ok(Err(resolution.errors));
+    }
+    for pending in resolution.targets.iter().flat_map(|t| &t.pending) {
+        tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
+    }
+    let observed: HashMap<String, Vec<Observed>> = live
+        .memberships
+        .iter()
+        .map(|(id, memberships)| (id.clone(), memberships.iter().map(Observed::from).collect()))
+        .collect();
+    let plan = plan::diff(&resolution.targets, &observed);
+    Ok(Ok((plan, resolution.missing)))
+}

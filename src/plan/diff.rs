@@ -1,0 +1,179 @@
+//! The diff: targets × live memberships → ordered changes.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::metadata::{exact_patch, merge_patch};
+use super::{Action, Change, Observed, OrganizationPlan, Plan, Target, TargetMember};
+use crate::desired::{MetadataMode, Role};
+
+/// Compares each target with its live memberships. Organizations not in `targets` are never
+/// looked at. The result is deterministic: organizations by ID, and within one organization
+/// by phase (creates and promotions, demotions, deletions), then action, then user ID.
+pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Plan {
+    let empty = Vec::new();
+    let mut plan = Plan::default();
+    for target in targets {
+        let live = observed.get(&target.organization_id).unwrap_or(&empty);
+        plan.organizations.push(diff_organization(target, live));
+        plan.pending.extend(target.pending.iter().cloned());
+    }
+    plan.organizations
+        .sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
+    plan.pending
+        .sort_by(|a, b| (&a.organization_id, &a.email).cmp(&(&b.organization_id, &b.email)));
+    plan
+}
+
+fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
+    let ignored: HashSet<&str> = target.ignore.iter().map(String::as_str).collect();
+    let by_user: HashMap<&str, &Observed> = live.iter().map(|m| (m.user_id.as_str(), m)).collect();
+    let wanted: HashSet<&str> = target.members.iter().map(|m| m.user_id.as_str()).collect();
+    let exact = target.metadata_mode == MetadataMode::Exact;
+    let mut changes = Vec::new();
+    let change = |action, member_user: &str, email: Option<String>| Change {
+        action,
+        organization_id: target.organization_id.clone(),
+        user_id: member_user.to_owned(),
+        email,
+        role: None,
+        previous_role: None,
+        metadata_patch: None,
+        previous_metadata: None,
+    };
+
+    for member in &target.members {
+        if ignored.contains(member.user_id.as_str()) {
+            continue;
+        }
+        match by_user.get(member.user_id.as_str()) {
+            None => changes.push(Change {
+                role: Some(member.role.to_string()),
+                metadata_patch: declared_metadata(member),
+                ..change(Action::Create, &member.user_id, member.email.clone())
+            }),
+            Some(current) => {
+                let email = member.email.clone().or_else(|| current.email.clone());
+                if current.role != member.role.as_str() {
+                    changes.push(Change {
+                        role: Some(member.role.to_string()),
+                        previous_role: Some(current.role.clone()),
+                        ..change(Action::UpdateRole, &member.user_id, email.clone())
+                    });
+                }
+                if let Some(patch) = metadata_patch(member, current, exact) {
+                    let previous = previous_metadata(&patch, current);
+                    changes.push(Change {
+                        metadata_patch: Some(patch),
+                        previous_metadata: Some(previous),
+                        ..change(Action::UpdateMetadata, &member.user_id, email)
+                    });
+                }
+            }
+        }
+    }
+    if target.prune {
+        for current in live {
+            let user = current.user_id.as_str();
+            if !wanted.contains(user) && !ignored.contains(user) {
+                changes.push(Change {
+                    role: Some(current.role.clone()),
+                    ..change(Action::Delete, user, current.email.clone())
+                });
+            }
+        }
+    }
+    changes
+        .sort_by(|a, b| (a.phase(), a.action, &a.user_id).cmp(&(b.phase(), b.action, &b.user_id)));
+
+    let admins_before = live.iter().filter(|m| m.role == Role::ADMIN).count();
+    let admins_after = admins_after(live, &changes);
+    OrganizationPlan {
+        organization_id: target.organization_id.clone(),
+        label: target.label.clone(),
+        changes,
+        current_members: live.len(),
+        admins_before,
+        admins_after,
+    }
+}
+
+/// The number of `org:admin` members once every change has run.
+fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
+    let mut roles: HashMap<&str, &str> = live
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.role.as_str()))
+        .collect();
+    for change in changes {
+        match change.action {
+            Action::Create | Action::UpdateRole => {
+                roles.insert(&change.user_id, change.role.as_deref().unwrap_or_default());
+            }
+            Action::Delete => {
+                roles.remove(change.user_id.as_str());
+            }
+            Action::UpdateMetadata => {}
+        }
+    }
+    roles.values().filter(|role| **role == Role::ADMIN).count()
+}
+
+/// The declared metadata a create carries in its POST.
+fn declared_metadata(member: &TargetMember) -> Option<Value> {
+    let mut parts = Map::new();
+    if let Some(public) = &member.public_metadata {
+        parts.insert(
+            "public_metadata".into(),
+            Value::Object(super::metadata::expected(&Map::new(), public, true)),
+        );
+    }
+    if let Some(private) = &member.private_metadata {
+        parts.insert(
+            "private_metadata".into(),
+            Value::Object(super::metadata::expected(&Map::new(), private, true)),
+        );
+    }
+    (!parts.is_empty()).then_some(Value::Object(parts))
+}
+
+/// The merge patch for a member's managed metadata, or `None` when nothing differs.
+fn metadata_patch(member: &TargetMember, current: &Observed, exact: bool) -> Option<Value> {
+    let compute = |have: &Map<String, Value>, declared: &Map<String, Value>| {
+        if exact {
+            exact_patch(have, declared)
+        } else {
+            merge_patch(have, declared)
+        }
+    };
+    let mut parts = Map::new();
+    if let Some(declared) = &member.public_metadata
+        && let Some(patch) = compute(&current.public_metadata, declared)
+    {
+        parts.insert("public_metadata".into(), Value::Object(patch));
+    }
+    if let Some(declared) = &member.private_metadata
+        && let Some(patch) = compute(&current.private_metadata, declared)
+    {
+        parts.insert("private_metadata".into(), Value::Object(patch));
+    }
+    (!parts.is_empty()).then_some(Value::Object(parts))
+}
+
+/// The current metadata of the parts a patch touches.
+fn previous_metadata(patch: &Value, current: &Observed) -> Value {
+    let mut previous = Map::new();
+    if patch.get("public_metadata").is_some() {
+        previous.insert(
+            "public_metadata".into(),
+            Value::Object(current.public_metadata.clone()),
+        );
+    }
+    if patch.get("private_metadata").is_some() {
+        previous.insert(
+            "private_metadata".into(),
+            Value::Object(current.private_metadata.clone()),
+        );
+    }
+    Value::Object(previous)
+}

@@ -1,0 +1,107 @@
+//! The safety limits of a plan (CONTRACT §4): too many deletions, or an organization that
+//! has an admin today left without one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Action, Plan};
+
+/// `--max-deletes`: a count, or a percentage of the managed organizations' memberships.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeletes {
+    Count(usize),
+    Percent(f64),
+}
+
+impl Default for MaxDeletes {
+    fn default() -> MaxDeletes {
+        MaxDeletes::Percent(25.0)
+    }
+}
+
+impl FromStr for MaxDeletes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MaxDeletes, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a deletion limit; write a count like 12 or a percentage like 25%"
+            )
+        };
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(number) => {
+                let percent: f64 = number.trim().parse().map_err(|_| bad())?;
+                if !(0.0..=100.0).contains(&percent) {
+                    return Err(bad());
+                }
+                Ok(MaxDeletes::Percent(percent))
+            }
+            None => text.parse().map(MaxDeletes::Count).map_err(|_| bad()),
+        }
+    }
+}
+
+impl fmt::Display for MaxDeletes {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxDeletes::Count(count) => write!(formatter, "{count}"),
+            MaxDeletes::Percent(percent) => write!(formatter, "{percent}%"),
+        }
+    }
+}
+
+/// Why a plan is refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    pub reason: String,
+}
+
+/// Evaluates the limits on a plan; an empty list means the plan may run.
+pub fn check(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    let deletes = plan.count(Action::Delete);
+    let current = plan.current_members();
+    let over = match max_deletes {
+        MaxDeletes::Count(limit) => deletes > limit,
+        MaxDeletes::Percent(percent) => deletes as f64 > percent / 100.0 * current as f64,
+    };
+    if over {
+        refusals.push(Refusal {
+            reason: format!(
+                "the plan deletes {deletes} of {current} memberships of the managed organizations, over --max-deletes {max_deletes}"
+            ),
+        });
+    }
+    for organization in &plan.organizations {
+        if organization.admins_before > 0 && organization.admins_after == 0 {
+            let label = organization
+                .label
+                .as_deref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            refusals.push(Refusal {
+                reason: format!(
+                    "the plan leaves {}{label} without an org:admin (it has {} today)",
+                    organization.organization_id, organization.admins_before
+                ),
+            });
+        }
+    }
+    refusals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_deletes_parses_counts_and_percentages() {
+        assert_eq!("12".parse(), Ok(MaxDeletes::Count(12)));
+        assert_eq!("25%".parse(), Ok(MaxDeletes::Percent(25.0)));
+        assert_eq!("0".parse(), Ok(MaxDeletes::Count(0)));
+        for bad in ["", "-1", "12.5", "150%", "x%", "%"] {
+            assert!(bad.parse::<MaxDeletes>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The planner: desired × observed → Plan. Pure: no IO, no async.
+//!
+//! `resolve` turns the desired state into per-organization targets (IDs, not slugs or
+//! emails); `diff` compares targets with live memberships; `guard` evaluates the safety
+//! limits; `render` prints the plan as text or JSON.
+
+mod diff;
+mod guard;
+pub mod metadata;
+mod render;
+mod resolve;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::desired::{MetadataMode, Role};
+
+pub use diff::diff;
+pub use guard::{MaxDeletes, Refusal, check};
+pub use render::{JsonReport, render_json, render_text};
+pub use resolve::{Resolution, ResolveInput, resolve};
+
+/// What one change does.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    UpdateRole,
+    UpdateMetadata,
+    Delete,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::UpdateRole => "update_role",
+            Action::UpdateMetadata => "update_metadata",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One change to one membership.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Change {
+    pub action: Action,
+    pub organization_id: String,
+    pub user_id: String,
+    /// The user's email, where known (from the file or from Clerk).
+    pub email: Option<String>,
+    /// The new role (create, update_role) or the current one (delete).
+    pub role: Option<String>,
+    pub previous_role: Option<String>,
+    /// For update_metadata: the merge patch sent. For create: the declared metadata sent in
+    /// the POST. `{"public_metadata": {…}, "private_metadata": {…}}`, either part optional.
+    pub metadata_patch: Option<Value>,
+    /// For update_metadata: the metadata before, for display (`old → new`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous_metadata: Option<Value>,
+}
+
+impl Change {
+    /// A role change that takes admin away.
+    pub fn is_demotion(&self) -> bool {
+        self.action == Action::UpdateRole
+            && self.previous_role.as_deref() == Some(Role::ADMIN)
+            && self.role.as_deref() != Some(Role::ADMIN)
+    }
+
+    /// The ordering phase within an organization: creates and promotions (everything that
+    /// cannot remove an admin) first, then demotions, then deletions.
+    pub fn phase(&self) -> u8 {
+        match self.action {
+            Action::Delete => 2,
+            _ if self.is_demotion() => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// A member whose email matches no Clerk user yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Pending {
+    pub organization_id: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// The changes of one managed organization, in the order they must run.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct OrganizationPlan {
+    pub organization_id: String,
+    /// Slug or name, for display.
+    pub label: Option<String>,
+    pub changes: Vec<Change>,
+    /// Memberships today.
+    pub current_members: usize,
+    /// `org:admin` members today, and after the plan.
+    pub admins_before: usize,
+    pub admins_after: usize,
+}
+
+/// Everything a run would change.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub organizations: Vec<OrganizationPlan>,
+    pub pending: Vec<Pending>,
+}
+
+impl Plan {
+    pub fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.organizations.iter().flat_map(|org| org.changes.iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes().next().is_none()
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.changes()
+            .filter(|change| change.action == action)
+            .count()
+    }
+
+    /// Memberships of the managed organizations today.
+    pub fn current_members(&self) -> usize {
+        self.organizations
+            .iter()
+            .map(|org| org.current_members)
+            .sum()
+    }
+}
+
+/// One managed organization as the file wants it, with every reference resolved to IDs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub organization_id: String,
+    pub label: Option<String>,
+    pub prune: bool,
+    pub metadata_mode: MetadataMode,
+    /// Listed (and not expired) members, by user ID.
+    pub members: Vec<TargetMember>,
+    /// User IDs never touched.
+    pub ignore: Vec<String>,
+    pub pending: Vec<Pending>,
+}
+
+/// One member as the file wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetMember {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub public_metadata: Option<Map<String, Value>>,
+    pub private_metadata: Option<Map<String, Value>>,
+}
+
+/// One live membership, as the diff needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub role: String,
+    pub public_metadata: Map<String, Value>,
+    pub private_metadata: Map<String, Value>,
+}
+
+impl From<&crate::clerk::Membership> for Observed {
+    fn from(membership: &crate::clerk::Membership) -> Observed {
+        Observed {
+            user_id: membership.public_user_data.user_id.clone(),
+            email: membership
+                .public_user_data
+                .identifier
+                .clone()
+                .filter(|id| id.contains('@')),
+            role: membership.role.clone(),
+            public_metadata: membership.public_metadata.clone().unwrap_or_default(),
+            private_metadata: membership.private_metadata.clone().unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The plan for people (text) and for programs (one JSON document), as CONTRACT §5 says.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Action, Change, Pending, Plan, Refusal};
+
+/// The outcome of one change, for the JSON report and the text report of an apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeReport<'a> {
+    pub action: Action,
+    pub organization_id: &'a str,
+    pub user_id: &'a str,
+    pub email: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub previous_role: Option<&'a str>,
+    pub metadata_patch: Option<&'a Value>,
+    pub outcome: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Counts per action, and failures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update_role: usize,
+    pub update_metadata: usize,
+    pub delete: usize,
+    pub failed: usize,
+}
+
+/// The JSON document of `--output json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonReport<'a> {
+    pub changes: Vec<ChangeReport<'a>>,
+    pub pending: &'a [Pending],
+    pub summary: Summary,
+    /// Why the plan is (or would be) refused by the safety limits; empty when it is not.
+    pub refused: &'a [Refusal],
+}
+
+/// Renders the JSON document. `outcomes` gives each change's outcome and error in plan
+/// order; `None` means every change is `planned`.
+pub fn render_json(
+    plan: &Plan,
+    refusals: &[Refusal],
+    outcomes: Option<&[(String, Option<String>)]>,
+) -> String {
+    let changes: Vec<ChangeReport<'_>> = plan
+        .changes()
+        .enumerate()
+        .map(|(index, change)| {
+            let (outcome, error) = outcomes
+                .and_then(|all| all.get(index))
+                .map(|(outcome, error)| (outcome.as_str(), error.as_deref()))
+                .unwrap_or(("planned", None));
+            ChangeReport {
+                action: change.action,
+                organization_id: &change.organization_id,
+                user_id: &change.user_id,
+                email: change.email.as_deref(),
+                role: change.role.as_deref(),
+                previous_role: change.previous_role.as_deref(),
+                metadata_patch: change.metadata_patch.as_ref(),
+                outcome,
+                error,
+            }
+        })
+        .collect();
+    let failed = changes.iter().filter(|c| c.outcome == "failed").count();
+    let report = JsonReport {
+        summary: Summary {
+            create: plan.count(Action::Create),
+            update_role: plan.count(Action::UpdateRole),
+            update_metadata: plan.count(Action::UpdateMetadata),
+            delete: plan.count(Action::Delete),
+            failed,
+        },
+        changes,
+        pending: &plan.pending,
+        refused: refusals,
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_default()
+}
+
+/// Renders the plan for a terminal: grouped by organization, one line per change, then a
+/// summary line.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for organization in &plan.organizations {
+        let pending: Vec<&Pending> = plan
+            .pending
+            .iter()
+            .filter(|p| p.organization_id == organization.organization_id)
+            .collect();
+        if organization.changes.is_empty() && pending.is_empty() {
+            continue;
+        }
+        let label = organization
+            .label
+            .as_deref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "organization {}{label}", organization.organization_id);
+        for change in &organization.changes {
+            let _ = writeln!(out, "  {}", change_line(change));
+        }
+        for pending in pending {
+            let _ = writeln!(
+                out,
+                "  ? {} {} (pending: no Clerk user has this email yet)",
+                pending.email, pending.role
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
+
+/// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`.
+pub fn change_line(change: &Change) -> String {
+    let who = match &change.email {
+        Some(email) => format!("{} ({email})", change.user_id),
+        None => change.user_id.clone(),
+    };
+    let role = change.role.as_deref().unwrap_or_default();
+    match change.action {
+        Action::Create => match &change.metadata_patch {
+            Some(metadata) => format!("+ {who} {role} with {}", compact_parts(metadata)),
+            None => format!("+ {who} {role}"),
+        },
+        Action::UpdateRole => {
+            format!(
+                "~ {who} role {} → {role}",
+                change.previous_role.as_deref().unwrap_or("?")
+            )
+        }
+        Action::UpdateMetadata => {
+            let patch = change
+                .metadata_patch
+                .as_ref()
+                .cloned()
+                .unwrap_or(Value::Null);
+            let previous = change.previous_metadata.clone().unwrap_or(Value::Null);
+            let mut parts = Vec::new();
+            for part in ["public_metadata", "private_metadata"] {
+                if let Some(part_patch) = patch.get(part).and_then(Value::as_object) {
+                    let before = previous
+                        .get(part)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut after = before.clone();
+                    super::metadata::apply_patch(&mut after, part_patch);
+                    parts.push(format!(
+                        "{part} {} → {}",
+                        Value::Object(before),
+                        Value::Object(after)
+                    ));
+                }
+            }
+            format!("~ {who} {}", parts.join(", "))
+        }
+        Action::Delete => format!("- {who} {role}"),
+    }
+}
+
+fn compact_parts(metadata: &Value) -> String {
+    let mut parts = Vec::new();
+    for part in ["public_metadata", "private_metadata"] {
+        if let Some(value) = metadata.get(part) {
+            parts.push(format!("{part} {value}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// `Plan: 2 to create, 1 role change, 0 metadata changes, 1 to delete, 1 pending.`
+pub fn summary_line(plan: &Plan) -> String {
+    if plan.is_empty() {
+        let pending = if plan.pending.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} pending)", plan.pending.len())
+        };
+        return format!(
+            "No changes: the {} managed organization(s) match the desired state{pending}.",
+            plan.organizations.len()
+        );
+    }
+    format!(
+        "Plan: {} to create, {} role change(s), {} metadata change(s), {} to delete, {} pending.",
+        plan.count(Action::Create),
+        plan.count(Action::UpdateRole),
+        plan.count(Action::UpdateMetadata),
+        plan.count(Action::Delete),
+        plan.pending.len()
+    )
+}

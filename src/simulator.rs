@@ -1,0 +1,723 @@
+//! A stateful Clerk Backend API simulator on a real HTTP server (127.0.0.1).
+//!
+//! It serves the endpoints membersync uses, with Clerk's status codes and error bodies
+//! (400 `already_a_member_in_organization`, 404 `resource_not_found`, 401), checks the
+//! `Authorization` and `Clerk-API-Version` headers, and records every request so tests can
+//! assert what was sent. The tests use it, and so will `membersync simulate` and the demo.
+
+// Handler helpers return the error response to send as their `Err`; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::clerk::API_VERSION;
+use crate::plan::metadata::apply_patch;
+
+/// An organization in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimOrganization {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+}
+
+/// A user in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimUser {
+    pub id: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// A membership in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimMembership {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+    #[serde(default)]
+    pub public_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub private_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+/// The whole simulated instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimState {
+    #[serde(default)]
+    pub organizations: Vec<SimOrganization>,
+    #[serde(default)]
+    pub users: Vec<SimUser>,
+    #[serde(default)]
+    pub memberships: Vec<SimMembership>,
+}
+
+impl SimState {
+    /// The memberships of one organization as (user ID, role), sorted.
+    pub fn roles_of(&self, organization_id: &str) -> Vec<(String, String)> {
+        let mut roles: Vec<_> = self
+            .memberships
+            .iter()
+            .filter(|m| m.organization_id == organization_id)
+            .map(|m| (m.user_id.clone(), m.role.clone()))
+            .collect();
+        roles.sort();
+        roles
+    }
+
+    fn organization(&self, id_or_slug: &str) -> Option<&SimOrganization> {
+        self.organizations
+            .iter()
+            .find(|o| o.id == id_or_slug || o.slug == id_or_slug)
+    }
+}
+
+/// One request the simulator answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
+
+impl LoggedRequest {
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+struct Inner {
+    state: SimState,
+    log: Vec<LoggedRequest>,
+    next_id: u64,
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    address: SocketAddr,
+    key: String,
+    inner: Arc<Mutex<Inner>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    key: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Simulator {
+    /// Starts a simulator on a free loopback port, seeded with `state`, accepting `key`.
+    pub async fn start(state: SimState, key: &str) -> std::io::Result<Simulator> {
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("a loopback address"),
+            state,
+            key,
+        )
+        .await
+    }
+
+    /// Starts a simulator on `address`.
+    pub async fn start_on(
+        address: SocketAddr,
+        state: SimState,
+        key: &str,
+    ) -> std::io::Result<Simulator> {
+        let next_id = state.memberships.len() as u64 + 1;
+        let inner = Arc::new(Mutex::new(Inner {
+            state,
+            log: Vec::new(),
+            next_id,
+        }));
+        let shared = Shared {
+            key: key.to_owned(),
+            inner: inner.clone(),
+        };
+        let app = Router::new()
+            .route("/v1/organization_memberships", get(list_instance))
+            .route("/v1/organizations", get(list_organizations))
+            .route("/v1/organizations/{org}", get(get_organization))
+            .route(
+                "/v1/organizations/{org}/memberships",
+                get(list_organization).post(create),
+            )
+            .route(
+                "/v1/organizations/{org}/memberships/{user}",
+                patch(update_role).delete(delete),
+            )
+            .route(
+                "/v1/organizations/{org}/memberships/{user}/metadata",
+                patch(merge_metadata),
+            )
+            .route("/v1/users", get(list_users))
+            .fallback(unknown)
+            .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Simulator {
+            address,
+            key: key.to_owned(),
+            inner,
+            server,
+        })
+    }
+
+    /// The API base URL to give membersync (`http://127.0.0.1:PORT/v1`).
+    pub fn api_url(&self) -> String {
+        format!("http://{}/v1", self.address)
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// A copy of the instance as it is now.
+    pub fn state(&self) -> SimState {
+        self.lock().state.clone()
+    }
+
+    /// Changes the instance directly (drift, races).
+    pub fn mutate(&self, change: impl FnOnce(&mut SimState)) {
+        change(&mut self.lock().state)
+    }
+
+    /// Every request answered so far.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.lock().log.clone()
+    }
+
+    /// Forgets the requests answered so far.
+    pub fn clear_requests(&self) {
+        self.lock().log.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({
+        "errors": [{ "code": code, "message": message, "long_message": message, "meta": {} }],
+        "clerk_trace_id": "sim-trace"
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Authentication, API version, and the request log.
+async fn guard(
+    State(shared): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let headers = request.headers();
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", shared.key));
+    let versioned = headers
+        .get("clerk-api-version")
+        .and_then(|v| v.to_str().ok())
+        == Some(API_VERSION);
+    let response = if !authorized {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "The provided secret key is invalid.",
+        )
+    } else if !versioned {
+        error(
+            StatusCode::BAD_REQUEST,
+            "api_version_invalid",
+            "Missing or unsupported Clerk-API-Version header.",
+        )
+    } else {
+        next.run(request).await
+    };
+    let status = response.status().as_u16();
+    shared
+        .inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .log
+        .push(LoggedRequest {
+            method,
+            path,
+            query,
+            status,
+        });
+    response
+}
+
+async fn unknown(method: Method, uri: Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "resource_not_found",
+        &format!("{method} {uri} is not simulated"),
+    )
+}
+
+/// Query pairs, repeated keys kept.
+fn pairs(query: &Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+fn all(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// `limit` (1..=500, default 10) and `offset`; out-of-range values get a 422 like Clerk's.
+fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
+    let limit = one(pairs, "limit")
+        .map(|v| v.parse::<usize>())
+        .unwrap_or(Ok(10));
+    let offset = one(pairs, "offset")
+        .map(|v| v.parse::<usize>())
+        .unwrap_or(Ok(0));
+    match (limit, offset) {
+        (Ok(limit), Ok(offset)) if (1..=500).contains(&limit) => Ok((limit, offset)),
+        _ => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "limit must be 1..=500",
+        )),
+    }
+}
+
+fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
+    let organization = state.organization(&membership.organization_id);
+    let identifier = state
+        .users
+        .iter()
+        .find(|u| u.id == membership.user_id)
+        .and_then(|u| u.emails.first().cloned());
+    json!({
+        "object": "organization_membership",
+        "id": membership.id,
+        "role": membership.role,
+        "permissions": [],
+        "public_metadata": membership.public_metadata,
+        "private_metadata": membership.private_metadata,
+        "organization": {
+            "object": "organization",
+            "id": membership.organization_id,
+            "slug": organization.map(|o| o.slug.clone()),
+            "name": organization.map(|o| o.name.clone()),
+        },
+        "public_user_data": { "user_id": membership.user_id, "identifier": identifier },
+        "created_at": membership.created_at,
+        "updated_at": membership.created_at,
+    })
+}
+
+fn organization_json(state: &SimState, organization: &SimOrganization) -> Value {
+    let count = state
+        .memberships
+        .iter()
+        .filter(|m| m.organization_id == organization.id)
+        .count();
+    json!({
+        "object": "organization",
+        "id": organization.id,
+        "slug": organization.slug,
+        "name": organization.name,
+        "members_count": count,
+    })
+}
+
+fn page(
+    state: &SimState,
+    memberships: Vec<&SimMembership>,
+    limit: usize,
+    offset: usize,
+) -> Response {
+    let total = memberships.len();
+    let data: Vec<Value> = memberships
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|m| membership_json(state, m))
+        .collect();
+    axum::Json(json!({ "data": data, "total_count": total })).into_response()
+}
+
+fn sorted_by_creation(
+    mut memberships: Vec<&SimMembership>,
+    order_by: Option<String>,
+) -> Vec<&SimMembership> {
+    memberships.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    if order_by.as_deref() == Some("-created_at") {
+        memberships.reverse();
+    }
+    memberships
+}
+
+async fn list_instance(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let memberships = sorted_by_creation(
+        inner.state.memberships.iter().collect(),
+        one(&pairs, "order_by"),
+    );
+    page(&inner.state, memberships, limit, offset)
+}
+
+async fn list_organization(
+    State(shared): State<Shared>,
+    Path(org): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let users = all(&pairs, "user_id");
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(organization) = inner.state.organization(&org) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "Organization not found",
+        );
+    };
+    let memberships = inner
+        .state
+        .memberships
+        .iter()
+        .filter(|m| {
+            m.organization_id == organization.id && (users.is_empty() || users.contains(&m.user_id))
+        })
+        .collect();
+    let memberships = sorted_by_creation(memberships, one(&pairs, "order_by"));
+    page(&inner.state, memberships, limit, offset)
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    user_id: String,
+    role: String,
+    #[serde(default)]
+    public_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    private_metadata: Option<Map<String, Value>>,
+}
+
+async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<CreateBody>(&body) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_missing",
+            "user_id and role are required",
+        );
+    };
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(organization_id) = inner.state.organization(&org).map(|o| o.id.clone()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "Organization not found",
+        );
+    };
+    if !inner.state.users.iter().any(|u| u.id == body.user_id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "User not found",
+        );
+    }
+    if inner
+        .state
+        .memberships
+        .iter()
+        .any(|m| m.organization_id == organization_id && m.user_id == body.user_id)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "already_a_member_in_organization",
+            "The user is already a member of this organization.",
+        );
+    }
+    let id = inner.next_id;
+    inner.next_id += 1;
+    let membership = SimMembership {
+        id: format!("orgmem_sim{id}"),
+        organization_id,
+        user_id: body.user_id,
+        role: body.role,
+        public_metadata: body.public_metadata.unwrap_or_default(),
+        private_metadata: body.private_metadata.unwrap_or_default(),
+        created_at: 1_700_000_000_000 + id as i64,
+    };
+    let response = membership_json(&inner.state, &membership);
+    inner.state.memberships.push(membership);
+    axum::Json(response).into_response()
+}
+
+/// Finds a membership by organization (ID or slug) and user, or answers 404.
+fn find(state: &SimState, org: &str, user: &str) -> Result<usize, Response> {
+    let organization_id = state
+        .organization(org)
+        .map(|o| o.id.clone())
+        .unwrap_or_default();
+    state
+        .memberships
+        .iter()
+        .position(|m| m.organization_id == organization_id && m.user_id == user)
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "resource_not_found",
+                "Organization membership not found",
+            )
+        })
+}
+
+async fn update_role(
+    State(shared): State<Shared>,
+    Path((org, user)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(role) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("role")?.as_str().map(str::to_owned))
+    else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_missing",
+            "role is required",
+        );
+    };
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match find(&inner.state, &org, &user) {
+        Ok(index) => {
+            inner.state.memberships[index].role = role;
+            let response = membership_json(&inner.state, &inner.state.memberships[index]);
+            axum::Json(response).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn delete(
+    State(shared): State<Shared>,
+    Path((org, user)): Path<(String, String)>,
+) -> Response {
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match find(&inner.state, &org, &user) {
+        Ok(index) => {
+            let membership = inner.state.memberships.remove(index);
+            axum::Json(membership_json(&inner.state, &membership)).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn merge_metadata(
+    State(shared): State<Shared>,
+    Path((org, user)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_invalid",
+            "a JSON object is required",
+        );
+    };
+    if patch
+        .keys()
+        .any(|k| k != "public_metadata" && k != "private_metadata")
+    {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_unknown",
+            "only public_metadata and private_metadata",
+        );
+    }
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match find(&inner.state, &org, &user) {
+        Ok(index) => {
+            let membership = &mut inner.state.memberships[index];
+            if let Some(Value::Object(part)) = patch.get("public_metadata") {
+                apply_patch(&mut membership.public_metadata, part);
+            }
+            if let Some(Value::Object(part)) = patch.get("private_metadata") {
+                apply_patch(&mut membership.private_metadata, part);
+            }
+            let response = membership_json(&inner.state, &inner.state.memberships[index]);
+            axum::Json(response).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn list_users(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let emails: Vec<String> = all(&pairs, "email_address")
+        .iter()
+        .map(|e| e.to_lowercase())
+        .collect();
+    if emails.len() > 100 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "at most 100 email addresses",
+        );
+    }
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let users: Vec<Value> = inner
+        .state
+        .users
+        .iter()
+        .filter(|u| emails.is_empty() || u.emails.iter().any(|e| emails.contains(&e.to_lowercase())))
+        .skip(offset)
+        .take(limit)
+        .map(|u| {
+            let addresses: Vec<Value> = u
+                .emails
+                .iter()
+                .enumerate()
+                .map(|(i, e)| json!({"object": "email_address", "id": format!("idn_{}_{i}", u.id), "email_address": e}))
+                .collect();
+            json!({"object": "user", "id": u.id, "primary_email_address_id": format!("idn_{}_0", u.id), "email_addresses": addresses})
+        })
+        .collect();
+    axum::Json(Value::Array(users)).into_response()
+}
+
+async fn list_organizations(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let ids = all(&pairs, "organization_id");
+    if ids.len() > 100 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "at most 100 organization IDs",
+        );
+    }
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let matching: Vec<&SimOrganization> = inner
+        .state
+        .organizations
+        .iter()
+        .filter(|o| ids.is_empty() || ids.contains(&o.id))
+        .collect();
+    let total = matching.len();
+    let data: Vec<Value> = matching
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|o| organization_json(&inner.state, o))
+        .collect();
+    axum::Json(json!({"data": data, "total_count": total})).into_response()
+}
+
+async fn get_organization(
+    State(shared): State<Shared>,
+    Path(org): Path<String>,
+    _headers: HeaderMap,
+) -> Response {
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match inner.state.organization(&org) {
+        Some(organization) => {
+            axum::Json(organization_json(&inner.state, organization)).into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "Organization not found",
+        ),
+    }
+}
+
+/// Builds a state quickly: `organizations` × `members_per_org` with users `user_{n}`.
+pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState {
+    let mut state = SimState::default();
+    let mut created = 0i64;
+    let users = members_per_org.max(1) * 2;
+    for user in 0..users {
+        state.users.push(SimUser {
+            id: format!("user_{user}"),
+            emails: vec![format!("u{user}@example.com")],
+        });
+    }
+    for org in 0..organizations {
+        state.organizations.push(SimOrganization {
+            id: format!("org_{org}"),
+            slug: format!("team-{org}"),
+            name: format!("Team {org}"),
+        });
+        for member in 0..members_per_org {
+            created += 1;
+            state.memberships.push(SimMembership {
+                id: format!("orgmem_{org}x{member}"),
+                organization_id: format!("org_{org}"),
+                user_id: format!("user_{member}"),
+                role: if member == 0 {
+                    "org:admin".into()
+                } else {
+                    "org:member".into()
+                },
+                public_metadata: Map::new(),
+                private_metadata: Map::new(),
+                created_at: created,
+            });
+        }
+    }
+    state
+}

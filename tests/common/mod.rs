@@ -1,0 +1,117 @@
+//! Helpers shared by the integration tests: a seeded simulator and a way to run the binary
+//! against it.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Output;
+
+use membersync::simulator::{SimMembership, SimOrganization, SimState, SimUser, Simulator};
+use serde_json::{Map, Value, json};
+
+pub const KEY: &str = "sk_test_membersync_secret_0123456789";
+
+/// A small instance: `org_alpha` (slug alpha) is managed by the tests' files, `org_other` is not.
+pub fn seed() -> SimState {
+    let mut state = SimState::default();
+    for (id, email) in [
+        ("user_1", "one@example.com"),
+        ("user_2", "two@example.com"),
+        ("user_3", "three@example.com"),
+        ("user_4", "four@example.com"),
+        ("user_5", "five@example.com"),
+        ("user_6", "Six@Example.com"),
+    ] {
+        state.users.push(SimUser {
+            id: id.into(),
+            emails: vec![email.into()],
+        });
+    }
+    for (id, slug) in [("org_alpha", "alpha"), ("org_other", "other")] {
+        state.organizations.push(SimOrganization {
+            id: id.into(),
+            slug: slug.into(),
+            name: slug.to_uppercase(),
+        });
+    }
+    let mut add = |org: &str, user: &str, role: &str, public: Value| {
+        let n = state.memberships.len() + 1;
+        state.memberships.push(SimMembership {
+            id: format!("orgmem_{n}"),
+            organization_id: org.into(),
+            user_id: user.into(),
+            role: role.into(),
+            public_metadata: public.as_object().cloned().unwrap_or_default(),
+            private_metadata: Map::new(),
+            created_at: n as i64,
+        });
+    };
+    add("org_alpha", "user_1", "org:admin", json!({}));
+    add(
+        "org_alpha",
+        "user_2",
+        "org:member",
+        json!({"team": "old", "stale": true}),
+    );
+    add("org_alpha", "user_3", "org:member", json!({}));
+    add("org_alpha", "user_5", "org:admin", json!({}));
+    add("org_other", "user_1", "org:member", json!({}));
+    add("org_other", "user_3", "org:admin", json!({}));
+    state
+}
+
+pub async fn start(state: SimState) -> Simulator {
+    Simulator::start(state, KEY)
+        .await
+        .expect("the simulator starts")
+}
+
+/// Runs the real binary with the simulator's URL and key.
+pub async fn membersync(simulator: &Simulator, dir: &Path, args: &[&str]) -> Output {
+    run(
+        dir,
+        args,
+        &[
+            ("CLERK_API_URL", simulator.api_url().as_str()),
+            ("CLERK_SECRET_KEY", simulator.key()),
+        ],
+    )
+    .await
+}
+
+/// Runs the real binary with these environment variables (and no inherited membersync ones).
+pub async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"));
+    command.current_dir(dir).args(args);
+    for name in [
+        "CLERK_API_URL",
+        "CLERK_SECRET_KEY",
+        "CLERK_SECRET_KEY_FILE",
+        "MEMBERSYNC_FILE",
+        "MEMBERSYNC_RATE_LIMIT",
+        "MEMBERSYNC_CONCURRENCY",
+        "MEMBERSYNC_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("MEMBERSYNC_RATE_LIMIT", "1000/s");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().await.expect("the binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes a desired-state file into `dir` and returns its name.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    std::fs::write(dir.join(name), text).unwrap();
+    name.to_owned()
+}
