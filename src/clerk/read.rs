@@ -163,8 +163,12 @@ pub async fn read_memberships(
     let known_cost: u64 = counts.values().map(|&c| pages(c)).sum();
     let mut missing = Vec::new();
 
-    // Per-organization listing can only win if even its cheapest case beats the instance pages.
-    let per_org = if instance_pages_left > 0 && lookup_cost + known_cost < instance_pages_left {
+    // Per-organization listing can only win if its likely cheapest case (every managed
+    // organization has at least one member, as listed ones do) beats the instance pages.
+    let unknown_cost = unknown.len() as u64;
+    let per_org = if instance_pages_left > 0
+        && lookup_cost + known_cost + unknown_cost < instance_pages_left
+    {
         let organizations = lookup_ids(client, &unknown).await?;
         for id in &unknown {
             match organizations.get(*id) {
