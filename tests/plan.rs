@@ -261,3 +261,19 @@ async fn global_flags_go_after_the_subcommand() {
     .await;
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_entry_counts_as_not_listed() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version: 1\norganizations:\n  org_alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2:\n        role: member\n        expires: 2020-01-01\n      user_3:\n        role: member\n        expires: 2999-12-31\n";
+    let file = write_file(dir.path(), "membersync.yaml", text);
+    let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("- user_2 (two@example.com) org:member"),
+        "{out}"
+    );
+    assert!(!out.contains("user_3"), "{out}");
+}
