@@ -11,8 +11,8 @@ mod read;
 mod secret;
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -548,27 +548,6 @@ impl Client {
         .await
     }
 
-    /// `GET /organizations?limit=…&offset=…`: a page of every organization in the instance.
-    pub async fn list_all_organizations(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<OrganizationPage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_organizations",
-            method: Method::GET,
-            segments: &["organizations"],
-            query: vec![
-                ("include_members_count", "true".to_owned()),
-                ("limit", limit.to_string()),
-                ("offset", offset.to_string()),
-            ],
-            body: None,
-            context: format!("listing organizations (offset {offset})"),
-        })
-        .await
-    }
-
     /// `GET /organizations/{id_or_slug}` with its member count.
     pub async fn get_organization(&self, id_or_slug: &str) -> Result<Organization, ClerkError> {
         self.send(Request {
@@ -604,9 +583,6 @@ fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
-
-/// Shared handle to the client.
-pub type SharedClient = Arc<Client>;
 
 #[cfg(test)]
 mod tests {
