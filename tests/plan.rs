@@ -23,9 +23,7 @@ organizations:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_prints_the_changes_and_sends_no_write() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     insta::assert_snapshot!(stdout(&output), @r#"
@@ -54,9 +52,7 @@ async fn plan_prints_the_changes_and_sends_no_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_dry_run_is_the_same_as_plan() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let plan = membersync(
         &simulator,
         dir.path(),
@@ -76,9 +72,7 @@ async fn apply_dry_run_is_the_same_as_plan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_is_one_document_with_every_change() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let output = membersync(
         &simulator,
         dir.path(),
@@ -119,10 +113,8 @@ async fn detailed_exitcode_is_4_with_changes_and_0_without() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_organization_is_reported_and_the_others_are_planned() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "version: 1\norganizations:\n  org_alpha:\n    prune: false\n    members:\n      user_4: member\n  org_ghost:\n    members:\n      user_1: admin\n  ghost-slug:\n    members:\n      user_1: admin\n";
-    let file = write_file(dir.path(), "membersync.yaml", text);
+    let (simulator, dir, file) = setup(text).await;
     let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -144,10 +136,8 @@ async fn a_missing_organization_is_reported_and_the_others_are_planned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_user_by_id_and_by_email_is_invalid_input() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "version: 1\norganizations:\n  org_alpha:\n    members:\n      user_1: admin\n      ONE@example.com: member\n";
-    let file = write_file(dir.path(), "membersync.yaml", text);
+    let (simulator, dir, file) = setup(text).await;
     let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -160,9 +150,7 @@ async fn the_same_user_by_id_and_by_email_is_invalid_input() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_key_stops_at_once_without_showing_the_key() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let wrong = "sk_live_wrong_key_do_not_print_me";
     let output = run(
         dir.path(),
@@ -190,9 +178,7 @@ async fn a_wrong_key_stops_at_once_without_showing_the_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_key_is_invalid_input_and_sends_nothing() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let output = run(
         dir.path(),
         &["plan", "-f", &file],
@@ -206,9 +192,7 @@ async fn no_secret_key_is_invalid_input_and_sends_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_key_file_wins_over_the_variable_and_is_trimmed() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     std::fs::write(dir.path().join("key"), format!("  {KEY}\n")).unwrap();
     let output = run(
         dir.path(),
@@ -224,9 +208,7 @@ async fn the_key_file_wins_over_the_variable_and_is_trimmed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_without_dry_run_says_it_is_not_available() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("not available"));
@@ -235,9 +217,7 @@ async fn apply_without_dry_run_says_it_is_not_available() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn global_flags_go_after_the_subcommand() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_file(dir.path(), "membersync.yaml", DESIRED);
+    let (simulator, dir, file) = setup(DESIRED).await;
     let output = membersync(
         &simulator,
         dir.path(),
@@ -264,10 +244,8 @@ async fn global_flags_go_after_the_subcommand() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_entry_counts_as_not_listed() {
-    let simulator = start(seed()).await;
-    let dir = tempfile::tempdir().unwrap();
     let text = "version: 1\norganizations:\n  org_alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2:\n        role: member\n        expires: 2020-01-01\n      user_3:\n        role: member\n        expires: 2999-12-31\n";
-    let file = write_file(dir.path(), "membersync.yaml", text);
+    let (simulator, dir, file) = setup(text).await;
     let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);

@@ -50,12 +50,10 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
                 for organization in parsed.organizations {
                     if let Some(&index) = declared.get(&organization.key) {
                         let first = &state.organizations[index].origin;
-                        diagnostics.push(Diagnostic {
-                            file: path.clone(),
-                            position: Some((organization.origin.line, organization.origin.column)),
-                            key: format!("organizations.{}", organization.key),
-                            message: format!("this organization is already declared at {first}"),
-                        });
+                        diagnostics.push(organization.origin.diagnostic(
+                            format!("organizations.{}", organization.key),
+                            format!("this organization is already declared at {first}"),
+                        ));
                         continue;
                     }
                     declared.insert(organization.key.clone(), state.organizations.len());

@@ -217,6 +217,18 @@ pub struct Origin {
     pub column: u64,
 }
 
+impl Origin {
+    /// A problem at this place.
+    pub fn diagnostic(&self, key: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.as_ref().clone(),
+            position: Some((self.line, self.column)),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

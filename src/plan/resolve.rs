@@ -39,15 +39,13 @@ pub fn resolve(input: &ResolveInput<'_>) -> Resolution {
             continue;
         };
         if let Some(first) = declared.insert(organization_id, organization) {
-            resolution.errors.push(Diagnostic {
-                file: organization.origin.file.as_ref().clone(),
-                position: Some((organization.origin.line, organization.origin.column)),
-                key: format!("organizations.{}", organization.key),
-                message: format!(
+            resolution.errors.push(organization.origin.diagnostic(
+                format!("organizations.{}", organization.key),
+                format!(
                     "`{}` and `{}` (at {}) are the same organization ({organization_id})",
                     organization.key, first.key, first.origin
                 ),
-            });
+            ));
             continue;
         }
         let mut target = Target {
@@ -78,15 +76,13 @@ pub fn resolve(input: &ResolveInput<'_>) -> Resolution {
                 },
             };
             if let Some(first) = seen.insert(user_id.clone(), member) {
-                resolution.errors.push(Diagnostic {
-                    file: member.origin.file.as_ref().clone(),
-                    position: Some((member.origin.line, member.origin.column)),
-                    key: format!("organizations.{}.members", organization.key),
-                    message: format!(
+                resolution.errors.push(member.origin.diagnostic(
+                    format!("organizations.{}.members", organization.key),
+                    format!(
                         "`{}` and `{}` (line {}) are the same user ({user_id}); list each user once",
                         member.user, first.user, first.origin.line
                     ),
-                });
+                ));
                 continue;
             }
             if member.is_listed_on(input.today) {

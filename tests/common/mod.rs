@@ -115,3 +115,12 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(dir.join(name), text).unwrap();
     name.to_owned()
 }
+
+/// A simulator seeded with `seed()`, a temporary directory, and `text` written there as
+/// `membersync.yaml` (its name returned).
+pub async fn setup(text: &str) -> (Simulator, tempfile::TempDir, String) {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "membersync.yaml", text);
+    (simulator, dir, file)
+}
