@@ -81,7 +81,7 @@ pub enum Command {
     /// Parse and check the desired state offline; no network, no secret key needed
     Validate(FileArgs),
     /// Read live state and print what apply would change; sends no write request, ever
-    Plan(PlanArgs),
+    Plan(PlanCommand),
     /// Make the Clerk instance match the desired state (with --dry-run: the same as plan)
     Apply(ApplyArgs),
 }
@@ -93,7 +93,19 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Options of `plan`.
+/// `plan`: the options it shares with `apply`, and `--out`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanCommand {
+    #[command(flatten)]
+    pub common: PlanArgs,
+
+    /// Also save the plan as versioned JSON with a fingerprint of the live state it was
+    /// computed from, for `apply --plan PLANFILE`
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Options `plan` and `apply` share.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -103,11 +115,12 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// Exit 4 when the plan is not empty
+    /// Exit 4 when the plan is not empty (plan, or apply --dry-run)
     #[arg(long)]
     pub detailed_exitcode: bool,
 
-    /// The safety limit shown with the plan: a count (12) or a percentage (25%)
+    /// Refuse a plan that deletes more memberships than this: a count (12) or a percentage
+    /// of the managed organizations' current memberships (25%)
     #[arg(long, value_name = "N|P%", default_value = "25%", value_parser = parse_max_deletes)]
     pub max_deletes: MaxDeletes,
 }
@@ -116,7 +129,7 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub common: PlanArgs,
 
     /// Read live state and print the plan; send no write request (the same as `plan`)
     #[arg(long)]
@@ -125,6 +138,11 @@ pub struct ApplyArgs {
     /// Apply even a plan over --max-deletes or one that removes an organization's last admin
     #[arg(long)]
     pub force: bool,
+
+    /// Apply exactly this saved plan (from `plan --out`); the desired files are not read.
+    /// Refused if a membership it touches changed since it was made
+    #[arg(long = "plan", value_name = "PLANFILE")]
+    pub saved: Option<PathBuf>,
 }
 
 /// The desired-state files.

@@ -1,5 +1,7 @@
 //! membersync: keeps Clerk organization memberships in sync with a declarative YAML file.
 
+/// The executor: runs a plan against Clerk with idempotent outcomes (the only module that writes).
+pub mod apply;
 /// The Clerk Backend API client: the only module that speaks HTTP.
 pub mod clerk;
 /// The command line definitions (clap).

@@ -3,13 +3,24 @@
 //! It serves the endpoints membersync uses, with Clerk's status codes and error bodies
 //! (400 `already_a_member_in_organization`, 404 `resource_not_found`, 401), checks the
 //! `Authorization` and `Clerk-API-Version` headers, and records every request so tests can
-//! assert what was sent. The tests use it, and so will `membersync simulate` and the demo.
+//! assert what was sent. Knobs make it behave like a real, imperfect service: latency, a rate
+//! limit answered with 429 and `Retry-After`, random 5xx, and scripted [`Fault`]s (an error
+//! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
+//! request that never gets an answer). It records the admin count of an organization after
+//! every write, so tests can check that no moment left an organization without an admin.
+//! The tests use it, and so do `membersync simulate` and `membersync demo`.
 
 // Handler helpers return the error response to send as their `Err`; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,7 +31,7 @@ use axum::routing::{get, patch};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::clerk::API_VERSION;
+use crate::clerk::{API_VERSION, RateLimit};
 use crate::plan::metadata::apply_patch;
 
 /// An organization in the simulated instance.
@@ -100,10 +111,124 @@ impl LoggedRequest {
     }
 }
 
+/// How the simulator behaves beyond the API itself.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Requests allowed per period (a full bucket may be spent at once, as Clerk's window
+    /// allows); over it, 429 with `Retry-After`.
+    pub rate_limit: Option<RateLimit>,
+    /// The probability (0..=1) that a request is answered 500 before anything is done.
+    pub fail_rate: f64,
+}
+
+/// A change to the instance made by a fault, as if another client raced membersync.
+#[derive(Clone)]
+pub struct StateHook(pub Arc<dyn Fn(&mut SimState) + Send + Sync>);
+
+impl std::fmt::Debug for StateHook {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("StateHook")
+    }
+}
+
+/// What a scripted fault does to the request it matches.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Answer this status and Clerk error code; nothing is done.
+    Before { status: u16, code: String },
+    /// Do the request, then answer this status anyway (the client cannot know it worked).
+    After { status: u16 },
+    /// Close the connection before the answer is complete; with `applied`, after doing it.
+    Drop { applied: bool },
+    /// Wait this long before handling the request.
+    Delay(Duration),
+    /// Do the request and answer 200 with a body that is not valid JSON.
+    Malformed,
+    /// Never answer.
+    Stall,
+    /// Change the instance first (another client racing), then handle the request normally.
+    Race(StateHook),
+}
+
+impl FaultKind {
+    /// A race: `change` is applied to the instance just before the matched request.
+    pub fn race(change: impl Fn(&mut SimState) + Send + Sync + 'static) -> FaultKind {
+        FaultKind::Race(StateHook(Arc::new(change)))
+    }
+}
+
+/// A scripted fault: which requests it matches, how many it lets through first, how many it
+/// hits, and what it does.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// `GET`, `POST`, … (`None`: any method; `"WRITE"`: any method but GET).
+    pub method: Option<String>,
+    /// A substring of the path (`None`: any path).
+    pub path_contains: Option<String>,
+    /// Matching requests let through before the fault starts.
+    pub skip: usize,
+    /// Matching requests the fault hits (`usize::MAX`: every one).
+    pub times: usize,
+    pub kind: FaultKind,
+}
+
+impl Fault {
+    /// A fault hitting every request, once.
+    pub fn new(kind: FaultKind) -> Fault {
+        Fault {
+            method: None,
+            path_contains: None,
+            skip: 0,
+            times: 1,
+            kind,
+        }
+    }
+
+    /// Only requests with this method (`"WRITE"`: POST, PATCH and DELETE) whose path contains
+    /// `path` (empty: any path).
+    pub fn on(mut self, method: &str, path: &str) -> Fault {
+        self.method = Some(method.to_owned());
+        self.path_contains = (!path.is_empty()).then(|| path.to_owned());
+        self
+    }
+
+    pub fn skip(mut self, skip: usize) -> Fault {
+        self.skip = skip;
+        self
+    }
+
+    pub fn times(mut self, times: usize) -> Fault {
+        self.times = times;
+        self
+    }
+
+    pub fn always(self) -> Fault {
+        self.times(usize::MAX)
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let method_matches = match self.method.as_deref() {
+            None => true,
+            Some("WRITE") => method != "GET",
+            Some(wanted) => wanted.eq_ignore_ascii_case(method),
+        };
+        method_matches
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|part| path.contains(part))
+    }
+}
+
 struct Inner {
     state: SimState,
     log: Vec<LoggedRequest>,
     next_id: u64,
+    faults: Vec<Fault>,
+    /// (organization ID, admins) after every successful write.
+    admin_history: Vec<(String, usize)>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -111,7 +236,15 @@ pub struct Simulator {
     address: SocketAddr,
     key: String,
     inner: Arc<Mutex<Inner>>,
+    in_flight: Arc<InFlight>,
     server: tokio::task::JoinHandle<()>,
+}
+
+/// Requests being handled now, and the most at once.
+#[derive(Debug, Default)]
+struct InFlight {
+    now: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl Drop for Simulator {
@@ -124,15 +257,28 @@ impl Drop for Simulator {
 struct Shared {
     key: String,
     inner: Arc<Mutex<Inner>>,
+    options: Arc<SimOptions>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    in_flight: Arc<InFlight>,
 }
 
 impl Simulator {
     /// Starts a simulator on a free loopback port, seeded with `state`, accepting `key`.
     pub async fn start(state: SimState, key: &str) -> std::io::Result<Simulator> {
+        Self::start_with(state, key, SimOptions::default()).await
+    }
+
+    /// Starts a simulator on a free loopback port with these knobs.
+    pub async fn start_with(
+        state: SimState,
+        key: &str,
+        options: SimOptions,
+    ) -> std::io::Result<Simulator> {
         Self::start_on(
             "127.0.0.1:0".parse().expect("a loopback address"),
             state,
             key,
+            options,
         )
         .await
     }
@@ -142,16 +288,30 @@ impl Simulator {
         address: SocketAddr,
         state: SimState,
         key: &str,
+        options: SimOptions,
     ) -> std::io::Result<Simulator> {
         let next_id = state.memberships.len() as u64 + 1;
         let inner = Arc::new(Mutex::new(Inner {
             state,
             log: Vec::new(),
             next_id,
+            faults: Vec::new(),
+            admin_history: Vec::new(),
         }));
+        let limiter = options.rate_limit.map(|rate| {
+            let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
+            let quota = Quota::with_period(interval)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(rate.requests);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        let in_flight = Arc::new(InFlight::default());
         let shared = Shared {
             key: key.to_owned(),
             inner: inner.clone(),
+            options: Arc::new(options),
+            limiter,
+            in_flight: in_flight.clone(),
         };
         let app = Router::new()
             .route("/v1/organization_memberships", get(list_instance))
@@ -182,6 +342,7 @@ impl Simulator {
             address,
             key: key.to_owned(),
             inner,
+            in_flight,
             server,
         })
     }
@@ -210,9 +371,36 @@ impl Simulator {
         self.lock().log.clone()
     }
 
-    /// Forgets the requests answered so far.
+    /// Forgets the requests answered so far (and the admin history).
     pub fn clear_requests(&self) {
-        self.lock().log.clear();
+        let mut inner = self.lock();
+        inner.log.clear();
+        inner.admin_history.clear();
+    }
+
+    /// Adds a scripted fault; faults are tried in the order they were added.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Removes every scripted fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// (organization ID, number of `org:admin` members) after every successful write.
+    pub fn admin_history(&self) -> Vec<(String, usize)> {
+        self.lock().admin_history.clone()
+    }
+
+    /// The most requests handled at the same time.
+    pub fn peak_in_flight(&self) -> usize {
+        self.in_flight.peak.load(Ordering::Relaxed)
+    }
+
+    /// The address the simulator listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -230,15 +418,51 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Authentication, API version, and the request log.
+/// Takes the first scripted fault that matches this request, if any.
+fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<FaultKind> {
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let fault = inner
+        .faults
+        .iter_mut()
+        .find(|f| f.times > 0 && f.matches(method, path))?;
+    if fault.skip > 0 {
+        fault.skip -= 1;
+        return None;
+    }
+    fault.times = fault.times.saturating_sub(1);
+    Some(fault.kind.clone())
+}
+
+/// Counts a request in flight until dropped.
+struct Counted(Arc<InFlight>);
+
+impl Counted {
+    fn new(in_flight: &Arc<InFlight>) -> Counted {
+        let now = in_flight.now.fetch_add(1, Ordering::SeqCst) + 1;
+        in_flight.peak.fetch_max(now, Ordering::SeqCst);
+        Counted(in_flight.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Authentication, API version, the knobs and faults, and the request log.
 async fn guard(
     State(shared): State<Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let _counted = Counted::new(&shared.in_flight);
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
     let headers = request.headers();
     let authorized = headers
         .get("authorization")
@@ -248,6 +472,18 @@ async fn guard(
         .get("clerk-api-version")
         .and_then(|v| v.to_str().ok())
         == Some(API_VERSION);
+    let throttled = shared
+        .limiter
+        .as_ref()
+        .and_then(|limiter| limiter.check().err())
+        .map(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            wait.as_secs() + 1
+        });
+    let random_failure = shared.options.fail_rate > 0.0
+        && rand::rng().random_bool(shared.options.fail_rate.clamp(0.0, 1.0));
     let response = if !authorized {
         error(
             StatusCode::UNAUTHORIZED,
@@ -260,22 +496,114 @@ async fn guard(
             "api_version_invalid",
             "Missing or unsupported Clerk-API-Version header.",
         )
+    } else if let Some(seconds) = throttled {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many requests, retry later.",
+        );
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
+        response
+    } else if random_failure {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_clerk_error",
+            "Simulated failure (--fail-rate).",
+        )
     } else {
-        next.run(request).await
+        match take_fault(&shared, &method, &path) {
+            None => next.run(request).await,
+            Some(FaultKind::Before { status, code }) => error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &code,
+                "Simulated fault.",
+            ),
+            Some(FaultKind::After { status }) => {
+                let _ = next.run(request).await;
+                error(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    "internal_clerk_error",
+                    "Simulated fault after the request took effect.",
+                )
+            }
+            Some(FaultKind::Drop { applied }) => {
+                if applied {
+                    let _ = next.run(request).await;
+                }
+                broken_body()
+            }
+            Some(FaultKind::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                next.run(request).await
+            }
+            Some(FaultKind::Malformed) => {
+                let _ = next.run(request).await;
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    "{\"data\": [",
+                )
+                    .into_response()
+            }
+            Some(FaultKind::Stall) => std::future::pending().await,
+            Some(FaultKind::Race(hook)) => {
+                {
+                    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+                    (hook.0)(&mut inner.state);
+                }
+                next.run(request).await
+            }
+        }
     };
     let status = response.status().as_u16();
-    shared
-        .inner
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .log
-        .push(LoggedRequest {
-            method,
-            path,
-            query,
-            status,
-        });
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    if method != "GET" && response.status().is_success() {
+        record_admins(&mut inner, &path);
+    }
+    inner.log.push(LoggedRequest {
+        method,
+        path,
+        query,
+        status,
+    });
     response
+}
+
+/// A 200 whose body breaks off: the client sees the connection drop mid-answer.
+fn broken_body() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated dropped connection",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Notes the admin count of the organization a write touched.
+fn record_admins(inner: &mut Inner, path: &str) {
+    let mut segments = path.trim_start_matches("/v1/").split('/');
+    if segments.next() != Some("organizations") {
+        return;
+    }
+    let Some(org) = segments.next() else { return };
+    let Some(id) = inner.state.organization(org).map(|o| o.id.clone()) else {
+        return;
+    };
+    let admins = inner
+        .state
+        .memberships
+        .iter()
+        .filter(|m| m.organization_id == id && m.role == "org:admin")
+        .count();
+    inner.admin_history.push((id, admins));
 }
 
 async fn unknown(method: Method, uri: Uri) -> Response {

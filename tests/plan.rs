@@ -207,15 +207,6 @@ async fn the_key_file_wins_over_the_variable_and_is_trimmed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn apply_without_dry_run_says_it_is_not_available() {
-    let (simulator, dir, file) = setup(DESIRED).await;
-    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("not available"));
-    assert!(simulator.requests().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn global_flags_go_after_the_subcommand() {
     let (simulator, dir, file) = setup(DESIRED).await;
     let output = membersync(

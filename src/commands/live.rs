@@ -16,6 +16,8 @@ pub struct Computed {
     pub plan: Plan,
     /// Organizations the file names that do not exist in Clerk.
     pub missing: Vec<OrgRef>,
+    /// The live memberships of the managed organizations, by organization ID.
+    pub observed: HashMap<String, Vec<Observed>>,
     pub client: Arc<Client>,
 }
 
@@ -51,9 +53,10 @@ pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
 /// Reads live state and computes the plan for `desired`.
 pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Computed, Exit> {
     match read_and_diff(&client, desired).await {
-        Ok(Ok((plan, missing))) => Ok(Computed {
+        Ok(Ok((plan, missing, observed))) => Ok(Computed {
             plan,
             missing,
+            observed,
             client,
         }),
         Ok(Err(errors)) => {
@@ -70,7 +73,8 @@ pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Comp
     }
 }
 
-type Outcome = Result<(Plan, Vec<OrgRef>), Vec<desired::Diagnostic>>;
+type Outcome =
+    Result<(Plan, Vec<OrgRef>, HashMap<String, Vec<Observed>>), Vec<desired::Diagnostic>>;
 
 async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcome, ClerkError> {
     let refs: Vec<OrgRef> = desired
@@ -148,11 +152,30 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     for pending in resolution.targets.iter().flat_map(|t| &t.pending) {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
-    let observed: HashMap<String, Vec<Observed>> = live
-        .memberships
+    let observed = observed(&live.memberships);
+    let plan = plan::diff(&resolution.targets, &observed);
+    Ok(Ok((plan, resolution.missing, observed)))
+}
+
+/// Live memberships as the planner sees them.
+pub fn observed(
+    memberships: &HashMap<String, Vec<clerk::Membership>>,
+) -> HashMap<String, Vec<Observed>> {
+    memberships
         .iter()
         .map(|(id, memberships)| (id.clone(), memberships.iter().map(Observed::from).collect()))
+        .collect()
+}
+
+/// Reads the live memberships of these organizations (by ID), for checking a saved plan.
+pub async fn read_organizations(
+    client: &Client,
+    organization_ids: &[String],
+) -> Result<HashMap<String, Vec<Observed>>, ClerkError> {
+    let managed: HashMap<String, Option<u64>> = organization_ids
+        .iter()
+        .map(|id| (id.clone(), None))
         .collect();
-    let plan = plan::diff(&resolution.targets, &observed);
-    Ok(Ok((plan, resolution.missing)))
+    let (live, _missing) = clerk::read_memberships(client, &managed).await?;
+    Ok(observed(&live.memberships))
 }

@@ -1,11 +1,13 @@
 //! One function per command: each takes its parsed arguments, does the work, prints the
 //! result on stdout, and says which exit status the process ends with.
 
+mod apply;
 mod live;
 mod plan;
 mod validate;
 
 use crate::cli::{Cli, Command};
+use crate::desired::OrgRef;
 
 /// How the process ends (CONTRACT §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,14 +28,16 @@ pub enum Exit {
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(files) => validate::run(&files),
-        Command::Plan(args) => plan::run(&cli.global, &args).await,
-        Command::Apply(args) if args.dry_run => plan::run(&cli.global, &args.plan).await,
-        Command::Apply(_) => {
-            eprintln!(
-                "error: `apply` without --dry-run is not available in this version yet; nothing was sent. \
-                 Use `membersync plan` or `membersync apply --dry-run` to see the changes."
-            );
-            Exit::Invalid
-        }
+        Command::Plan(command) => plan::run(&cli.global, &command).await,
+        Command::Apply(args) => apply::run(&cli.global, &args).await,
+    }
+}
+
+/// Says which organizations of the file do not exist.
+fn report_missing(missing: &[OrgRef]) {
+    for missing in missing {
+        eprintln!(
+            "error: organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
+        );
     }
 }

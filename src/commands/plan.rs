@@ -1,11 +1,20 @@
 //! `membersync plan` (and `apply --dry-run`): read live state, print the plan, write nothing.
+//! With `--out`, also save the plan for `apply --plan`.
 
-use crate::cli::{GlobalArgs, OutputFormat, PlanArgs};
-use crate::plan::{self, render_json, render_text};
+use std::path::Path;
+
+use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
+use crate::desired::DesiredState;
+use crate::plan::saved::{FileDigest, PlanFile, sha256_hex};
+use crate::plan::{self, Plan, Refusal, render_json, render_text};
 
 use super::{Exit, live};
 
-pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Exit {
+pub async fn run(global: &GlobalArgs, command: &PlanCommand) -> Exit {
+    run_with(global, &command.common, command.out.as_deref()).await
+}
+
+pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) -> Exit {
     let desired = match live::load(&args.files) {
         Ok(desired) => desired,
         Err(exit) => return exit,
@@ -25,11 +34,33 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Exit {
         "read live state"
     );
     let refusals = plan::check(&computed.plan, args.max_deletes);
-    match args.output {
-        OutputFormat::Json => println!("{}", render_json(&computed.plan, &refusals, None)),
+    print_plan(&computed.plan, &refusals, args.output);
+    super::report_missing(&computed.missing);
+    if !computed.missing.is_empty() {
+        if out.is_some() {
+            eprintln!("error: the plan was not saved, because of the errors above");
+        }
+        return Exit::Failure;
+    }
+    if let Some(out) = out
+        && let Err(exit) = save(out, &desired, computed.plan.clone(), &computed.observed)
+    {
+        return exit;
+    }
+    if args.detailed_exitcode && !computed.plan.is_empty() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    }
+}
+
+/// Prints the plan on stdout, with what the safety limits would say.
+pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat) {
+    match output {
+        OutputFormat::Json => println!("{}", render_json(plan, refusals, None)),
         OutputFormat::Text => {
-            print!("{}", render_text(&computed.plan));
-            for refusal in &refusals {
+            print!("{}", render_text(plan));
+            for refusal in refusals {
                 println!(
                     "apply would refuse this plan: {} (--force overrides)",
                     refusal.reason
@@ -37,16 +68,38 @@ pub async fn run(global: &GlobalArgs, args: &PlanArgs) -> Exit {
             }
         }
     }
-    for missing in &computed.missing {
-        eprintln!(
-            "error: organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
-        );
+}
+
+fn save(
+    out: &Path,
+    desired: &DesiredState,
+    plan: Plan,
+    observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
+) -> Result<(), Exit> {
+    let mut digests = Vec::new();
+    for file in &desired.files {
+        let bytes = std::fs::read(file).map_err(|error| {
+            eprintln!("error: cannot read {} again: {error}", file.display());
+            Exit::Failure
+        })?;
+        digests.push(FileDigest {
+            path: file.display().to_string(),
+            sha256: sha256_hex(&bytes),
+        });
     }
-    if !computed.missing.is_empty() {
+    let created_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let file = PlanFile::new(plan, observed, digests, created_at);
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    std::fs::write(out, text + "\n").map_err(|error| {
+        eprintln!("error: cannot write the plan to {}: {error}", out.display());
         Exit::Failure
-    } else if args.detailed_exitcode && !computed.plan.is_empty() {
-        Exit::Changes
-    } else {
-        Exit::Success
-    }
+    })?;
+    eprintln!(
+        "Saved the plan to {}; apply exactly it with `membersync apply --plan {}`.",
+        out.display(),
+        out.display()
+    );
+    Ok(())
 }

@@ -136,6 +136,8 @@ pub struct Role(String);
 impl Role {
     /// The role every organization has; the safety checks protect it.
     pub const ADMIN: &'static str = "org:admin";
+    /// The role Clerk gives a plain member.
+    pub const MEMBER: &'static str = "org:member";
 
     /// Normalizes `admin` to `org:admin`; refuses empty keys and illegal characters.
     /// Clerk role keys are lower-case letters, digits, `_` and `-` after `org:`.

@@ -38,6 +38,8 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         alias_limits: alias_limits,
         with_snippet: false,
+        // YAML 1.2: only true/false are booleans; `y`, `no`, `on` in metadata stay strings.
+        strict_booleans: true,
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|error| {
         let (line, column) = error
@@ -61,7 +63,9 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
 /// Rewords the parser's terser messages for people who write YAML, not parsers.
 fn plain_words(message: &str) -> String {
     match message {
-        "invalid boolean" => "expected true or false".to_owned(),
+        "invalid boolean" | "invalid boolean (true or false expected)" => {
+            "expected true or false".to_owned()
+        }
         "expected sequence start" => {
             "expected a list, like [a, b] or lines starting with `- `".to_owned()
         }

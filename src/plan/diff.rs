@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::metadata::{exact_patch, merge_patch};
-use super::{Action, Change, Observed, OrganizationPlan, Plan, Target, TargetMember};
+use super::{Action, Change, Declared, Observed, OrganizationPlan, Plan, Target};
 use crate::desired::{MetadataMode, Role};
 
 /// Compares each target with its live memberships. Organizations not in `targets` are never
@@ -32,46 +32,29 @@ fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
     let wanted: HashSet<&str> = target.members.iter().map(|m| m.user_id.as_str()).collect();
     let exact = target.metadata_mode == MetadataMode::Exact;
     let mut changes = Vec::new();
-    let change = |action, member_user: &str, email: Option<String>| Change {
-        action,
-        organization_id: target.organization_id.clone(),
-        user_id: member_user.to_owned(),
-        email,
-        role: None,
-        previous_role: None,
-        metadata_patch: None,
-        previous_metadata: None,
-    };
 
     for member in &target.members {
         if ignored.contains(member.user_id.as_str()) {
             continue;
         }
-        match by_user.get(member.user_id.as_str()) {
-            None => changes.push(Change {
-                role: Some(member.role.to_string()),
-                metadata_patch: declared_metadata(member),
-                ..change(Action::Create, &member.user_id, member.email.clone())
-            }),
-            Some(current) => {
-                let email = member.email.clone().or_else(|| current.email.clone());
-                if current.role != member.role.as_str() {
-                    changes.push(Change {
-                        role: Some(member.role.to_string()),
-                        previous_role: Some(current.role.clone()),
-                        ..change(Action::UpdateRole, &member.user_id, email.clone())
-                    });
-                }
-                if let Some(patch) = metadata_patch(member, current, exact) {
-                    let previous = previous_metadata(&patch, current);
-                    changes.push(Change {
-                        metadata_patch: Some(patch),
-                        previous_metadata: Some(previous),
-                        ..change(Action::UpdateMetadata, &member.user_id, email)
-                    });
-                }
-            }
-        }
+        let declared = Declared {
+            role: member.role.to_string(),
+            public_metadata: member.public_metadata.clone(),
+            private_metadata: member.private_metadata.clone(),
+            exact,
+        };
+        let current = by_user.get(member.user_id.as_str()).copied();
+        let email = member
+            .email
+            .clone()
+            .or_else(|| current.and_then(|c| c.email.clone()));
+        changes.extend(converge(
+            &target.organization_id,
+            &member.user_id,
+            email,
+            &declared,
+            current,
+        ));
     }
     if target.prune {
         for current in live {
@@ -79,7 +62,12 @@ fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
             if !wanted.contains(user) && !ignored.contains(user) {
                 changes.push(Change {
                     role: Some(current.role.clone()),
-                    ..change(Action::Delete, user, current.email.clone())
+                    ..bare(
+                        Action::Delete,
+                        &target.organization_id,
+                        user,
+                        current.email.clone(),
+                    )
                 });
             }
         }
@@ -119,16 +107,70 @@ fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
     roles.values().filter(|role| **role == Role::ADMIN).count()
 }
 
+/// The changes that take one member from `current` (`None`: not a member) to `declared`.
+/// The diff uses it for every listed member; the executor uses it to converge a membership
+/// it met in another state than planned (already a member, or gone).
+pub fn converge(
+    organization_id: &str,
+    user_id: &str,
+    email: Option<String>,
+    declared: &Declared,
+    current: Option<&Observed>,
+) -> Vec<Change> {
+    let change = |action| Change {
+        declared: Some(declared.clone()),
+        ..bare(action, organization_id, user_id, email.clone())
+    };
+    let Some(current) = current else {
+        return vec![Change {
+            role: Some(declared.role.clone()),
+            metadata_patch: declared_metadata(declared),
+            ..change(Action::Create)
+        }];
+    };
+    let mut changes = Vec::new();
+    if current.role != declared.role {
+        changes.push(Change {
+            role: Some(declared.role.clone()),
+            previous_role: Some(current.role.clone()),
+            ..change(Action::UpdateRole)
+        });
+    }
+    if let Some(patch) = metadata_patch(declared, current) {
+        let previous = previous_metadata(&patch, current);
+        changes.push(Change {
+            metadata_patch: Some(patch),
+            previous_metadata: Some(previous),
+            ..change(Action::UpdateMetadata)
+        });
+    }
+    changes
+}
+
+fn bare(action: Action, organization_id: &str, user_id: &str, email: Option<String>) -> Change {
+    Change {
+        action,
+        organization_id: organization_id.to_owned(),
+        user_id: user_id.to_owned(),
+        email,
+        role: None,
+        previous_role: None,
+        metadata_patch: None,
+        previous_metadata: None,
+        declared: None,
+    }
+}
+
 /// The declared metadata a create carries in its POST.
-fn declared_metadata(member: &TargetMember) -> Option<Value> {
+fn declared_metadata(declared: &Declared) -> Option<Value> {
     let mut parts = Map::new();
-    if let Some(public) = &member.public_metadata {
+    if let Some(public) = &declared.public_metadata {
         parts.insert(
             "public_metadata".into(),
             Value::Object(super::metadata::expected(&Map::new(), public, true)),
         );
     }
-    if let Some(private) = &member.private_metadata {
+    if let Some(private) = &declared.private_metadata {
         parts.insert(
             "private_metadata".into(),
             Value::Object(super::metadata::expected(&Map::new(), private, true)),
@@ -138,22 +180,22 @@ fn declared_metadata(member: &TargetMember) -> Option<Value> {
 }
 
 /// The merge patch for a member's managed metadata, or `None` when nothing differs.
-fn metadata_patch(member: &TargetMember, current: &Observed, exact: bool) -> Option<Value> {
-    let compute = |have: &Map<String, Value>, declared: &Map<String, Value>| {
-        if exact {
-            exact_patch(have, declared)
+fn metadata_patch(declared: &Declared, current: &Observed) -> Option<Value> {
+    let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
+        if declared.exact {
+            exact_patch(have, wanted)
         } else {
-            merge_patch(have, declared)
+            merge_patch(have, wanted)
         }
     };
     let mut parts = Map::new();
-    if let Some(declared) = &member.public_metadata
-        && let Some(patch) = compute(&current.public_metadata, declared)
+    if let Some(wanted) = &declared.public_metadata
+        && let Some(patch) = compute(&current.public_metadata, wanted)
     {
         parts.insert("public_metadata".into(), Value::Object(patch));
     }
-    if let Some(declared) = &member.private_metadata
-        && let Some(patch) = compute(&current.private_metadata, declared)
+    if let Some(wanted) = &declared.private_metadata
+        && let Some(patch) = compute(&current.private_metadata, wanted)
     {
         parts.insert("private_metadata".into(), Value::Object(patch));
     }

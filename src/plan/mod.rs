@@ -9,15 +9,16 @@ mod guard;
 pub mod metadata;
 mod render;
 mod resolve;
+pub mod saved;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::diff;
+pub use diff::{converge, diff};
 pub use guard::{MaxDeletes, Refusal, check};
-pub use render::{JsonReport, render_json, render_text};
+pub use render::{JsonReport, render_json, render_outcomes, render_text};
 pub use resolve::{Resolution, ResolveInput, resolve};
 
 /// What one change does.
@@ -60,6 +61,22 @@ pub struct Change {
     /// For update_metadata: the metadata before, for display (`old → new`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub previous_metadata: Option<Value>,
+    /// For create and updates: the member as the file declares it, so that the executor can
+    /// converge from whatever it meets (already a member, or gone) without the file.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub declared: Option<Declared>,
+}
+
+/// A member as the file declares it: role, managed metadata (`None`: unmanaged), and whether
+/// declared metadata is the whole metadata (`exact`) or merged in.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Declared {
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub public_metadata: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub private_metadata: Option<Map<String, Value>>,
+    pub exact: bool,
 }
 
 impl Change {

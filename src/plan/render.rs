@@ -18,7 +18,11 @@ pub struct ChangeReport<'a> {
     pub previous_role: Option<&'a str>,
     pub metadata_patch: Option<&'a Value>,
     pub outcome: &'a str,
+    /// Why a change failed or was skipped.
     pub error: Option<&'a str>,
+    /// How an applied change was done, when it was not the plain request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'a str>,
 }
 
 /// Counts per action, and failures.
@@ -29,6 +33,7 @@ pub struct Summary {
     pub update_metadata: usize,
     pub delete: usize,
     pub failed: usize,
+    pub skipped: usize,
 }
 
 /// The JSON document of `--output json`.
@@ -41,8 +46,9 @@ pub struct JsonReport<'a> {
     pub refused: &'a [Refusal],
 }
 
-/// Renders the JSON document. `outcomes` gives each change's outcome and error in plan
-/// order; `None` means every change is `planned`.
+/// Renders the JSON document. `outcomes` gives each change's outcome (`applied`, `failed`,
+/// `skipped`) and its detail in plan order — the error or reason, or for `applied` a note;
+/// `None` means every change is `planned`.
 pub fn render_json(
     plan: &Plan,
     refusals: &[Refusal],
@@ -52,10 +58,15 @@ pub fn render_json(
         .changes()
         .enumerate()
         .map(|(index, change)| {
-            let (outcome, error) = outcomes
+            let (outcome, detail) = outcomes
                 .and_then(|all| all.get(index))
-                .map(|(outcome, error)| (outcome.as_str(), error.as_deref()))
+                .map(|(outcome, detail)| (outcome.as_str(), detail.as_deref()))
                 .unwrap_or(("planned", None));
+            let (error, note) = if outcome == "applied" {
+                (None, detail)
+            } else {
+                (detail, None)
+            };
             ChangeReport {
                 action: change.action,
                 organization_id: &change.organization_id,
@@ -66,10 +77,12 @@ pub fn render_json(
                 metadata_patch: change.metadata_patch.as_ref(),
                 outcome,
                 error,
+                note,
             }
         })
         .collect();
     let failed = changes.iter().filter(|c| c.outcome == "failed").count();
+    let skipped = changes.iter().filter(|c| c.outcome == "skipped").count();
     let report = JsonReport {
         summary: Summary {
             create: plan.count(Action::Create),
@@ -77,6 +90,7 @@ pub fn render_json(
             update_metadata: plan.count(Action::UpdateMetadata),
             delete: plan.count(Action::Delete),
             failed,
+            skipped,
         },
         changes,
         pending: &plan.pending,
@@ -199,4 +213,61 @@ pub fn summary_line(plan: &Plan) -> String {
         plan.count(Action::Delete),
         plan.pending.len()
     )
+}
+
+/// Renders what an apply did: per organization, one line per change with its outcome (and
+/// the error or note under it), then the failures again at the end so none is missed.
+/// `outcomes` is in plan order, as for [`render_json`].
+pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> String {
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    let mut index = 0;
+    for organization in &plan.organizations {
+        if organization.changes.is_empty() {
+            continue;
+        }
+        let label = organization
+            .label
+            .as_deref()
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "organization {}{label}", organization.organization_id);
+        for change in &organization.changes {
+            let (outcome, detail) = outcomes
+                .get(index)
+                .map(|(o, d)| (o.as_str(), d.as_deref()))
+                .unwrap_or(("planned", None));
+            index += 1;
+            let line = change_line(change);
+            let _ = writeln!(out, "  {outcome:<8} {line}");
+            if let Some(detail) = detail {
+                let _ = writeln!(out, "           {detail}");
+                if outcome != "applied" {
+                    failures.push(format!("{outcome}: {line}\n    {detail}"));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let count = |name: &str| outcomes.iter().filter(|(o, _)| o == name).count();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "Not applied:");
+        for failure in &failures {
+            let _ = writeln!(out, "  {failure}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Apply {}: {} applied, {} failed, {} skipped.",
+        if failures.is_empty() {
+            "complete"
+        } else {
+            "incomplete"
+        },
+        count("applied"),
+        count("failed"),
+        count("skipped"),
+    );
+    out
 }

@@ -1,0 +1,382 @@
+//! The executor: runs a [`Plan`] against Clerk. The only module that writes.
+//!
+//! Organizations run concurrently (the client's pacer bounds what is in flight); within one
+//! organization the phases run in order — creates and promotions, then demotions, then
+//! deletions — and the changes of one phase run concurrently. A change that would take away
+//! an organization's last admin because an earlier change of that organization failed is
+//! skipped rather than sent.
+//!
+//! Every outcome is idempotent, so retries, races and a crash midway converge on the next
+//! run: a create that meets `already_a_member_in_organization` converges the existing
+//! membership; a delete that meets 404 is done already; an update that meets 404 creates the
+//! membership as declared.
+
+use futures::StreamExt;
+use futures::stream;
+use serde_json::{Map, Value};
+
+use crate::clerk::{ClerkError, Client};
+use crate::desired::Role;
+use crate::plan::{Action, Change, Observed, OrganizationPlan, Plan, converge};
+
+/// How one change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; the note says how when it was not the plain request (already a member, …).
+    Applied { note: Option<String> },
+    /// Clerk refused it or could not be reached; the error says why.
+    Failed { error: String },
+    /// Not sent; the reason says why.
+    Skipped { reason: String },
+}
+
+impl Outcome {
+    /// `applied`, `failed` or `skipped`, as in the JSON report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Applied { .. } => "applied",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Skipped { .. } => "skipped",
+        }
+    }
+
+    /// The note, error or reason.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Outcome::Applied { note } => note.as_deref(),
+            Outcome::Failed { error } => Some(error),
+            Outcome::Skipped { reason } => Some(reason),
+        }
+    }
+
+    fn applied() -> Outcome {
+        Outcome::Applied { note: None }
+    }
+
+    fn applied_with(note: &str) -> Outcome {
+        Outcome::Applied {
+            note: Some(note.to_owned()),
+        }
+    }
+
+    fn failed(error: &ClerkError) -> Outcome {
+        let hint = if error.has_code("organization_membership_managed_by_scim") {
+            " — this membership is managed by SCIM; list the user under `ignore` for this organization"
+        } else {
+            ""
+        };
+        Outcome::Failed {
+            error: format!("{error}{hint}"),
+        }
+    }
+}
+
+/// The outcome of every change, in plan order (`plan.changes()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    pub fn count(&self, name: &str) -> usize {
+        self.outcomes.iter().filter(|o| o.name() == name).count()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Applied { .. }))
+    }
+}
+
+/// Called once per change as it ends (progress bars, logs).
+pub type OnDone<'a> = &'a (dyn Fn(&Change, &Outcome) + Sync);
+
+/// Runs every change of `plan`, `organizations` at a time.
+pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Report {
+    let parallel = (client.config().concurrency as usize).max(1);
+    let mut per_organization: Vec<(usize, Vec<Outcome>)> =
+        stream::iter(plan.organizations.iter().enumerate())
+            .map(|(index, organization)| async move {
+                (
+                    index,
+                    run_organization(client, organization, parallel, on_done).await,
+                )
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+    per_organization.sort_by_key(|(index, _)| *index);
+    Report {
+        outcomes: per_organization
+            .into_iter()
+            .flat_map(|(_, outcomes)| outcomes)
+            .collect(),
+    }
+}
+
+/// Whether a change takes an admin away (a demotion, or deleting an admin).
+fn removes_admin(change: &Change) -> bool {
+    change.is_demotion()
+        || (change.action == Action::Delete && change.role.as_deref() == Some(Role::ADMIN))
+}
+
+/// Whether a change makes someone admin who was not.
+fn grants_admin(change: &Change) -> bool {
+    matches!(change.action, Action::Create | Action::UpdateRole)
+        && change.role.as_deref() == Some(Role::ADMIN)
+        && change.previous_role.as_deref() != Some(Role::ADMIN)
+}
+
+async fn run_organization(
+    client: &Client,
+    organization: &OrganizationPlan,
+    parallel: usize,
+    on_done: OnDone<'_>,
+) -> Vec<Outcome> {
+    let changes = &organization.changes;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; changes.len()];
+    // The admins the organization must keep at every moment: one, unless the plan itself
+    // (forced) leaves it without.
+    let keep = usize::from(organization.admins_after > 0);
+    let mut admins = organization.admins_before;
+    for phase in 0..=2u8 {
+        let mut runnable = Vec::new();
+        for (index, change) in changes.iter().enumerate() {
+            if change.phase() != phase {
+                continue;
+            }
+            if removes_admin(change) {
+                if admins <= keep {
+                    outcomes[index] = Some(Outcome::Skipped {
+                        reason: format!(
+                            "not sent: it would leave {} without an org:admin, because an earlier change of this organization did not succeed",
+                            organization.organization_id
+                        ),
+                    });
+                    continue;
+                }
+                admins -= 1;
+            }
+            runnable.push(index);
+        }
+        let done: Vec<(usize, Outcome)> = stream::iter(runnable)
+            .map(|index| async move { (index, run_change(client, &changes[index]).await) })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        for (index, outcome) in done {
+            let change = &changes[index];
+            let applied = matches!(outcome, Outcome::Applied { .. });
+            if applied && grants_admin(change) {
+                admins += 1;
+            }
+            if !applied && removes_admin(change) {
+                admins += 1;
+            }
+            outcomes[index] = Some(outcome);
+        }
+    }
+    changes
+        .iter()
+        .zip(outcomes)
+        .map(|(change, outcome)| {
+            let outcome = outcome.unwrap_or_else(|| Outcome::Skipped {
+                reason: "not sent".to_owned(),
+            });
+            log_outcome(change, &outcome);
+            on_done(change, &outcome);
+            outcome
+        })
+        .collect()
+}
+
+fn log_outcome(change: &Change, outcome: &Outcome) {
+    let action = change.action.name();
+    let (organization, user) = (&change.organization_id, &change.user_id);
+    match outcome {
+        Outcome::Applied { note } => tracing::info!(
+            organization = %organization, user = %user, action, outcome = "applied",
+            note = note.as_deref().unwrap_or_default(), "change applied"
+        ),
+        Outcome::Failed { error } => tracing::warn!(
+            organization = %organization, user = %user, action, outcome = "failed",
+            error = %error, "change failed"
+        ),
+        Outcome::Skipped { reason } => tracing::warn!(
+            organization = %organization, user = %user, action, outcome = "skipped",
+            reason = %reason, "change skipped"
+        ),
+    }
+}
+
+/// Runs one change, turning the idempotent cases into success.
+async fn run_change(client: &Client, change: &Change) -> Outcome {
+    if client.is_stopped() {
+        return Outcome::Skipped {
+            reason: "not sent: the run stopped after Clerk refused the secret key".to_owned(),
+        };
+    }
+    let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());
+    match change.action {
+        Action::Create => {
+            let (public, private) = parts(change.metadata_patch.as_ref());
+            let role = change.role.as_deref().unwrap_or(Role::MEMBER);
+            match client
+                .create_membership(organization, user, role, public, private)
+                .await
+            {
+                Ok(_) => Outcome::applied(),
+                Err(error) if error.has_code("already_a_member_in_organization") => {
+                    converge_existing(client, change).await
+                }
+                Err(error) => Outcome::failed(&error),
+            }
+        }
+        Action::UpdateRole => {
+            let role = change.role.as_deref().unwrap_or(Role::MEMBER);
+            match client
+                .update_membership_role(organization, user, role)
+                .await
+            {
+                Ok(_) => Outcome::applied(),
+                Err(error) if is_not_found(&error) => recreate(client, change).await,
+                Err(error) => Outcome::failed(&error),
+            }
+        }
+        Action::UpdateMetadata => {
+            let patch = change
+                .metadata_patch
+                .clone()
+                .unwrap_or(Value::Object(Map::new()));
+            match client
+                .merge_membership_metadata(organization, user, &patch)
+                .await
+            {
+                Ok(_) => Outcome::applied(),
+                Err(error) if is_not_found(&error) => recreate(client, change).await,
+                Err(error) => Outcome::failed(&error),
+            }
+        }
+        Action::Delete => match client.delete_membership(organization, user).await {
+            Ok(_) => Outcome::applied(),
+            Err(error) if is_not_found(&error) => {
+                Outcome::applied_with("the membership was already gone")
+            }
+            Err(error) => Outcome::failed(&error),
+        },
+    }
+}
+
+fn is_not_found(error: &ClerkError) -> bool {
+    error.status() == Some(404) && error.has_code("resource_not_found")
+}
+
+/// A metadata object, if the part is managed.
+type Part<'a> = Option<&'a Map<String, Value>>;
+
+/// The `public_metadata` and `private_metadata` objects of a create's metadata.
+fn parts(metadata: Option<&Value>) -> (Part<'_>, Part<'_>) {
+    let part = |name| {
+        metadata
+            .and_then(|m| m.get(name))
+            .and_then(Value::as_object)
+    };
+    (part("public_metadata"), part("private_metadata"))
+}
+
+/// The user is a member already (an earlier attempt took effect, or someone added them):
+/// read that membership and bring its role and metadata to what the file declares.
+async fn converge_existing(client: &Client, change: &Change) -> Outcome {
+    let Some(declared) = &change.declared else {
+        return Outcome::Failed {
+            error: format!(
+                "{} is already a member of {}; run plan again to see what differs",
+                change.user_id, change.organization_id
+            ),
+        };
+    };
+    let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());
+    let page = match client
+        .list_organization_memberships(organization, 0, 10, &[user])
+        .await
+    {
+        Ok(page) => page,
+        Err(error) => return Outcome::failed(&error),
+    };
+    let current = page
+        .data
+        .iter()
+        .find(|m| m.public_user_data.user_id == user)
+        .map(Observed::from);
+    let Some(current) = current else {
+        // Gone again between the two requests: one more create settles it.
+        let (public, private) = parts(change.metadata_patch.as_ref());
+        return match client
+            .create_membership(organization, user, &declared.role, public, private)
+            .await
+        {
+            Ok(_) => Outcome::applied(),
+            Err(error) => Outcome::failed(&error),
+        };
+    };
+    let follow_ups = converge(
+        organization,
+        user,
+        change.email.clone(),
+        declared,
+        Some(&current),
+    );
+    for follow_up in &follow_ups {
+        let result = match follow_up.action {
+            Action::UpdateRole => client
+                .update_membership_role(organization, user, &declared.role)
+                .await
+                .map(drop),
+            Action::UpdateMetadata => match &follow_up.metadata_patch {
+                Some(patch) => client
+                    .merge_membership_metadata(organization, user, patch)
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            },
+            Action::Create | Action::Delete => Ok(()),
+        };
+        if let Err(error) = result {
+            return Outcome::failed(&error);
+        }
+    }
+    if follow_ups.is_empty() {
+        Outcome::applied_with("already a member as declared")
+    } else {
+        Outcome::applied_with("already a member; role and metadata brought to what is declared")
+    }
+}
+
+/// The membership an update was for is gone: create it as the file declares it.
+async fn recreate(client: &Client, change: &Change) -> Outcome {
+    let Some(declared) = &change.declared else {
+        return Outcome::Failed {
+            error: format!(
+                "the membership of {} in {} is gone; run plan again",
+                change.user_id, change.organization_id
+            ),
+        };
+    };
+    let create = converge(
+        &change.organization_id,
+        &change.user_id,
+        change.email.clone(),
+        declared,
+        None,
+    );
+    let Some(create) = create.first() else {
+        return Outcome::applied();
+    };
+    match Box::pin(run_change(client, create)).await {
+        Outcome::Applied { .. } => {
+            Outcome::applied_with("the membership was gone; created it as declared")
+        }
+        other => other,
+    }
+}

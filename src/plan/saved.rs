@@ -1,0 +1,298 @@
+//! Saved plans (`plan --out`, `apply --plan`): the plan as versioned JSON, with a
+//! fingerprint of every live membership it changes or creates, so that applying it later
+//! can tell whether those memberships moved since the plan was reviewed.
+//!
+//! Each touched membership is stored as a SHA-256 of its canonical state (role and both
+//! metadata objects, keys sorted), or `absent`; metadata itself is never written to the file,
+//! since a plan file is often attached to a pull request.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Observed, Plan};
+
+/// What identifies the file as a saved plan.
+pub const FORMAT: &str = "membersync-plan";
+/// The version of the format this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// A saved plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub format: String,
+    pub version: u32,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub membersync_version: String,
+    /// The desired-state files the plan was computed from, with their SHA-256.
+    pub desired_files: Vec<FileDigest>,
+    /// SHA-256 over every entry of `touched` and the plan.
+    pub fingerprint: String,
+    /// The live state, when the plan was made, of every membership the plan changes or creates.
+    pub touched: Vec<Touched>,
+    pub plan: Plan,
+}
+
+/// One desired-state file and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// One membership the plan touches, and a digest of its state (`absent` when not a member).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Touched {
+    pub organization_id: String,
+    pub user_id: String,
+    pub state: String,
+}
+
+/// The reason a saved plan cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SavedPlanError {
+    /// Not JSON, or not the shape of a saved plan.
+    #[error("not a membersync plan file: {0}")]
+    Malformed(String),
+    /// A plan file of another format version.
+    #[error(
+        "plan file format version {0} is not supported by this membersync (it reads version {VERSION}); run plan again with this version"
+    )]
+    Version(u32),
+    /// The file was edited after it was written.
+    #[error(
+        "the plan file's fingerprint does not match its contents (was it edited?); run plan again"
+    )]
+    Tampered,
+}
+
+impl PlanFile {
+    /// A plan file for `plan`, computed against `observed` (the live memberships of the plan's
+    /// organizations).
+    pub fn new(
+        plan: Plan,
+        observed: &HashMap<String, Vec<Observed>>,
+        desired_files: Vec<FileDigest>,
+        created_at: String,
+    ) -> PlanFile {
+        let touched = touched(&plan, observed);
+        PlanFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            created_at,
+            membersync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            desired_files,
+            fingerprint: fingerprint(&touched, &plan),
+            touched,
+            plan,
+        }
+    }
+
+    /// Reads a plan file, checking its format, version and internal consistency.
+    pub fn parse(text: &str) -> Result<PlanFile, SavedPlanError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| SavedPlanError::Malformed(e.to_string()))?;
+        if value.get("format").and_then(Value::as_str) != Some(FORMAT) {
+            return Err(SavedPlanError::Malformed(format!(
+                "`format` is not \"{FORMAT}\""
+            )));
+        }
+        match value.get("version").and_then(Value::as_u64) {
+            Some(version) if version == u64::from(VERSION) => {}
+            Some(version) => return Err(SavedPlanError::Version(version as u32)),
+            None => return Err(SavedPlanError::Malformed("`version` is missing".into())),
+        }
+        let file: PlanFile =
+            serde_json::from_value(value).map_err(|e| SavedPlanError::Malformed(e.to_string()))?;
+        if fingerprint(&file.touched, &file.plan) != file.fingerprint
+            || touched_keys(&file.plan) != file.touched.iter().map(key).collect::<Vec<_>>()
+        {
+            return Err(SavedPlanError::Tampered);
+        }
+        Ok(file)
+    }
+
+    /// The memberships whose live state differs from the plan's, compared with `observed`.
+    pub fn drifted(&self, observed: &HashMap<String, Vec<Observed>>) -> Vec<Touched> {
+        let now = touched(&self.plan, observed);
+        now.into_iter()
+            .zip(&self.touched)
+            .filter(|(now, then)| now.state != then.state)
+            .map(|(now, _)| now)
+            .collect()
+    }
+}
+
+/// The (organization, user) pairs a plan touches, sorted and without repeats.
+fn touched_keys(plan: &Plan) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = plan
+        .changes()
+        .map(|c| (c.organization_id.clone(), c.user_id.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn key(touched: &Touched) -> (String, String) {
+    (touched.organization_id.clone(), touched.user_id.clone())
+}
+
+/// The state of every membership the plan touches.
+pub fn touched(plan: &Plan, observed: &HashMap<String, Vec<Observed>>) -> Vec<Touched> {
+    touched_keys(plan)
+        .into_iter()
+        .map(|(organization_id, user_id)| {
+            let state = observed
+                .get(&organization_id)
+                .and_then(|members| members.iter().find(|m| m.user_id == user_id))
+                .map(membership_digest)
+                .unwrap_or_else(|| "absent".to_owned());
+            Touched {
+                organization_id,
+                user_id,
+                state,
+            }
+        })
+        .collect()
+}
+
+fn membership_digest(membership: &Observed) -> String {
+    let canonical = serde_json::json!({
+        "role": membership.role,
+        "public_metadata": canonical(&Value::Object(membership.public_metadata.clone())),
+        "private_metadata": canonical(&Value::Object(membership.private_metadata.clone())),
+    });
+    sha256_hex(canonical.to_string().as_bytes())
+}
+
+/// SHA-256 over the touched entries, in order, and the plan itself (so that an edited plan
+/// file is noticed).
+pub fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_string(plan).unwrap_or_default().as_bytes());
+    for entry in touched {
+        for part in [&entry.organization_id, &entry.user_id, &entry.state] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    hex(&hasher.finalize())
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The same value with every object's keys sorted, so equal states hash equal whatever
+/// order Clerk sent the keys in.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let sorted: Map<String, Value> = keys
+                .into_iter()
+                .map(|k| (k.clone(), canonical(&map[k])))
+                .collect();
+            Value::Object(sorted)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, Change, OrganizationPlan};
+    use serde_json::json;
+
+    fn observed(role: &str, public: Value) -> Observed {
+        Observed {
+            user_id: "user_1".into(),
+            email: None,
+            role: role.into(),
+            public_metadata: public.as_object().cloned().unwrap(),
+            private_metadata: Map::new(),
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            organizations: vec![OrganizationPlan {
+                organization_id: "org_1".into(),
+                label: None,
+                changes: vec![Change {
+                    action: Action::UpdateRole,
+                    organization_id: "org_1".into(),
+                    user_id: "user_1".into(),
+                    email: None,
+                    role: Some("org:admin".into()),
+                    previous_role: Some("org:member".into()),
+                    metadata_patch: None,
+                    previous_metadata: None,
+                    declared: None,
+                }],
+                current_members: 1,
+                admins_before: 0,
+                admins_after: 1,
+            }],
+            pending: vec![],
+        }
+    }
+
+    #[test]
+    fn a_plan_file_round_trips_and_detects_drift_of_what_it_touches() {
+        let live = HashMap::from([(
+            "org_1".to_owned(),
+            vec![observed("org:member", json!({"a": 1, "b": 2}))],
+        )]);
+        let file = PlanFile::new(plan(), &live, vec![], "2026-11-28T00:00:00Z".into());
+        let text = serde_json::to_string_pretty(&file).unwrap();
+        let read = PlanFile::parse(&text).unwrap();
+        assert_eq!(read, file);
+
+        // Same state, keys in another order: no drift.
+        let reordered = HashMap::from([(
+            "org_1".to_owned(),
+            vec![observed("org:member", json!({"b": 2, "a": 1}))],
+        )]);
+        assert!(read.drifted(&reordered).is_empty());
+        // Role changed, or the membership gone: drift.
+        let promoted = HashMap::from([(
+            "org_1".to_owned(),
+            vec![observed("org:admin", json!({"a": 1, "b": 2}))],
+        )]);
+        assert_eq!(read.drifted(&promoted).len(), 1);
+        assert_eq!(read.drifted(&HashMap::new())[0].state, "absent");
+    }
+
+    #[test]
+    fn an_edited_or_foreign_plan_file_is_refused() {
+        let file = PlanFile::new(plan(), &HashMap::new(), vec![], "t".into());
+        let mut edited = file.clone();
+        edited.plan.organizations[0].changes[0].user_id = "user_2".into();
+        let text = serde_json::to_string(&edited).unwrap();
+        assert_eq!(PlanFile::parse(&text), Err(SavedPlanError::Tampered));
+
+        let mut newer = serde_json::to_value(&file).unwrap();
+        newer["version"] = json!(2);
+        assert_eq!(
+            PlanFile::parse(&newer.to_string()),
+            Err(SavedPlanError::Version(2))
+        );
+        assert!(matches!(
+            PlanFile::parse("{\"changes\": []}"),
+            Err(SavedPlanError::Malformed(_))
+        ));
+    }
+}
