@@ -40,6 +40,16 @@ pub struct SimOrganization {
     pub id: String,
     pub slug: String,
     pub name: String,
+    /// The role set the organization uses; `None`: the instance's organization roles.
+    #[serde(default)]
+    pub role_set_key: Option<String>,
+}
+
+/// A role set: the roles organizations with this key allow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimRoleSet {
+    pub key: String,
+    pub roles: Vec<String>,
 }
 
 /// A user in the simulated instance.
@@ -74,6 +84,12 @@ pub struct SimState {
     pub users: Vec<SimUser>,
     #[serde(default)]
     pub memberships: Vec<SimMembership>,
+    /// The instance's organization roles; empty means Clerk's defaults, `org:admin` and
+    /// `org:member`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub role_sets: Vec<SimRoleSet>,
 }
 
 impl SimState {
@@ -87,6 +103,24 @@ impl SimState {
             .collect();
         roles.sort();
         roles
+    }
+
+    /// The roles an organization allows.
+    pub fn allowed_roles(&self, organization: &SimOrganization) -> Vec<String> {
+        if let Some(key) = &organization.role_set_key
+            && let Some(set) = self.role_sets.iter().find(|s| &s.key == key)
+        {
+            return set.roles.clone();
+        }
+        self.instance_roles()
+    }
+
+    fn instance_roles(&self) -> Vec<String> {
+        if self.roles.is_empty() {
+            vec!["org:admin".into(), "org:member".into()]
+        } else {
+            self.roles.clone()
+        }
     }
 
     fn organization(&self, id_or_slug: &str) -> Option<&SimOrganization> {
@@ -330,6 +364,8 @@ impl Simulator {
                 patch(merge_metadata),
             )
             .route("/v1/users", get(list_users))
+            .route("/v1/role_sets/{key}", get(get_role_set))
+            .route("/v1/organization_roles", get(list_roles))
             .fallback(unknown)
             .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared);
@@ -692,6 +728,7 @@ fn organization_json(state: &SimState, organization: &SimOrganization) -> Value 
         "slug": organization.slug,
         "name": organization.name,
         "members_count": count,
+        "role_set_key": organization.role_set_key,
     })
 }
 
@@ -786,13 +823,17 @@ async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Byt
         );
     };
     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(organization_id) = inner.state.organization(&org).map(|o| o.id.clone()) else {
+    let Some(organization) = inner.state.organization(&org).cloned() else {
         return error(
             StatusCode::NOT_FOUND,
             "resource_not_found",
             "Organization not found",
         );
     };
+    if let Err(response) = check_role(&inner.state, &organization, &body.role) {
+        return response;
+    }
+    let organization_id = organization.id;
     if !inner.state.users.iter().any(|u| u.id == body.user_id) {
         return error(
             StatusCode::NOT_FOUND,
@@ -826,6 +867,23 @@ async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Byt
     let response = membership_json(&inner.state, &membership);
     inner.state.memberships.push(membership);
     axum::Json(response).into_response()
+}
+
+/// Refuses a role the organization does not allow, as Clerk does.
+fn check_role(
+    state: &SimState,
+    organization: &SimOrganization,
+    role: &str,
+) -> Result<(), Response> {
+    if state.allowed_roles(organization).iter().any(|r| r == role) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            &format!("The role `{role}` does not exist in this organization."),
+        ))
+    }
 }
 
 /// Finds a membership by organization (ID or slug) and user, or answers 404.
@@ -865,6 +923,11 @@ async fn update_role(
     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     match find(&inner.state, &org, &user) {
         Ok(index) => {
+            if let Some(organization) = inner.state.organization(&org).cloned()
+                && let Err(response) = check_role(&inner.state, &organization, &role)
+            {
+                return response;
+            }
             inner.state.memberships[index].role = role;
             let response = membership_json(&inner.state, &inner.state.memberships[index]);
             axum::Json(response).into_response()
@@ -995,6 +1058,47 @@ async fn list_organizations(State(shared): State<Shared>, RawQuery(query): RawQu
     axum::Json(json!({"data": data, "total_count": total})).into_response()
 }
 
+async fn get_role_set(State(shared): State<Shared>, Path(key): Path<String>) -> Response {
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match inner.state.role_sets.iter().find(|s| s.key == key) {
+        Some(set) => {
+            let roles: Vec<Value> = set
+                .roles
+                .iter()
+                .map(|r| json!({"object": "role_set_item", "id": format!("role_{r}"), "name": r, "key": r}))
+                .collect();
+            axum::Json(json!({
+                "object": "role_set", "id": format!("rs_{}", set.key), "name": set.key, "key": set.key,
+                "description": null, "roles": roles, "type": "custom", "created_at": 0, "updated_at": 0
+            }))
+            .into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "Role set not found",
+        ),
+    }
+}
+
+async fn list_roles(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let roles = inner.state.instance_roles();
+    let data: Vec<Value> = roles
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| json!({"object": "role", "id": format!("role_{r}"), "name": r, "key": r, "description": null,
+                        "is_creator_eligible": r == "org:admin", "permissions": [], "created_at": 0, "updated_at": 0}))
+        .collect();
+    axum::Json(json!({"data": data, "total_count": roles.len()})).into_response()
+}
+
 async fn get_organization(
     State(shared): State<Shared>,
     Path(org): Path<String>,
@@ -1015,7 +1119,14 @@ async fn get_organization(
 
 /// Builds a state quickly: `organizations` × `members_per_org` with users `user_{n}`.
 pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState {
-    let mut state = SimState::default();
+    let mut state = SimState {
+        roles: vec![
+            "org:admin".into(),
+            "org:member".into(),
+            "org:billing".into(),
+        ],
+        ..SimState::default()
+    };
     let mut created = 0i64;
     let users = members_per_org.max(1) * 2;
     for user in 0..users {
@@ -1029,6 +1140,7 @@ pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState
             id: format!("org_{org}"),
             slug: format!("team-{org}"),
             name: format!("Team {org}"),
+            role_set_key: None,
         });
         for member in 0..members_per_org {
             created += 1;

@@ -611,3 +611,50 @@ async fn a_refused_key_stops_the_run_at_once() {
     assert_eq!(writes(&simulator), 0);
     assert!(!stderr(&output).contains("sk_test_revoked"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_the_organization_does_not_allow_is_an_error_before_any_write() {
+    let mut state = seed();
+    state.organizations[0].role_set_key = Some("role_set:engineering".into());
+    state.role_sets.push(membersync::simulator::SimRoleSet {
+        key: "role_set:engineering".into(),
+        roles: vec!["org:admin".into(), "org:member".into()],
+    });
+    let simulator = start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    // org:billing exists in the instance, but not in alpha's role set.
+    let text = "version: 1\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: billing\n      user_3: member\n      user_4: member\n";
+    let file = write_file(dir.path(), "m.yaml", text);
+
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    assert_eq!(plan.status.code(), Some(1), "{}", stderr(&plan));
+    let out = stdout(&plan);
+    assert!(
+        out.contains("! user_2 (two@example.com) org:billing: not sent: the role `org:billing` does not exist in this organization (its roles: org:admin, org:member)"),
+        "{out}"
+    );
+    assert!(
+        simulator
+            .requests()
+            .iter()
+            .any(|r| r.path == "/v1/role_sets/role_set:engineering")
+    );
+
+    simulator.clear_requests();
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(1), "{}", stderr(&apply));
+    // The other change (user_4's create) went through; user_2's role was never sent.
+    let writes: Vec<String> = simulator
+        .requests()
+        .iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(writes, vec!["POST /v1/organizations/org_alpha/memberships"]);
+    assert!(
+        simulator
+            .state()
+            .roles_of("org_alpha")
+            .contains(&("user_2".into(), "org:member".into()))
+    );
+}

@@ -59,3 +59,16 @@ async fn organizations_named_by_slug_cost_one_lookup_each() {
     let (count, _) = plan_requests(&desired(0..3, true, 0)).await;
     assert_eq!(count, 3 + 1 + 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn role_checks_cost_one_batched_lookup_and_one_role_listing() {
+    // Every organization changes user_1's role: the roles are checked with one batched
+    // `GET /organizations?organization_id=…` (40 IDs) and one `GET /organization_roles`.
+    let text = desired(0..40, false, 150).replace(
+        "      u1@example.com: member\n",
+        "      u1@example.com: billing\n",
+    );
+    let (count, out) = plan_requests(&text).await;
+    assert!(out.contains("40 role change(s)"), "{out}");
+    assert_eq!(count, 40 + 2 + 2);
+}

@@ -26,7 +26,8 @@ pub use error::{Class, ClerkError, classify};
 pub use models::*;
 pub use pacing::{Pacer, PacingStats, RateLimit};
 pub use read::{
-    ListingStrategy, LiveState, OrgLookup, read_memberships, resolve_emails, resolve_organizations,
+    ListingStrategy, LiveState, OrgLookup, allowed_roles, list_every_organization,
+    read_memberships, resolve_emails, resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
 
@@ -544,6 +545,61 @@ impl Client {
             query,
             body: None,
             context: format!("looking up {} organization(s)", ids.len()),
+        })
+        .await
+    }
+
+    /// `GET /organizations?limit=…&offset=…`: a page of every organization, oldest first.
+    pub async fn list_all_organizations(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<OrganizationPage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_organizations",
+            method: Method::GET,
+            segments: &["organizations"],
+            query: vec![
+                ("order_by", "+created_at".to_owned()),
+                ("limit", limit.to_string()),
+                ("offset", offset.to_string()),
+            ],
+            body: None,
+            context: format!("listing the organizations (offset {offset})"),
+        })
+        .await
+    }
+
+    /// `GET /role_sets/{key}`: the roles organizations with this role set allow.
+    pub async fn get_role_set(&self, key: &str) -> Result<RoleSet, ClerkError> {
+        self.send(Request {
+            endpoint: "get_role_set",
+            method: Method::GET,
+            segments: &["role_sets", key],
+            query: Vec::new(),
+            body: None,
+            context: format!("reading the role set {key}"),
+        })
+        .await
+    }
+
+    /// `GET /organization_roles`: a page of the instance's organization roles.
+    pub async fn list_organization_roles(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RolePage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_organization_roles",
+            method: Method::GET,
+            segments: &["organization_roles"],
+            query: vec![
+                ("order_by", "+created_at".to_owned()),
+                ("limit", limit.to_string()),
+                ("offset", offset.to_string()),
+            ],
+            body: None,
+            context: format!("listing the organization roles (offset {offset})"),
         })
         .await
     }

@@ -68,6 +68,26 @@ pub struct OrganizationPage {
     pub total_count: u64,
 }
 
+/// One role of a role set (`RoleSetItem`) or of the instance (`Role`); only the key is used.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RoleKey {
+    pub key: String,
+}
+
+/// A role set (`RoleSet`): the roles an organization with this `role_set_key` allows.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RoleSet {
+    pub key: String,
+    pub roles: Vec<RoleKey>,
+}
+
+/// A page of the instance's organization roles (`Roles`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct RolePage {
+    pub data: Vec<RoleKey>,
+    pub total_count: u64,
+}
+
 /// A user (`User`); only the ID and email addresses are used.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct User {

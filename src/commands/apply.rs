@@ -36,7 +36,14 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
     };
     super::report_missing(&computed.missing);
     let exit = run_plan(&computed.client, &computed.plan, args).await;
-    if exit == Exit::Success && !computed.missing.is_empty() {
+    if !computed.plan.rejected.is_empty() {
+        eprintln!(
+            "error: {} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
+            computed.plan.rejected.len()
+        );
+    }
+    if exit == Exit::Success && (!computed.missing.is_empty() || !computed.plan.rejected.is_empty())
+    {
         Exit::Failure
     } else {
         exit

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::clerk::{self, ClerkError, Client, ClientConfig, RateLimit, SecretKey};
 use crate::cli::{FileArgs, GlobalArgs};
 use crate::desired::{self, DesiredState, OrgRef, UserRef};
-use crate::plan::{self, Observed, Plan, ResolveInput};
+use crate::plan::{self, Action, Observed, Plan, ResolveInput};
 
 use super::Exit;
 
@@ -153,7 +153,31 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
     let observed = observed(&live.memberships);
-    let plan = plan::diff(&resolution.targets, &observed);
+    let mut plan = plan::diff(&resolution.targets, &observed);
+
+    // Roles are checked only where the plan sets one (creates and role changes).
+    let to_check: Vec<String> = plan
+        .organizations
+        .iter()
+        .filter(|o| {
+            o.changes
+                .iter()
+                .any(|c| matches!(c.action, Action::Create | Action::UpdateRole))
+        })
+        .map(|o| o.organization_id.clone())
+        .collect();
+    if !to_check.is_empty() {
+        let known: HashMap<String, clerk::Organization> = lookup
+            .found
+            .values()
+            .map(|o| (o.id.clone(), o.clone()))
+            .collect();
+        let allowed = clerk::allowed_roles(client, &to_check, &known).await?;
+        plan::reject_disallowed_roles(&mut plan, &allowed, &observed);
+        for rejected in &plan.rejected {
+            tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
+        }
+    }
     Ok(Ok((plan, resolution.missing, observed)))
 }
 

@@ -47,6 +47,13 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     {
         return exit;
     }
+    if !computed.plan.rejected.is_empty() {
+        eprintln!(
+            "error: {} change(s) cannot be made (marked ! in the plan); fix the roles in the file",
+            computed.plan.rejected.len()
+        );
+        return Exit::Failure;
+    }
     if args.detailed_exitcode && !computed.plan.is_empty() {
         Exit::Changes
     } else {

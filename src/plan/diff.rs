@@ -88,7 +88,7 @@ fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
 }
 
 /// The number of `org:admin` members once every change has run.
-fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
+pub fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
     let mut roles: HashMap<&str, &str> = live
         .iter()
         .map(|m| (m.user_id.as_str(), m.role.as_str()))

@@ -9,6 +9,7 @@ mod guard;
 pub mod metadata;
 mod render;
 mod resolve;
+mod roles;
 pub mod saved;
 
 use serde::Serialize;
@@ -16,10 +17,11 @@ use serde_json::{Map, Value};
 
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::{converge, diff};
+pub use diff::{admins_after, converge, diff};
 pub use guard::{MaxDeletes, Refusal, check};
 pub use render::{JsonReport, render_json, render_outcomes, render_text};
 pub use resolve::{Resolution, ResolveInput, resolve};
+pub use roles::reject_disallowed_roles;
 
 /// What one change does.
 #[derive(
@@ -125,6 +127,19 @@ pub struct OrganizationPlan {
 pub struct Plan {
     pub organizations: Vec<OrganizationPlan>,
     pub pending: Vec<Pending>,
+    /// Changes that cannot be made (a role the organization does not allow); never sent.
+    #[serde(default)]
+    pub rejected: Vec<Rejected>,
+}
+
+/// A change left out of the plan because it cannot succeed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Rejected {
+    pub organization_id: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub role: String,
+    pub reason: String,
 }
 
 impl Plan {

@@ -41,6 +41,8 @@ pub struct Summary {
 pub struct JsonReport<'a> {
     pub changes: Vec<ChangeReport<'a>>,
     pub pending: &'a [Pending],
+    /// Changes left out because they cannot succeed (a role the organization lacks).
+    pub rejected: &'a [super::Rejected],
     pub summary: Summary,
     /// Why the plan is (or would be) refused by the safety limits; empty when it is not.
     pub refused: &'a [Refusal],
@@ -94,6 +96,7 @@ pub fn render_json(
         },
         changes,
         pending: &plan.pending,
+        rejected: &plan.rejected,
         refused: refusals,
     };
     serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -109,7 +112,12 @@ pub fn render_text(plan: &Plan) -> String {
             .iter()
             .filter(|p| p.organization_id == organization.organization_id)
             .collect();
-        if organization.changes.is_empty() && pending.is_empty() {
+        let rejected: Vec<&super::Rejected> = plan
+            .rejected
+            .iter()
+            .filter(|r| r.organization_id == organization.organization_id)
+            .collect();
+        if organization.changes.is_empty() && pending.is_empty() && rejected.is_empty() {
             continue;
         }
         let label = organization
@@ -126,6 +134,17 @@ pub fn render_text(plan: &Plan) -> String {
                 out,
                 "  ? {} {} (pending: no Clerk user has this email yet)",
                 pending.email, pending.role
+            );
+        }
+        for rejected in rejected {
+            let who = match &rejected.email {
+                Some(email) => format!("{} ({email})", rejected.user_id),
+                None => rejected.user_id.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "  ! {who} {}: not sent: {}",
+                rejected.role, rejected.reason
             );
         }
         out.push('\n');
@@ -194,6 +213,15 @@ fn compact_parts(metadata: &Value) -> String {
 
 /// `Plan: 2 to create, 1 role change, 0 metadata changes, 1 to delete, 1 pending.`
 pub fn summary_line(plan: &Plan) -> String {
+    let rejected = if plan.rejected.is_empty() {
+        String::new()
+    } else {
+        format!(" {} change(s) rejected (marked !).", plan.rejected.len())
+    };
+    format!("{}{rejected}", counts_line(plan))
+}
+
+fn counts_line(plan: &Plan) -> String {
     if plan.is_empty() {
         let pending = if plan.pending.is_empty() {
             String::new()

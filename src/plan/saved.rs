@@ -246,7 +246,7 @@ mod tests {
                 admins_before: 0,
                 admins_after: 1,
             }],
-            pending: vec![],
+            ..Plan::default()
         }
     }
 

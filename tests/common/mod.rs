@@ -13,7 +13,14 @@ pub const KEY: &str = "sk_test_membersync_secret_0123456789";
 
 /// A small instance: `org_alpha` (slug alpha) is managed by the tests' files, `org_other` is not.
 pub fn seed() -> SimState {
-    let mut state = SimState::default();
+    let mut state = SimState {
+        roles: vec![
+            "org:admin".into(),
+            "org:member".into(),
+            "org:billing".into(),
+        ],
+        ..SimState::default()
+    };
     for (id, email) in [
         ("user_1", "one@example.com"),
         ("user_2", "two@example.com"),
@@ -32,6 +39,7 @@ pub fn seed() -> SimState {
             id: id.into(),
             slug: slug.into(),
             name: slug.to_uppercase(),
+            role_set_key: None,
         });
     }
     let mut add = |org: &str, user: &str, role: &str, public: Value| {

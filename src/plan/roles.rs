@@ -1,0 +1,100 @@
+//! Role checks: a create or role change to a role the organization does not allow is taken
+//! out of the plan (and reported) before anything is sent; the other changes stay.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Action, Observed, Plan, Rejected, admins_after};
+
+/// Moves every create and role change whose role is not in its organization's `allowed`
+/// roles from the plan to `plan.rejected`. Organizations absent from `allowed` are not
+/// checked. `observed` (live memberships) recomputes the admins left after the plan.
+pub fn reject_disallowed_roles(
+    plan: &mut Plan,
+    allowed: &HashMap<String, HashSet<String>>,
+    observed: &HashMap<String, Vec<Observed>>,
+) {
+    let empty = Vec::new();
+    for organization in &mut plan.organizations {
+        let Some(roles) = allowed.get(&organization.organization_id) else {
+            continue;
+        };
+        let before = organization.changes.len();
+        let mut rejected = Vec::new();
+        organization.changes.retain(|change| {
+            let role = change.role.as_deref().unwrap_or_default();
+            let checked = matches!(change.action, Action::Create | Action::UpdateRole);
+            if !checked || roles.contains(role) {
+                return true;
+            }
+            let mut known: Vec<&str> = roles.iter().map(String::as_str).collect();
+            known.sort();
+            rejected.push(Rejected {
+                organization_id: change.organization_id.clone(),
+                user_id: change.user_id.clone(),
+                email: change.email.clone(),
+                role: role.to_owned(),
+                reason: format!(
+                    "the role `{role}` does not exist in this organization (its roles: {})",
+                    known.join(", ")
+                ),
+            });
+            false
+        });
+        if organization.changes.len() != before {
+            let live = observed
+                .get(&organization.organization_id)
+                .unwrap_or(&empty);
+            organization.admins_after = admins_after(live, &organization.changes);
+        }
+        plan.rejected.extend(rejected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Change, OrganizationPlan};
+
+    fn change(action: Action, user: &str, role: &str) -> Change {
+        Change {
+            action,
+            organization_id: "org_1".into(),
+            user_id: user.into(),
+            email: None,
+            role: Some(role.into()),
+            previous_role: None,
+            metadata_patch: None,
+            previous_metadata: None,
+            declared: None,
+        }
+    }
+
+    #[test]
+    fn a_role_the_organization_lacks_is_rejected_and_the_rest_stays() {
+        let mut plan = Plan {
+            organizations: vec![OrganizationPlan {
+                organization_id: "org_1".into(),
+                label: None,
+                changes: vec![
+                    change(Action::Create, "user_1", "org:admin"),
+                    change(Action::Create, "user_2", "org:wizard"),
+                    change(Action::Delete, "user_3", "org:wizard"),
+                ],
+                current_members: 1,
+                admins_before: 0,
+                admins_after: 1,
+            }],
+            ..Plan::default()
+        };
+        let allowed = HashMap::from([(
+            "org_1".to_owned(),
+            HashSet::from(["org:admin".to_owned(), "org:member".to_owned()]),
+        )]);
+        reject_disallowed_roles(&mut plan, &allowed, &HashMap::new());
+        let users: Vec<&str> = plan.changes().map(|c| c.user_id.as_str()).collect();
+        assert_eq!(users, ["user_1", "user_3"]);
+        assert_eq!(plan.rejected.len(), 1);
+        assert_eq!(plan.rejected[0].user_id, "user_2");
+        assert!(plan.rejected[0].reason.contains("org:admin, org:member"));
+    }
+}
