@@ -15,6 +15,13 @@ fn parse_max_deletes(text: &str) -> Result<MaxDeletes, String> {
     text.parse()
 }
 
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a probability between 0 and 1")),
+    }
+}
+
 /// Keeps Clerk organization memberships in sync with a declarative YAML file.
 #[derive(Debug, Parser)]
 #[command(name = "membersync", version, about, long_about = None, propagate_version = true)]
@@ -84,6 +91,66 @@ pub enum Command {
     Plan(PlanCommand),
     /// Make the Clerk instance match the desired state (with --dry-run: the same as plan)
     Apply(ApplyArgs),
+    /// Write the current state as a desired-state file (schema v1) that plans empty
+    Export(ExportArgs),
+    /// Serve a local Clerk Backend API simulator seeded from a JSON state file
+    Simulate(SimulateArgs),
+    /// Run the main job end to end against a local simulator: no Clerk account needed
+    Demo(DemoArgs),
+}
+
+/// Options of `export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Export only this organization (ID or slug); repeatable. Default: every organization
+    #[arg(long = "org", value_name = "ID_OR_SLUG")]
+    pub organizations: Vec<String>,
+
+    /// Write the file here instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Key members by their email address where they have one (default: by user ID, with the
+    /// email as a comment)
+    #[arg(long)]
+    pub by_email: bool,
+}
+
+/// Options of `simulate`. The simulated rate limit is the global `--rate-limit` (default: none).
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// The instance to serve: JSON with organizations, users, memberships (and optionally
+    /// roles and role_sets); see config/demo/state.json
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Added to every answer, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+
+    /// Probability (0 to 1) that a request is answered 500 before anything is done
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    pub fail_rate: f64,
+
+    /// On shutdown (Ctrl-C, SIGTERM), write the final state here
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The simulated instance [default: config/demo/state.json, or the built-in copy]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// The desired state [default: config/demo/membersync.yaml, or the built-in copy]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 /// How the plan and report are printed on stdout.

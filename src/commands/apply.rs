@@ -11,7 +11,7 @@ use crate::apply::{Outcome, Report, execute};
 use crate::clerk::Client;
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::saved::PlanFile;
-use crate::plan::{self, Change, Plan, render_json, render_outcomes};
+use crate::plan::{self, Change, MaxDeletes, Plan, render_json, render_outcomes};
 
 use super::{Exit, live};
 
@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
         Err(exit) => return exit,
     };
     super::report_missing(&computed.missing);
-    let exit = run_plan(&computed.client, &computed.plan, args).await;
+    let exit = run_plan(&computed.client, &computed.plan, args.into()).await;
     if !computed.plan.rejected.is_empty() {
         eprintln!(
             "error: {} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
@@ -113,14 +113,35 @@ async fn run_saved(global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Exit {
             Exit::Success
         };
     }
-    run_plan(&client, &file.plan, args).await
+    run_plan(&client, &file.plan, args.into()).await
+}
+
+/// How a plan is applied: the output format and the safety limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    pub output: OutputFormat,
+    pub max_deletes: MaxDeletes,
+    pub force: bool,
+    /// Print the plan (text) before running it; off when the caller has just shown it.
+    pub show_plan: bool,
+}
+
+impl From<&ApplyArgs> for ApplyOptions {
+    fn from(args: &ApplyArgs) -> ApplyOptions {
+        ApplyOptions {
+            output: args.common.output,
+            max_deletes: args.common.max_deletes,
+            force: args.force,
+            show_plan: true,
+        }
+    }
 }
 
 /// Checks the safety limits, then runs the plan and prints the report.
-async fn run_plan(client: &Arc<Client>, plan: &Plan, args: &ApplyArgs) -> Exit {
-    let output = args.common.output;
-    let refusals = plan::check(plan, args.common.max_deletes);
-    if !refusals.is_empty() && !args.force {
+pub async fn run_plan(client: &Arc<Client>, plan: &Plan, options: ApplyOptions) -> Exit {
+    let output = options.output;
+    let refusals = plan::check(plan, options.max_deletes);
+    if !refusals.is_empty() && !options.force {
         match output {
             OutputFormat::Json => println!("{}", render_json(plan, &refusals, None)),
             OutputFormat::Text => {
@@ -138,7 +159,7 @@ async fn run_plan(client: &Arc<Client>, plan: &Plan, args: &ApplyArgs) -> Exit {
     for refusal in &refusals {
         tracing::warn!(reason = %refusal.reason, "safety limit overridden by --force");
     }
-    if output == OutputFormat::Text {
+    if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
         print!("{}", plan::render_text(plan));
     }
     if plan.is_empty() {
@@ -147,7 +168,7 @@ async fn run_plan(client: &Arc<Client>, plan: &Plan, args: &ApplyArgs) -> Exit {
         }
         return Exit::Success;
     }
-    if output == OutputFormat::Text {
+    if output == OutputFormat::Text && options.show_plan {
         println!();
     }
 

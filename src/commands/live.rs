@@ -27,10 +27,18 @@ pub fn client(global: &GlobalArgs) -> Result<Arc<Client>, Exit> {
         eprintln!("error: {error}");
         Exit::Invalid
     })?;
-    let rate = global
-        .rate_limit
-        .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
-    let config = ClientConfig::new(&global.api_url, rate, global.concurrency);
+    client_with(&global.api_url, key, global.rate_limit, global.concurrency)
+}
+
+/// Sets up a client for this URL and key (`None` rate: the default for the key's kind).
+pub fn client_with(
+    api_url: &str,
+    key: SecretKey,
+    rate: Option<RateLimit>,
+    concurrency: u32,
+) -> Result<Arc<Client>, Exit> {
+    let rate = rate.unwrap_or_else(|| RateLimit::for_key(key.is_live()));
+    let config = ClientConfig::new(api_url, rate, concurrency);
     Client::new(config, key).map(Arc::new).map_err(|error| {
         eprintln!("error: {error}");
         Exit::Invalid

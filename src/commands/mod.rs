@@ -2,8 +2,11 @@
 //! result on stdout, and says which exit status the process ends with.
 
 mod apply;
+mod demo;
+mod export;
 mod live;
 mod plan;
+mod simulate;
 mod validate;
 
 use crate::cli::{Cli, Command};
@@ -30,6 +33,33 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Validate(files) => validate::run(&files),
         Command::Plan(command) => plan::run(&cli.global, &command).await,
         Command::Apply(args) => apply::run(&cli.global, &args).await,
+        Command::Export(args) => export::run(&cli.global, &args).await,
+        Command::Simulate(args) => simulate::run(&cli.global, &args).await,
+        Command::Demo(args) => demo::run(&cli.global, &args).await,
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

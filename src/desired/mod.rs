@@ -4,6 +4,7 @@
 //! `raw` mirrors the file; `validate` checks it and builds the domain types below, collecting
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
+pub mod export;
 mod load;
 pub mod raw;
 mod validate;

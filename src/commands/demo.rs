@@ -1,0 +1,160 @@
+//! `membersync demo`: the main job end to end with no Clerk account. It starts the simulator
+//! on a free loopback port, plans, applies over real HTTP through the real client, limiter and
+//! retries, and shows that a second plan is empty.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::clerk::SecretKey;
+use crate::cli::{DemoArgs, FileArgs, GlobalArgs, OutputFormat};
+use crate::plan::{self, MaxDeletes, render_text};
+use crate::simulator::{SimOptions, Simulator};
+
+use super::apply::{ApplyOptions, run_plan};
+use super::{Exit, live, simulate};
+
+const STATE: &str = "config/demo/state.json";
+const DESIRED: &str = "config/demo/membersync.yaml";
+const BUILT_IN_STATE: &str = include_str!("../../config/demo/state.json");
+const BUILT_IN_DESIRED: &str = include_str!("../../config/demo/membersync.yaml");
+
+pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Exit {
+    // Outside the repository, the built-in copies of the demo files are written to a
+    // temporary directory, so that messages still name a real file.
+    let scratch = std::env::temp_dir().join(format!("membersync-demo-{}", std::process::id()));
+    let state_path = match pick(args.state.as_deref(), STATE, BUILT_IN_STATE, &scratch) {
+        Ok(path) => path,
+        Err(exit) => return exit,
+    };
+    let desired_path = match pick(args.file.as_deref(), DESIRED, BUILT_IN_DESIRED, &scratch) {
+        Ok(path) => path,
+        Err(exit) => return exit,
+    };
+    let exit = demo(global, &state_path, &desired_path).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    exit
+}
+
+async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Exit {
+    let state = match simulate::read_state(state_path) {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let desired = match live::load(&FileArgs {
+        files: vec![desired_path.to_path_buf()],
+    }) {
+        Ok(desired) => desired,
+        Err(exit) => return exit,
+    };
+    // A throwaway key: the simulator and the client share it; it is never shown.
+    let key = format!("sk_test_demo_{:032x}", rand::random::<u128>());
+    let counts = (
+        state.organizations.len(),
+        state.users.len(),
+        state.memberships.len(),
+    );
+    let options = SimOptions {
+        latency: Duration::from_millis(20),
+        rate_limit: None,
+        fail_rate: 0.0,
+    };
+    let simulator = match Simulator::start_with(state, &key, options).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("error: cannot start the simulator: {error}");
+            return Exit::Failure;
+        }
+    };
+    println!("membersync demo: no Clerk account needed.");
+    println!(
+        "A Clerk Backend API simulator serves {} ({} organizations, {} users, {} memberships from {}).",
+        simulator.api_url(),
+        counts.0,
+        counts.1,
+        counts.2,
+        state_path.display()
+    );
+    println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
+
+    let client = match live::client_with(
+        &simulator.api_url(),
+        SecretKey::new(key),
+        global.rate_limit,
+        global.concurrency,
+    ) {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    let file = desired_path.display();
+    println!("$ membersync plan -f {file}");
+    let computed = match live::compute(client.clone(), &desired).await {
+        Ok(computed) => computed,
+        Err(exit) => return exit,
+    };
+    print!("{}", render_text(&computed.plan));
+    for refusal in plan::check(&computed.plan, MaxDeletes::default()) {
+        println!("apply would refuse this plan: {}", refusal.reason);
+    }
+
+    println!("\n$ membersync apply -f {file}");
+    let options = ApplyOptions {
+        output: OutputFormat::Text,
+        max_deletes: MaxDeletes::default(),
+        force: false,
+        show_plan: false,
+    };
+    let applied = run_plan(&client, &computed.plan, options).await;
+
+    println!("\n$ membersync plan -f {file}   # again: nothing left to do");
+    let again = match live::compute(client.clone(), &desired).await {
+        Ok(computed) => computed,
+        Err(exit) => return exit,
+    };
+    print!("{}", render_text(&again.plan));
+    let stats = &client.stats;
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "\n{} requests in all ({} writes, {} retries). Organizations the file does not name were never written to.",
+        load(&stats.sent),
+        load(&stats.writes),
+        load(&stats.retries)
+    );
+    println!(
+        "Next: `membersync export` bootstraps a file from your instance; `membersync simulate --state {}` serves this simulator for your own rehearsals.",
+        state_path.display()
+    );
+    if applied == Exit::Success && again.plan.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Failure
+    }
+}
+
+/// The path given, else the repository's file, else the built-in copy written to `scratch`.
+fn pick(
+    given: Option<&Path>,
+    default: &str,
+    built_in: &str,
+    scratch: &Path,
+) -> Result<PathBuf, Exit> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let default = PathBuf::from(default);
+    if default.exists() {
+        return Ok(default);
+    }
+    let name = default.file_name().unwrap_or_default();
+    let path = scratch.join(name);
+    std::fs::create_dir_all(scratch)
+        .and_then(|()| std::fs::write(&path, built_in))
+        .map_err(|error| {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            Exit::Failure
+        })?;
+    Ok(path)
+}

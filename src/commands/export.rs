@@ -1,0 +1,114 @@
+//! `membersync export`: the current state as a desired-state file that plans empty.
+
+use std::collections::HashMap;
+
+use crate::clerk::{self, ClerkError, Client, Organization};
+use crate::cli::{ExportArgs, GlobalArgs};
+use crate::desired::OrgRef;
+use crate::desired::export::{ExportMember, ExportOrganization, render};
+
+use super::{Exit, live};
+
+pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
+    let mut references = Vec::new();
+    for text in &args.organizations {
+        let text = text.trim();
+        if text.is_empty() || text.contains('/') {
+            eprintln!("error: --org `{text}` is not an organization ID or slug");
+            return Exit::Invalid;
+        }
+        references.push(OrgRef::parse(text));
+    }
+    let client = match live::client(global) {
+        Ok(client) => client,
+        Err(exit) => return exit,
+    };
+    let (organizations, missing) = match read(&client, &references).await {
+        Ok(read) => read,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Failure;
+        }
+    };
+    if !missing.is_empty() {
+        super::report_missing(&missing);
+        eprintln!("error: nothing was exported");
+        return Exit::Failure;
+    }
+    let created_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let header = format!(
+        "Exported by membersync {} at {created_at}.\nEvery organization below is managed with the defaults (prune: true, metadata: exact):\nmembers not listed are removed, and declared metadata is the whole metadata.",
+        env!("CARGO_PKG_VERSION")
+    );
+    let text = render(&organizations, args.by_email, &header);
+    let members: usize = organizations.iter().map(|o| o.members.len()).sum();
+    match &args.output {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &text) {
+                eprintln!("error: cannot write {}: {error}", path.display());
+                return Exit::Failure;
+            }
+            eprintln!(
+                "Exported {} organization(s) and {members} membership(s) to {}.",
+                organizations.len(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Exit::Success
+}
+
+/// Reads the named organizations (every one when none is named) and their memberships.
+async fn read(
+    client: &Client,
+    references: &[OrgRef],
+) -> Result<(Vec<ExportOrganization>, Vec<OrgRef>), ClerkError> {
+    let (organizations, missing): (Vec<Organization>, Vec<OrgRef>) = if references.is_empty() {
+        (clerk::list_every_organization(client).await?, Vec::new())
+    } else {
+        let lookup = clerk::resolve_organizations(client, references, true).await?;
+        let mut found: Vec<Organization> = lookup.found.into_values().collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found.dedup_by(|a, b| a.id == b.id);
+        (found, lookup.missing)
+    };
+    if !missing.is_empty() {
+        return Ok((Vec::new(), missing));
+    }
+    let managed: HashMap<String, Option<u64>> = organizations
+        .iter()
+        .map(|o| (o.id.clone(), o.members_count))
+        .collect();
+    let (mut live, _) = clerk::read_memberships(client, &managed).await?;
+    let exported = organizations
+        .into_iter()
+        .map(|organization| {
+            let members = live
+                .memberships
+                .remove(&organization.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| ExportMember {
+                    email: m
+                        .public_user_data
+                        .identifier
+                        .filter(|identifier| identifier.contains('@')),
+                    user_id: m.public_user_data.user_id,
+                    role: m.role,
+                    public_metadata: m.public_metadata.unwrap_or_default(),
+                    private_metadata: m.private_metadata.unwrap_or_default(),
+                })
+                .collect();
+            ExportOrganization {
+                id: organization.id,
+                slug: organization.slug,
+                name: organization.name,
+                members,
+            }
+        })
+        .collect();
+    Ok((exported, Vec::new()))
+}

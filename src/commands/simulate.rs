@@ -1,0 +1,91 @@
+//! `membersync simulate`: serve the Clerk Backend API simulator on a local address, seeded from
+//! a JSON state file, until Ctrl-C or SIGTERM.
+
+use crate::clerk::SecretKey;
+use crate::cli::{GlobalArgs, SimulateArgs};
+use crate::simulator::{SimOptions, SimState, Simulator};
+
+use super::Exit;
+
+/// The key the simulator accepts when no key is configured (it guards nothing real).
+pub const SIMULATOR_KEY: &str = "sk_test_simulator";
+
+pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
+    let state = match read_state(&args.state) {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
+    // Accept the key membersync itself would send, so that the same environment works for
+    // both; never print it. Without one, accept a fixed, public test key.
+    let (key, announce) = match SecretKey::from_env_or_file(global.secret_key_file.as_deref()) {
+        Ok(key) => (
+            key.expose().to_owned(),
+            "the secret key from CLERK_SECRET_KEY / --secret-key-file".to_owned(),
+        ),
+        Err(_) => (
+            SIMULATOR_KEY.to_owned(),
+            format!("CLERK_SECRET_KEY={SIMULATOR_KEY}"),
+        ),
+    };
+    let options = SimOptions {
+        latency: std::time::Duration::from_millis(args.latency),
+        rate_limit: global.rate_limit,
+        fail_rate: args.fail_rate,
+    };
+    let counts = (
+        state.organizations.len(),
+        state.users.len(),
+        state.memberships.len(),
+    );
+    let simulator = match Simulator::start_on(args.listen, state, &key, options).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", args.listen);
+            return Exit::Failure;
+        }
+    };
+    println!("Clerk simulator serving {}", simulator.api_url());
+    println!(
+        "  {} organizations, {} users, {} memberships from {}",
+        counts.0,
+        counts.1,
+        counts.2,
+        args.state.display()
+    );
+    println!("  accepts {announce}");
+    println!(
+        "  try: CLERK_API_URL={} membersync plan -f membersync.yaml",
+        simulator.api_url()
+    );
+    super::shutdown_signal().await;
+    if let Some(path) = &args.save {
+        let text = serde_json::to_string_pretty(&simulator.state()).unwrap_or_default();
+        if let Err(error) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return Exit::Failure;
+        }
+        eprintln!("Saved the final state to {}.", path.display());
+    }
+    Exit::Success
+}
+
+/// Reads a simulator state file.
+pub fn read_state(path: &std::path::Path) -> Result<SimState, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    parse_state(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// Parses a simulator state (JSON), with the line and column of a mistake.
+pub fn parse_state(text: &str) -> Result<SimState, String> {
+    serde_json::from_str(text).map_err(|error| {
+        format!(
+            "line {} column {}: not a simulator state: {error}",
+            error.line(),
+            error.column()
+        )
+    })
+}
