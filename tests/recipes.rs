@@ -36,7 +36,7 @@ fn every_membersync_call_in_a_recipe_uses_documented_flags() {
     let mut calls = 0;
     for (path, text) in recipes() {
         for line in text.lines() {
-            let line = line.trim_start_matches(|c: char| c == ' ' || c == '-');
+            let line = line.trim_start_matches([' ', '-']);
             let Some(rest) = line.split("membersync ").nth(1).filter(|_| {
                 line.starts_with("membersync ") || line.starts_with("run: membersync ")
             }) else {
