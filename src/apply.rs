@@ -14,6 +14,7 @@
 use futures::StreamExt;
 use futures::stream;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::clerk::{ClerkError, Client};
 use crate::desired::Role;
@@ -97,11 +98,15 @@ pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Repor
     let parallel = (client.config().concurrency as usize).max(1);
     let mut per_organization: Vec<(usize, Vec<Outcome>)> =
         stream::iter(plan.organizations.iter().enumerate())
-            .map(|(index, organization)| async move {
-                (
-                    index,
-                    run_organization(client, organization, parallel, on_done).await,
-                )
+            .map(|(index, organization)| {
+                let span = tracing::info_span!("organization", id = %organization.organization_id);
+                async move {
+                    (
+                        index,
+                        run_organization(client, organization, parallel, on_done).await,
+                    )
+                }
+                .instrument(span)
             })
             .buffer_unordered(parallel)
             .collect()
@@ -161,7 +166,11 @@ async fn run_organization(
             runnable.push(index);
         }
         let done: Vec<(usize, Outcome)> = stream::iter(runnable)
-            .map(|index| async move { (index, run_change(client, &changes[index]).await) })
+            .map(|index| {
+                let change = &changes[index];
+                let span = tracing::info_span!("change", action = change.action.name(), user = %change.user_id);
+                async move { (index, run_change(client, change).await) }.instrument(span)
+            })
             .buffer_unordered(parallel)
             .collect()
             .await;
@@ -193,6 +202,12 @@ async fn run_organization(
 
 fn log_outcome(change: &Change, outcome: &Outcome) {
     let action = change.action.name();
+    metrics::counter!(
+        crate::telemetry::names::CHANGES,
+        "action" => action,
+        "outcome" => outcome.name()
+    )
+    .increment(1);
     let (organization, user) = (&change.organization_id, &change.user_id);
     match outcome {
         Outcome::Applied { note } => tracing::info!(
@@ -215,6 +230,11 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
     if client.is_stopped() {
         return Outcome::Skipped {
             reason: "not sent: the run stopped after Clerk refused the secret key".to_owned(),
+        };
+    }
+    if client.is_closing() {
+        return Outcome::Skipped {
+            reason: "not sent: membersync is shutting down".to_owned(),
         };
     }
     let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());

@@ -206,6 +206,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// After the run, push its metrics to this Prometheus Pushgateway (job `membersync`)
+    #[arg(long, value_name = "URL", env = "MEMBERSYNC_PUSHGATEWAY")]
+    pub pushgateway: Option<String>,
+
     /// Apply exactly this saved plan (from `plan --out`); the desired files are not read.
     /// Refused if a membership it touches changed since it was made
     #[arg(long = "plan", value_name = "PLANFILE")]

@@ -12,6 +12,7 @@ async fn main() -> std::process::ExitCode {
         _ => "info",
     };
     telemetry::init(cli.global.log_format, default_level);
+    telemetry::metrics();
     let exit = commands::run(cli).await;
     std::process::ExitCode::from(exit as u8)
 }

@@ -1,5 +1,11 @@
-//! Logging setup: tracing to stderr (never stdout), as text or JSON, filtered by RUST_LOG.
+//! Logs and metrics. Logs: tracing to stderr (never stdout), as text or JSON, filtered by
+//! RUST_LOG. Metrics: the `metrics` facade with a Prometheus recorder, served by the daemon on
+//! `/metrics` and pushed by one-shot runs to a Pushgateway. Every series is named
+//! `membersync_…`; [`describe`] documents each one.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -13,8 +19,118 @@ pub fn init(format: LogFormat, default: &str) {
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
     };
     // A second init (in tests that call the library twice) keeps the first subscriber.
     let _ = result;
+}
+
+/// Series names, in one place.
+pub mod names {
+    pub const RUNS: &str = "membersync_runs_total";
+    pub const CHANGES: &str = "membersync_changes_total";
+    pub const DRIFT: &str = "membersync_drift";
+    pub const API_REQUESTS: &str = "membersync_api_requests_total";
+    pub const API_RETRIES: &str = "membersync_api_retries_total";
+    pub const API_THROTTLED: &str = "membersync_api_throttled_total";
+    pub const LIMITER_WAIT: &str = "membersync_rate_limiter_wait_seconds";
+    pub const PAUSED_BY_429: &str = "membersync_throttle_pause_seconds";
+    pub const RUN_DURATION: &str = "membersync_run_duration_seconds";
+    pub const LAST_SUCCESS: &str = "membersync_last_success_timestamp_seconds";
+    pub const CONFIG_ERRORS: &str = "membersync_config_errors_total";
+    pub const READY: &str = "membersync_ready";
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process) and returns its handle.
+pub fn metrics() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::RUN_DURATION.to_owned()),
+                &[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder (a test harness) may be installed already; keep it.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+/// The Prometheus text of every series.
+pub fn render() -> String {
+    metrics().render()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        names::RUNS,
+        "Runs (apply, daemon cycles) by command and result: success, failure, refused, invalid"
+    );
+    describe_counter!(
+        names::CHANGES,
+        "Changes by action (create, update_role, update_metadata, delete) and outcome (applied, failed, skipped)"
+    );
+    describe_gauge!(
+        names::DRIFT,
+        "Changes the last plan found (before apply) or left undone (after apply), by action"
+    );
+    describe_counter!(
+        names::API_REQUESTS,
+        "Clerk API responses by endpoint and HTTP status (0: no response)"
+    );
+    describe_counter!(names::API_RETRIES, "Clerk API requests retried");
+    describe_counter!(names::API_THROTTLED, "Clerk API responses with status 429");
+    describe_histogram!(
+        names::LIMITER_WAIT,
+        "Seconds each request waited on membersync's own rate limiter (_sum: the total)"
+    );
+    describe_histogram!(
+        names::PAUSED_BY_429,
+        "Seconds requests were held by a 429's Retry-After (_sum: the total)"
+    );
+    describe_histogram!(names::RUN_DURATION, "Duration of runs, in seconds");
+    describe_gauge!(
+        names::LAST_SUCCESS,
+        "Unix time of the last successful run"
+    );
+    describe_counter!(
+        names::CONFIG_ERRORS,
+        "Runs skipped because the desired-state files are invalid"
+    );
+    describe_gauge!(
+        names::READY,
+        "1 when the daemon's last cycle reached Clerk and completed"
+    );
+}
+
+/// Sends every series to a Prometheus Pushgateway (`PUT {url}/metrics/job/membersync`).
+pub async fn push(url: &str) -> Result<(), String> {
+    let target = format!("{}/metrics/job/membersync", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .put(&target)
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(render())
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|error| format!("cannot push metrics to {target}: {error}"))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the Pushgateway at {target} answered HTTP {}",
+            response.status().as_u16()
+        ))
+    }
 }

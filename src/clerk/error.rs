@@ -38,6 +38,9 @@ pub enum ClerkError {
     /// Not sent, because an earlier request of this run was refused for authentication.
     #[error("{context}: not sent, the run stopped after Clerk refused the secret key")]
     Stopped { context: String },
+    /// Not sent, because the process is shutting down (SIGTERM).
+    #[error("{context}: not sent, membersync is shutting down")]
+    ShuttingDown { context: String },
 }
 
 impl ClerkError {

@@ -11,8 +11,8 @@ mod read;
 mod secret;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -51,6 +51,8 @@ pub struct ClientConfig {
     /// The longest single wait between attempts (Retry-After is honoured up to `max_pause`).
     pub max_backoff: Duration,
     pub max_pause: Duration,
+    /// Once set (the daemon's SIGTERM), no new request starts; those in flight finish.
+    pub shutdown: Arc<AtomicBool>,
 }
 
 impl ClientConfig {
@@ -67,6 +69,7 @@ impl ClientConfig {
             max_attempts: 6,
             max_backoff: Duration::from_secs(20),
             max_pause: Duration::from_secs(120),
+            shutdown: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -107,6 +110,12 @@ impl RequestStats {
     }
 
     fn record(&self, endpoint: &'static str, status: u16) {
+        metrics::counter!(
+            crate::telemetry::names::API_REQUESTS,
+            "endpoint" => endpoint,
+            "status" => status.to_string()
+        )
+        .increment(1);
         *self
             .by_endpoint
             .lock()
@@ -194,6 +203,11 @@ impl Client {
         self.stopped.load(Ordering::SeqCst)
     }
 
+    /// Whether shutdown was asked for: no new request starts.
+    pub fn is_closing(&self) -> bool {
+        self.config.shutdown.load(Ordering::SeqCst)
+    }
+
     fn url(&self, segments: &[&str], query: &[(&'static str, String)]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -216,11 +230,17 @@ impl Client {
             .with_max_delay(self.config.max_backoff)
             .with_max_times(self.config.max_attempts.saturating_sub(1));
         let max_pause = self.config.max_pause;
-        let attempt = || self.attempt::<T>(&request);
+        let attempts = AtomicU32::new(0);
+        let attempt = || {
+            let number = attempts.fetch_add(1, Ordering::Relaxed) + 1;
+            self.attempt::<T>(&request, number)
+        };
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|failure: &Failure| failure.class != Class::Permanent && !self.is_stopped())
+            .when(|failure: &Failure| {
+                failure.class != Class::Permanent && !self.is_stopped() && !self.is_closing()
+            })
             .adjust(|failure: &Failure, delay: Option<Duration>| {
                 // `None` means the attempts are used up.
                 let delay = delay?;
@@ -234,13 +254,18 @@ impl Client {
             })
             .notify(|failure: &Failure, delay: Duration| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::telemetry::names::API_RETRIES).increment(1);
                 tracing::debug!(error = %failure.error, ?delay, "retrying");
             })
             .await
             .map_err(|failure| failure.error)
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, request: &Request<'_>) -> Result<T, Failure> {
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+        number: u32,
+    ) -> Result<T, Failure> {
         let permanent = |error| Failure {
             error,
             class: Class::Permanent,
@@ -255,6 +280,11 @@ impl Client {
         let _permit = self.pacer.acquire().await;
         if self.is_stopped() {
             return Err(permanent(ClerkError::Stopped {
+                context: request.context.clone(),
+            }));
+        }
+        if self.is_closing() {
+            return Err(permanent(ClerkError::ShuttingDown {
                 context: request.context.clone(),
             }));
         }
@@ -291,7 +321,7 @@ impl Client {
             }
             Err(error) => {
                 self.stats.record(request.endpoint, 0);
-                tracing::debug!(method = %request.method, path = url.path(), error = %error, "request failed");
+                tracing::debug!(method = %request.method, path = url.path(), attempt = number, error = %error, "request failed");
                 return Err(self.transport_failure(request, &error));
             }
         };
@@ -300,6 +330,7 @@ impl Client {
             method = %request.method,
             path = url.path(),
             status,
+            attempt = number,
             latency_ms = started.elapsed().as_millis() as u64,
             "clerk request"
         );
@@ -338,6 +369,7 @@ impl Client {
         let class = classify(status, &body);
         if class == Class::Throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::telemetry::names::API_THROTTLED).increment(1);
             let pause = retry_after
                 .unwrap_or(Duration::from_secs(1))
                 .min(self.config.max_pause);

@@ -119,6 +119,8 @@ impl Pacer {
             self.stats
                 .waited_on_limiter_micros
                 .fetch_add(waited, Ordering::Relaxed);
+            metrics::histogram!(crate::telemetry::names::LIMITER_WAIT)
+                .record(started.elapsed().as_secs_f64());
             // A 429 seen while we waited on the limiter closes the gate again.
             if self.pause_remaining().is_none() {
                 return permit;
@@ -152,6 +154,8 @@ impl Pacer {
             self.stats
                 .paused_by_429_micros
                 .fetch_add(remaining.as_micros() as u64, Ordering::Relaxed);
+            metrics::histogram!(crate::telemetry::names::PAUSED_BY_429)
+                .record(remaining.as_secs_f64());
             tokio::time::sleep(remaining).await;
         }
     }

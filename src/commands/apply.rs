@@ -11,31 +11,117 @@ use crate::apply::{Outcome, Report, execute};
 use crate::clerk::Client;
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::saved::PlanFile;
-use crate::plan::{self, Change, MaxDeletes, Plan, render_json, render_outcomes};
+use crate::plan::{self, Action, Change, MaxDeletes, Plan, render_json, render_outcomes};
 
 use super::{Exit, live};
 
-pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
-    if let Some(saved) = &args.saved {
-        return run_saved(global, args, saved).await;
+/// What one apply run did: the summary log line and the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub planned: usize,
+    pub applied: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub rejected: usize,
+    pub requests: u64,
+    pub writes: u64,
+    pub retries: u64,
+    pub throttled: u64,
+}
+
+impl Totals {
+    fn add_client(&mut self, client: &Client) {
+        let stats = &client.stats;
+        self.requests = stats.sent.load(Ordering::Relaxed);
+        self.writes = stats.writes.load(Ordering::Relaxed);
+        self.retries = stats.retries.load(Ordering::Relaxed);
+        self.throttled = stats.throttled.load(Ordering::Relaxed);
     }
-    if args.dry_run {
+}
+
+pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
+    if args.dry_run && args.saved.is_none() {
         return super::plan::run_with(global, &args.common, None).await;
     }
-    let desired = match live::load(&args.common.files) {
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    let exit = match &args.saved {
+        Some(saved) => run_saved(global, args, saved, &mut totals).await,
+        None => apply_files(global, &args.common.files, args.into(), None, &mut totals).await,
+    };
+    if !args.dry_run {
+        finish("apply", exit, started, &totals);
+        if let Some(url) = &args.pushgateway
+            && let Err(error) = crate::telemetry::push(url).await
+        {
+            tracing::warn!(%error, "metrics were not pushed");
+        }
+    }
+    exit
+}
+
+/// Records a finished run in the metrics and ends it with one structured summary line.
+pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Totals) {
+    use crate::telemetry::names;
+    let result = exit.name();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!(names::RUNS, "command" => command, "result" => result).increment(1);
+    metrics::histogram!(names::RUN_DURATION, "command" => command).record(elapsed);
+    if exit == Exit::Success {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        metrics::gauge!(names::LAST_SUCCESS, "command" => command).set(now);
+    }
+    if exit == Exit::Invalid {
+        metrics::counter!(names::CONFIG_ERRORS).increment(1);
+    }
+    tracing::info!(
+        command,
+        result,
+        exit_code = exit as u8,
+        planned = totals.planned,
+        applied = totals.applied,
+        failed = totals.failed,
+        skipped = totals.skipped,
+        rejected = totals.rejected,
+        requests = totals.requests,
+        writes = totals.writes,
+        retries = totals.retries,
+        throttled = totals.throttled,
+        duration_ms = (elapsed * 1000.0) as u64,
+        "run finished"
+    );
+}
+
+/// Loads the files, computes the plan and applies it: `apply`, and each daemon cycle.
+pub async fn apply_files(
+    global: &GlobalArgs,
+    files: &crate::cli::FileArgs,
+    options: ApplyOptions,
+    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+    totals: &mut Totals,
+) -> Exit {
+    let desired = match live::load(files) {
         Ok(desired) => desired,
         Err(exit) => return exit,
     };
-    let client = match live::client(global) {
+    let client = match live::client_with_shutdown(global, shutdown) {
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let computed = match live::compute(client, &desired).await {
+    let computed = match live::compute(client.clone(), &desired).await {
         Ok(computed) => computed,
-        Err(exit) => return exit,
+        Err(exit) => {
+            totals.add_client(&client);
+            return exit;
+        }
     };
     super::report_missing(&computed.missing);
-    let exit = run_plan(&computed.client, &computed.plan, args.into()).await;
+    totals.rejected = computed.plan.rejected.len();
+    let exit = run_plan(&computed.client, &computed.plan, options, totals).await;
+    totals.add_client(&computed.client);
     if !computed.plan.rejected.is_empty() {
         eprintln!(
             "error: {} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
@@ -51,7 +137,12 @@ pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
 }
 
 /// `apply --plan PLANFILE`: check that what the plan touches has not moved, then run it.
-async fn run_saved(global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Exit {
+async fn run_saved(
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    path: &Path,
+    totals: &mut Totals,
+) -> Exit {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) => {
@@ -84,6 +175,7 @@ async fn run_saved(global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Exit {
         Ok(observed) => observed,
         Err(error) => {
             eprintln!("error: {error}");
+            totals.add_client(&client);
             return Exit::Failure;
         }
     };
@@ -113,7 +205,9 @@ async fn run_saved(global: &GlobalArgs, args: &ApplyArgs, path: &Path) -> Exit {
             Exit::Success
         };
     }
-    run_plan(&client, &file.plan, args.into()).await
+    let exit = run_plan(&client, &file.plan, args.into(), totals).await;
+    totals.add_client(&client);
+    exit
 }
 
 /// How a plan is applied: the output format and the safety limits.
@@ -138,8 +232,15 @@ impl From<&ApplyArgs> for ApplyOptions {
 }
 
 /// Checks the safety limits, then runs the plan and prints the report.
-pub async fn run_plan(client: &Arc<Client>, plan: &Plan, options: ApplyOptions) -> Exit {
+pub async fn run_plan(
+    client: &Arc<Client>,
+    plan: &Plan,
+    options: ApplyOptions,
+    totals: &mut Totals,
+) -> Exit {
     let output = options.output;
+    totals.planned = plan.changes().count();
+    set_drift(plan.changes());
     let refusals = plan::check(plan, options.max_deletes);
     if !refusals.is_empty() && !options.force {
         match output {
@@ -172,7 +273,6 @@ pub async fn run_plan(client: &Arc<Client>, plan: &Plan, options: ApplyOptions) 
         println!();
     }
 
-    let started = Instant::now();
     let total = plan.changes().count();
     let progress = progress_bar(total as u64);
     let on_done = |_: &Change, _: &Outcome| {
@@ -185,26 +285,40 @@ pub async fn run_plan(client: &Arc<Client>, plan: &Plan, options: ApplyOptions) 
         bar.finish_and_clear();
     }
     let outcomes = outcome_pairs(&report);
+    totals.applied = report.count("applied");
+    totals.failed = report.count("failed");
+    totals.skipped = report.count("skipped");
+    set_drift(
+        plan.changes()
+            .zip(&report.outcomes)
+            .filter(|(_, outcome)| !matches!(outcome, Outcome::Applied { .. }))
+            .map(|(change, _)| change),
+    );
     match output {
         OutputFormat::Json => println!("{}", render_json(plan, &refusals, Some(&outcomes))),
         OutputFormat::Text => print!("{}", render_outcomes(plan, &outcomes)),
     }
-    let stats = &client.stats;
-    tracing::info!(
-        applied = report.count("applied"),
-        failed = report.count("failed"),
-        skipped = report.count("skipped"),
-        requests = stats.sent.load(Ordering::Relaxed),
-        writes = stats.writes.load(Ordering::Relaxed),
-        retries = stats.retries.load(Ordering::Relaxed),
-        throttled = stats.throttled.load(Ordering::Relaxed),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "apply finished"
-    );
     if report.is_success() {
         Exit::Success
     } else {
         Exit::Failure
+    }
+}
+
+/// The drift gauge: these changes, counted by action.
+fn set_drift<'a>(changes: impl Iterator<Item = &'a Change>) {
+    let mut counts = [0usize; 4];
+    for change in changes {
+        counts[change.action as usize] += 1;
+    }
+    for action in [
+        Action::Create,
+        Action::UpdateRole,
+        Action::UpdateMetadata,
+        Action::Delete,
+    ] {
+        metrics::gauge!(crate::telemetry::names::DRIFT, "action" => action.name())
+            .set(counts[action as usize] as f64);
     }
 }
 

@@ -106,7 +106,8 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
         force: false,
         show_plan: false,
     };
-    let applied = run_plan(&client, &computed.plan, options).await;
+    let mut totals = super::apply::Totals::default();
+    let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
     let again = match live::compute(client.clone(), &desired).await {

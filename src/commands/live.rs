@@ -23,11 +23,29 @@ pub struct Computed {
 
 /// Sets up the client from the global options; prints the problem and says exit 2 if it cannot.
 pub fn client(global: &GlobalArgs) -> Result<Arc<Client>, Exit> {
+    client_with_shutdown(global, None)
+}
+
+/// The same, with a shutdown flag: once it is set, no new request starts.
+pub fn client_with_shutdown(
+    global: &GlobalArgs,
+    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Arc<Client>, Exit> {
     let key = SecretKey::from_env_or_file(global.secret_key_file.as_deref()).map_err(|error| {
         eprintln!("error: {error}");
         Exit::Invalid
     })?;
-    client_with(&global.api_url, key, global.rate_limit, global.concurrency)
+    let rate = global
+        .rate_limit
+        .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
+    let mut config = ClientConfig::new(&global.api_url, rate, global.concurrency);
+    if let Some(shutdown) = shutdown {
+        config.shutdown = shutdown;
+    }
+    Client::new(config, key).map(Arc::new).map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })
 }
 
 /// Sets up a client for this URL and key (`None` rate: the default for the key's kind).

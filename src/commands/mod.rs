@@ -9,6 +9,8 @@ mod plan;
 mod simulate;
 mod validate;
 
+use tracing::Instrument;
+
 use crate::cli::{Cli, Command};
 use crate::desired::OrgRef;
 
@@ -27,8 +29,31 @@ pub enum Exit {
     Changes = 4,
 }
 
-/// Runs the command the user asked for.
+impl Exit {
+    /// The `result` label of metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failure => "failure",
+            Exit::Invalid => "invalid",
+            Exit::Refused => "refused",
+            Exit::Changes => "changes",
+        }
+    }
+}
+
+/// Runs the command the user asked for, in a span carrying a run ID (on every log line).
 pub async fn run(cli: Cli) -> Exit {
+    let span = tracing::info_span!("run", run_id = %new_run_id());
+    dispatch(cli).instrument(span).await
+}
+
+/// A short random ID that tells one run's log lines from another's.
+pub fn new_run_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+async fn dispatch(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(files) => validate::run(&files),
         Command::Plan(command) => plan::run(&cli.global, &command).await,
