@@ -15,6 +15,16 @@ fn parse_max_deletes(text: &str) -> Result<MaxDeletes, String> {
     text.parse()
 }
 
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration >= std::time::Duration::from_secs(1) => Ok(duration),
+        Ok(_) => Err(format!("`{text}` is shorter than one second")),
+        Err(error) => Err(format!(
+            "`{text}` is not a duration like 30s, 5m or 1h: {error}"
+        )),
+    }
+}
+
 fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -97,6 +107,33 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the main job end to end against a local simulator: no Clerk account needed
     Demo(DemoArgs),
+    /// Apply every interval, re-reading the files each cycle; serve /healthz, /readyz, /metrics
+    Daemon(DaemonArgs),
+}
+
+/// Options of `daemon`.
+#[derive(Debug, Clone, Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+
+    /// Time between cycles, like 30s, 5m or 1h (each wait is jittered by up to ±10%)
+    #[arg(long, value_name = "DURATION", env = "MEMBERSYNC_INTERVAL", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+
+    /// Address of the health and metrics server
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "MEMBERSYNC_LISTEN",
+        default_value = "0.0.0.0:9090"
+    )]
+    pub listen: std::net::SocketAddr,
+
+    /// The deletion limit each cycle's plan is checked against (a refused cycle is reported,
+    /// never forced): a count (12) or a percentage (25%)
+    #[arg(long, value_name = "N|P%", default_value = "25%", value_parser = parse_max_deletes)]
+    pub max_deletes: MaxDeletes,
 }
 
 /// Options of `export`.

@@ -8,6 +8,8 @@ pub mod clerk;
 pub mod cli;
 /// One function per command, and the process exit status.
 pub mod commands;
+/// The daemon's interval loop, health and metrics server, and graceful shutdown.
+pub mod daemon;
 /// The desired state: loading, parsing and validating the YAML files (no network).
 pub mod desired;
 /// The planner: diff, ordering, safety checks and rendering (pure, no IO).

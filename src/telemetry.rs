@@ -3,6 +3,7 @@
 //! `/metrics` and pushed by one-shot runs to a Pushgateway. Every series is named
 //! `membersync_…`; [`describe`] documents each one.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -16,6 +17,7 @@ pub fn init(format: LogFormat, default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
@@ -100,10 +102,7 @@ fn describe() {
         "Seconds requests were held by a 429's Retry-After (_sum: the total)"
     );
     describe_histogram!(names::RUN_DURATION, "Duration of runs, in seconds");
-    describe_gauge!(
-        names::LAST_SUCCESS,
-        "Unix time of the last successful run"
-    );
+    describe_gauge!(names::LAST_SUCCESS, "Unix time of the last successful run");
     describe_counter!(
         names::CONFIG_ERRORS,
         "Runs skipped because the desired-state files are invalid"

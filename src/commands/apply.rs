@@ -23,6 +23,8 @@ pub struct Totals {
     pub failed: usize,
     pub skipped: usize,
     pub rejected: usize,
+    /// Live state was read: Clerk answered and the key was accepted.
+    pub reached_clerk: bool,
     pub requests: u64,
     pub writes: u64,
     pub retries: u64,
@@ -119,14 +121,15 @@ pub async fn apply_files(
         }
     };
     super::report_missing(&computed.missing);
+    totals.reached_clerk = true;
     totals.rejected = computed.plan.rejected.len();
     let exit = run_plan(&computed.client, &computed.plan, options, totals).await;
     totals.add_client(&computed.client);
     if !computed.plan.rejected.is_empty() {
-        eprintln!(
-            "error: {} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
+        super::report_error(format_args!(
+            "{} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
             computed.plan.rejected.len()
-        );
+        ));
     }
     if exit == Exit::Success && (!computed.missing.is_empty() || !computed.plan.rejected.is_empty())
     {
@@ -218,6 +221,8 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Print the plan (text) before running it; off when the caller has just shown it.
     pub show_plan: bool,
+    /// Print nothing on stdout (the daemon).
+    pub quiet: bool,
 }
 
 impl From<&ApplyArgs> for ApplyOptions {
@@ -227,6 +232,7 @@ impl From<&ApplyArgs> for ApplyOptions {
             max_deletes: args.common.max_deletes,
             force: args.force,
             show_plan: true,
+            quiet: false,
         }
     }
 }
@@ -239,42 +245,58 @@ pub async fn run_plan(
     totals: &mut Totals,
 ) -> Exit {
     let output = options.output;
+    // The daemon prints nothing on stdout: its log lines are the record.
+    let say = |text: String| {
+        if !options.quiet {
+            print!("{text}");
+        }
+    };
     totals.planned = plan.changes().count();
     set_drift(plan.changes());
     let refusals = plan::check(plan, options.max_deletes);
     if !refusals.is_empty() && !options.force {
         match output {
-            OutputFormat::Json => println!("{}", render_json(plan, &refusals, None)),
+            OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
             OutputFormat::Text => {
-                print!("{}", plan::render_text(plan));
+                let mut text = plan::render_text(plan);
                 for refusal in &refusals {
-                    println!("Refused: {}.", refusal.reason);
+                    text.push_str(&format!("Refused: {}.\n", refusal.reason));
                 }
+                say(text);
             }
         }
-        eprintln!(
-            "error: the plan was refused by a safety limit; nothing was written (--force overrides, after review)"
-        );
+        for refusal in &refusals {
+            tracing::error!(reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
+        }
+        if !options.quiet {
+            eprintln!(
+                "error: the plan was refused by a safety limit; nothing was written (--force overrides, after review)"
+            );
+        }
         return Exit::Refused;
     }
     for refusal in &refusals {
         tracing::warn!(reason = %refusal.reason, "safety limit overridden by --force");
     }
     if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
-        print!("{}", plan::render_text(plan));
+        say(plan::render_text(plan));
     }
     if plan.is_empty() {
         if output == OutputFormat::Json {
-            println!("{}", render_json(plan, &refusals, Some(&[])));
+            say(format!("{}\n", render_json(plan, &refusals, Some(&[]))));
         }
         return Exit::Success;
     }
     if output == OutputFormat::Text && options.show_plan {
-        println!();
+        say("\n".to_owned());
     }
 
     let total = plan.changes().count();
-    let progress = progress_bar(total as u64);
+    let progress = if options.quiet {
+        None
+    } else {
+        progress_bar(total as u64)
+    };
     let on_done = |_: &Change, _: &Outcome| {
         if let Some(bar) = &progress {
             bar.inc(1);
@@ -295,8 +317,11 @@ pub async fn run_plan(
             .map(|(change, _)| change),
     );
     match output {
-        OutputFormat::Json => println!("{}", render_json(plan, &refusals, Some(&outcomes))),
-        OutputFormat::Text => print!("{}", render_outcomes(plan, &outcomes)),
+        OutputFormat::Json => say(format!(
+            "{}\n",
+            render_json(plan, &refusals, Some(&outcomes))
+        )),
+        OutputFormat::Text => say(render_outcomes(plan, &outcomes)),
     }
     if report.is_success() {
         Exit::Success

@@ -105,6 +105,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
         max_deletes: MaxDeletes::default(),
         force: false,
         show_plan: false,
+        quiet: false,
     };
     let mut totals = super::apply::Totals::default();
     let applied = run_plan(&client, &computed.plan, options, &mut totals).await;

@@ -32,7 +32,7 @@ pub fn client_with_shutdown(
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Arc<Client>, Exit> {
     let key = SecretKey::from_env_or_file(global.secret_key_file.as_deref()).map_err(|error| {
-        eprintln!("error: {error}");
+        super::report_error(format_args!("{error}"));
         Exit::Invalid
     })?;
     let rate = global
@@ -43,7 +43,7 @@ pub fn client_with_shutdown(
         config.shutdown = shutdown;
     }
     Client::new(config, key).map(Arc::new).map_err(|error| {
-        eprintln!("error: {error}");
+        super::report_error(format_args!("{error}"));
         Exit::Invalid
     })
 }
@@ -58,7 +58,7 @@ pub fn client_with(
     let rate = rate.unwrap_or_else(|| RateLimit::for_key(key.is_live()));
     let config = ClientConfig::new(api_url, rate, concurrency);
     Client::new(config, key).map(Arc::new).map_err(|error| {
-        eprintln!("error: {error}");
+        super::report_error(format_args!("{error}"));
         Exit::Invalid
     })
 }
@@ -66,12 +66,17 @@ pub fn client_with(
 /// Loads the desired state, printing warnings; prints the errors and says exit 2 if invalid.
 pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
     let state = desired::load(&files.files).map_err(|error| {
-        eprintln!("{error}");
-        eprintln!("{} error(s) found; nothing was sent", error.0.len());
+        for diagnostic in &error.0 {
+            super::report_error(format_args!("{diagnostic}"));
+        }
+        super::report_error(format_args!(
+            "{} error(s) found; nothing was sent",
+            error.0.len()
+        ));
         Exit::Invalid
     })?;
     for warning in &state.warnings {
-        eprintln!("warning: {warning}");
+        super::report_warning(format_args!("{warning}"));
     }
     Ok(state)
 }
@@ -87,13 +92,16 @@ pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Comp
         }),
         Ok(Err(errors)) => {
             for error in &errors {
-                eprintln!("error: {error}");
+                super::report_error(format_args!("{error}"));
             }
-            eprintln!("{} error(s) found; nothing was written", errors.len());
+            super::report_error(format_args!(
+                "{} error(s) found; nothing was written",
+                errors.len()
+            ));
             Err(Exit::Invalid)
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            super::report_error(format_args!("{error}"));
             Err(Exit::Failure)
         }
     }

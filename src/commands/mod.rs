@@ -2,12 +2,15 @@
 //! result on stdout, and says which exit status the process ends with.
 
 mod apply;
+mod daemon;
 mod demo;
 mod export;
 mod live;
 mod plan;
 mod simulate;
 mod validate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Instrument;
 
@@ -61,11 +64,12 @@ async fn dispatch(cli: Cli) -> Exit {
         Command::Export(args) => export::run(&cli.global, &args).await,
         Command::Simulate(args) => simulate::run(&cli.global, &args).await,
         Command::Demo(args) => demo::run(&cli.global, &args).await,
+        Command::Daemon(args) => daemon::run(&cli.global, &args).await,
     }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -91,8 +95,34 @@ async fn shutdown_signal() {
 /// Says which organizations of the file do not exist.
 fn report_missing(missing: &[OrgRef]) {
     for missing in missing {
-        eprintln!(
-            "error: organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
-        );
+        report_error(format_args!(
+            "organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
+        ));
+    }
+}
+
+/// Set by the daemon: problems go to the log (one structured line each) instead of plain
+/// `error:` lines on stderr, so that JSON logs stay one JSON object per line.
+static STRUCTURED: AtomicBool = AtomicBool::new(false);
+
+fn report_structured() {
+    STRUCTURED.store(true, Ordering::SeqCst);
+}
+
+/// Reports a problem: `error: …` on stderr, or an error log line in the daemon.
+fn report_error(message: std::fmt::Arguments<'_>) {
+    if STRUCTURED.load(Ordering::SeqCst) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Reports something worth knowing that is not an error.
+fn report_warning(message: std::fmt::Arguments<'_>) {
+    if STRUCTURED.load(Ordering::SeqCst) {
+        tracing::warn!("{message}");
+    } else {
+        eprintln!("warning: {message}");
     }
 }
