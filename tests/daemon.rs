@@ -237,7 +237,7 @@ async fn a_refused_key_is_reported_every_cycle_without_hammering_the_api() {
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
         .current_dir(dir.path())
         .args([
             "daemon",
