@@ -59,3 +59,52 @@ fn every_membersync_call_in_a_recipe_uses_documented_flags() {
     }
     assert!(calls >= 6, "{calls} calls found");
 }
+
+#[test]
+fn the_kustomization_lists_every_manifest_and_only_existing_ones() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let text = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    let kustomization: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut listed: Vec<String> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    present.sort();
+    assert_eq!(listed, present);
+}
+
+#[test]
+fn the_manifests_run_as_documented() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes");
+    let cronjob = std::fs::read_to_string(dir.join("cronjob.yaml")).unwrap();
+    let deployment = std::fs::read_to_string(dir.join("deployment.yaml")).unwrap();
+    for text in [&cronjob, &deployment] {
+        for needle in [
+            "runAsNonRoot: true",
+            "readOnlyRootFilesystem: true",
+            "allowPrivilegeEscalation: false",
+            "drop: [\"ALL\"]",
+            "type: RuntimeDefault",
+            "CLERK_SECRET_KEY_FILE",
+        ] {
+            assert!(text.contains(needle), "{needle}");
+        }
+    }
+    assert!(cronjob.contains("concurrencyPolicy: Forbid"));
+    assert!(deployment.contains("path: /healthz") && deployment.contains("path: /readyz"));
+    // The daemon's arguments are flags it has.
+    let mut cli = Cli::command();
+    cli.build();
+    let daemon = cli.find_subcommand("daemon").unwrap();
+    for flag in ["interval", "listen"] {
+        assert!(daemon.get_arguments().any(|a| a.get_long() == Some(flag)));
+    }
+}
