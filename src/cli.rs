@@ -81,6 +81,11 @@ pub struct GlobalArgs {
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
+    /// How long to wait for each answer from Clerk before retrying, like 30s or 2m
+    #[arg(long, global = true, env = "MEMBERSYNC_REQUEST_TIMEOUT", value_name = "DURATION",
+          default_value = "30s", value_parser = parse_interval)]
+    pub request_timeout: std::time::Duration,
+
     /// Log line format on stderr (filter with RUST_LOG)
     #[arg(long, global = true, env = "MEMBERSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -90,6 +90,34 @@ pub struct SimState {
     pub roles: Vec<String>,
     #[serde(default)]
     pub role_sets: Vec<SimRoleSet>,
+    /// Lookups by organization ID or slug and by user ID, built on first use. Whoever changes
+    /// `organizations` or `users` of a live simulator calls [`SimState::reindex`].
+    #[serde(skip)]
+    #[doc(hidden)]
+    pub index: IndexCache,
+}
+
+/// Positions of organizations (by ID and by slug) and users (by ID).
+#[derive(Debug, Default)]
+struct Index {
+    organizations: std::collections::HashMap<String, usize>,
+    users: std::collections::HashMap<String, usize>,
+}
+
+/// The lookups' cache; opaque.
+#[derive(Debug, Default)]
+pub struct IndexCache(std::sync::OnceLock<Index>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> IndexCache {
+        IndexCache::default()
+    }
+}
+
+impl PartialEq for IndexCache {
+    fn eq(&self, _: &IndexCache) -> bool {
+        true
+    }
 }
 
 impl SimState {
@@ -123,10 +151,41 @@ impl SimState {
         }
     }
 
+    /// Forgets the lookups (after `organizations` or `users` changed).
+    pub fn reindex(&mut self) {
+        self.index = IndexCache::default();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| {
+            let mut index = Index::default();
+            for (position, organization) in self.organizations.iter().enumerate() {
+                index
+                    .organizations
+                    .entry(organization.slug.clone())
+                    .or_insert(position);
+            }
+            // IDs win over slugs.
+            for (position, organization) in self.organizations.iter().enumerate() {
+                index
+                    .organizations
+                    .insert(organization.id.clone(), position);
+            }
+            for (position, user) in self.users.iter().enumerate() {
+                index.users.insert(user.id.clone(), position);
+            }
+            index
+        })
+    }
+
     fn organization(&self, id_or_slug: &str) -> Option<&SimOrganization> {
-        self.organizations
-            .iter()
-            .find(|o| o.id == id_or_slug || o.slug == id_or_slug)
+        let position = *self.index().organizations.get(id_or_slug)?;
+        self.organizations.get(position)
+    }
+
+    fn user(&self, id: &str) -> Option<&SimUser> {
+        let position = *self.index().users.get(id)?;
+        self.users.get(position)
     }
 }
 
@@ -137,6 +196,8 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: String,
     pub status: u16,
+    /// When it arrived, since the simulator started.
+    pub at: Duration,
 }
 
 impl LoggedRequest {
@@ -263,6 +324,7 @@ struct Inner {
     faults: Vec<Fault>,
     /// (organization ID, admins) after every successful write.
     admin_history: Vec<(String, usize)>,
+    started: std::time::Instant,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -331,6 +393,7 @@ impl Simulator {
             next_id,
             faults: Vec::new(),
             admin_history: Vec::new(),
+            started: std::time::Instant::now(),
         }));
         let limiter = options.rate_limit.map(|rate| {
             let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
@@ -399,7 +462,9 @@ impl Simulator {
 
     /// Changes the instance directly (drift, races).
     pub fn mutate(&self, change: impl FnOnce(&mut SimState)) {
-        change(&mut self.lock().state)
+        let mut inner = self.lock();
+        change(&mut inner.state);
+        inner.state.reindex();
     }
 
     /// Every request answered so far.
@@ -493,6 +558,12 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     let _counted = Counted::new(&shared.in_flight);
+    let at = shared
+        .inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .started
+        .elapsed();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -589,6 +660,7 @@ async fn guard(
                 {
                     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
                     (hook.0)(&mut inner.state);
+                    inner.state.reindex();
                 }
                 next.run(request).await
             }
@@ -604,6 +676,7 @@ async fn guard(
         path,
         query,
         status,
+        at,
     });
     response
 }
@@ -693,9 +766,7 @@ fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
 fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
     let organization = state.organization(&membership.organization_id);
     let identifier = state
-        .users
-        .iter()
-        .find(|u| u.id == membership.user_id)
+        .user(&membership.user_id)
         .and_then(|u| u.emails.first().cloned());
     json!({
         "object": "organization_membership",
@@ -716,12 +787,7 @@ fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
     })
 }
 
-fn organization_json(state: &SimState, organization: &SimOrganization) -> Value {
-    let count = state
-        .memberships
-        .iter()
-        .filter(|m| m.organization_id == organization.id)
-        .count();
+fn organization_json(organization: &SimOrganization, count: usize) -> Value {
     json!({
         "object": "organization",
         "id": organization.id,
@@ -766,11 +832,25 @@ async fn list_instance(State(shared): State<Shared>, RawQuery(query): RawQuery) 
         Err(response) => return response,
     };
     let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let memberships = sorted_by_creation(
-        inner.state.memberships.iter().collect(),
-        one(&pairs, "order_by"),
-    );
-    page(&inner.state, memberships, limit, offset)
+    let state = &inner.state;
+    let ascending = one(&pairs, "order_by").as_deref() != Some("-created_at");
+    let in_order = state
+        .memberships
+        .is_sorted_by(|a, b| (a.created_at, &a.id) <= (b.created_at, &b.id));
+    if ascending && in_order {
+        // The usual case, without copying a million references per page.
+        let data: Vec<Value> = state
+            .memberships
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|m| membership_json(state, m))
+            .collect();
+        let total = state.memberships.len();
+        return axum::Json(json!({ "data": data, "total_count": total })).into_response();
+    }
+    let memberships = sorted_by_creation(state.memberships.iter().collect(), one(&pairs, "order_by"));
+    page(state, memberships, limit, offset)
 }
 
 async fn list_organization(
@@ -834,7 +914,7 @@ async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Byt
         return response;
     }
     let organization_id = organization.id;
-    if !inner.state.users.iter().any(|u| u.id == body.user_id) {
+    if inner.state.user(&body.user_id).is_none() {
         return error(
             StatusCode::NOT_FOUND,
             "resource_not_found",
@@ -1042,18 +1122,36 @@ async fn list_organizations(State(shared): State<Shared>, RawQuery(query): RawQu
         );
     }
     let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
     let matching: Vec<&SimOrganization> = inner
         .state
         .organizations
         .iter()
-        .filter(|o| ids.is_empty() || ids.contains(&o.id))
-        .collect();
-    let total = matching.len();
-    let data: Vec<Value> = matching
-        .into_iter()
+        .filter(|o| wanted.is_empty() || wanted.contains(o.id.as_str()))
         .skip(offset)
         .take(limit)
-        .map(|o| organization_json(&inner.state, o))
+        .collect();
+    let total = if wanted.is_empty() {
+        inner.state.organizations.len()
+    } else {
+        inner
+            .state
+            .organizations
+            .iter()
+            .filter(|o| wanted.contains(o.id.as_str()))
+            .count()
+    };
+    // One pass over the memberships counts the members of every organization of the page.
+    let mut counts: std::collections::HashMap<&str, usize> =
+        matching.iter().map(|o| (o.id.as_str(), 0)).collect();
+    for membership in &inner.state.memberships {
+        if let Some(count) = counts.get_mut(membership.organization_id.as_str()) {
+            *count += 1;
+        }
+    }
+    let data: Vec<Value> = matching
+        .iter()
+        .map(|o| organization_json(o, counts[o.id.as_str()]))
         .collect();
     axum::Json(json!({"data": data, "total_count": total})).into_response()
 }
@@ -1107,7 +1205,13 @@ async fn get_organization(
     let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     match inner.state.organization(&org) {
         Some(organization) => {
-            axum::Json(organization_json(&inner.state, organization)).into_response()
+            let count = inner
+                .state
+                .memberships
+                .iter()
+                .filter(|m| m.organization_id == organization.id)
+                .count();
+            axum::Json(organization_json(organization, count)).into_response()
         }
         None => error(
             StatusCode::NOT_FOUND,

@@ -39,6 +39,7 @@ pub fn client_with_shutdown(
         .rate_limit
         .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
     let mut config = ClientConfig::new(&global.api_url, rate, global.concurrency);
+    config.timeout = global.request_timeout;
     if let Some(shutdown) = shutdown {
         config.shutdown = shutdown;
     }
