@@ -849,7 +849,8 @@ async fn list_instance(State(shared): State<Shared>, RawQuery(query): RawQuery) 
         let total = state.memberships.len();
         return axum::Json(json!({ "data": data, "total_count": total })).into_response();
     }
-    let memberships = sorted_by_creation(state.memberships.iter().collect(), one(&pairs, "order_by"));
+    let memberships =
+        sorted_by_creation(state.memberships.iter().collect(), one(&pairs, "order_by"));
     page(state, memberships, limit, offset)
 }
 

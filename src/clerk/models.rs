@@ -44,7 +44,15 @@ pub struct PublicUserData {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct MembershipPage {
     pub data: Vec<Membership>,
+    #[serde(deserialize_with = "count")]
     pub total_count: u64,
+}
+
+/// A `total_count`: the spec gives it no lower bound; a negative one (which only a mock
+/// sends) counts as zero, and paging then relies on the data itself.
+fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let value = i64::deserialize(deserializer)?;
+    Ok(value.max(0) as u64)
 }
 
 /// An organization (`Organization`).
@@ -65,6 +73,7 @@ pub struct Organization {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct OrganizationPage {
     pub data: Vec<Organization>,
+    #[serde(deserialize_with = "count")]
     pub total_count: u64,
 }
 
@@ -85,6 +94,7 @@ pub struct RoleSet {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RolePage {
     pub data: Vec<RoleKey>,
+    #[serde(deserialize_with = "count")]
     pub total_count: u64,
 }
 

@@ -1,0 +1,245 @@
+//! Conformance to Clerk's API description: every endpoint function, and the commands end to
+//! end, against Stoplight Prism mocking `bapi-2026-05-12.yml`. Prism validates each request
+//! against the spec and answers a violation with 422 and an `sl-violations` header.
+//!
+//! Run by `.ci/run` (which installs and starts Prism):
+//! `PRISM_URL=http://127.0.0.1:4010 PRISM_LOG=prism.log cargo test --test conformance -- --ignored`
+
+mod common;
+
+use std::collections::HashMap;
+
+use membersync::clerk::{Client, ClientConfig, SecretKey, read_memberships};
+use membersync::plan::saved::PlanFile;
+use membersync::plan::{Action, Change, Declared, Observed, OrganizationPlan, Plan};
+use serde_json::{Map, json};
+
+const KEY: &str = "sk_test_conformance_0123456789";
+
+fn prism() -> (String, String) {
+    let url = std::env::var("PRISM_URL").expect("PRISM_URL: the Prism mock's base URL");
+    let log = std::env::var("PRISM_LOG").expect("PRISM_LOG: Prism's log file");
+    (url, log)
+}
+
+fn client(url: &str) -> Client {
+    let config = ClientConfig::new(url, "50/s".parse().unwrap(), 4);
+    Client::new(config, SecretKey::new(KEY)).unwrap()
+}
+
+fn change(action: Action, user: &str, role: Option<&str>) -> Change {
+    Change {
+        action,
+        organization_id: "string".into(),
+        user_id: user.into(),
+        email: None,
+        role: role.map(str::to_owned),
+        previous_role: None,
+        metadata_patch: None,
+        previous_metadata: None,
+        declared: None,
+    }
+}
+
+/// Prism's log lines that report a request breaking the spec.
+fn violations(log: &str) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("Violation: request"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Stoplight Prism; run by .ci/run with PRISM_URL and PRISM_LOG"]
+async fn every_request_conforms_to_clerks_api_description() {
+    let (url, log) = prism();
+    let before = violations(&log).len();
+    let clerk = client(&url);
+    let metadata = json!({"team": "payments", "nested": {"a": [1, 2]}});
+    let metadata = metadata.as_object().unwrap();
+
+    // Every endpoint function, with the parameters membersync sends.
+    let outcomes = vec![
+        (
+            "list_instance_memberships",
+            clerk.list_instance_memberships(500, 500).await.map(drop),
+        ),
+        (
+            "list_organization_memberships",
+            clerk
+                .list_organization_memberships("org_2abc", 0, 500, &["user_1", "user_2"])
+                .await
+                .map(drop),
+        ),
+        (
+            "create_membership",
+            clerk
+                .create_membership(
+                    "org_2abc",
+                    "user_1",
+                    "org:admin",
+                    Some(metadata),
+                    Some(metadata),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "update_membership_role",
+            clerk
+                .update_membership_role("org_2abc", "user_1", "org:member")
+                .await
+                .map(drop),
+        ),
+        (
+            "merge_membership_metadata",
+            clerk
+                .merge_membership_metadata(
+                    "org_2abc",
+                    "user_1",
+                    &json!({"public_metadata": {"team": null}, "private_metadata": {"x": 1}}),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "delete_membership",
+            clerk
+                .delete_membership("org_2abc", "user_1")
+                .await
+                .map(drop),
+        ),
+        (
+            "list_users_by_email",
+            clerk
+                .list_users_by_email(&["a@example.com", "b+tag@example.com"])
+                .await
+                .map(drop),
+        ),
+        (
+            "list_organizations",
+            clerk
+                .list_organizations(&["org_1", "org_2"])
+                .await
+                .map(drop),
+        ),
+        (
+            "list_all_organizations",
+            clerk.list_all_organizations(0, 500).await.map(drop),
+        ),
+        (
+            "get_organization",
+            clerk.get_organization("acme-inc").await.map(drop),
+        ),
+        (
+            "get_role_set",
+            clerk.get_role_set("role_set:default").await.map(drop),
+        ),
+        (
+            "list_organization_roles",
+            clerk.list_organization_roles(0, 500).await.map(drop),
+        ),
+    ];
+    for (endpoint, outcome) in &outcomes {
+        assert!(outcome.is_ok(), "{endpoint}: {outcome:?}");
+    }
+
+    // The commands end to end. Prism's examples name the organization and user `string`.
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("CLERK_API_URL", url.as_str()), ("CLERK_SECRET_KEY", KEY)];
+    common::write_file(
+        dir.path(),
+        "m.yaml",
+        "version: 1\norganizations:\n  string:\n    members:\n      user_new: admin\n      someone@example.com: member\n  org_2other:\n    members:\n      user_1: admin\n",
+    );
+    for args in [
+        vec!["plan", "-f", "m.yaml"],
+        vec!["plan", "-f", "m.yaml", "--output", "json"],
+        vec!["export"],
+        vec!["export", "--org", "string", "--by-email"],
+        vec!["apply", "-f", "m.yaml", "--force"],
+    ] {
+        let output = common::run(dir.path(), &args, &env).await;
+        let code = output.status.code();
+        // Prism's made-up data may make a command fail (exit 1); it must never crash or
+        // send a request the spec forbids.
+        assert!(
+            matches!(code, Some(0..=4)),
+            "{args:?}: {code:?}\n{}",
+            common::stderr(&output)
+        );
+    }
+
+    // A saved plan with every kind of change, applied through the binary.
+    let managed = HashMap::from([("string".to_owned(), None)]);
+    let (live, _) = read_memberships(&clerk, &managed).await.unwrap();
+    let observed: HashMap<String, Vec<Observed>> = live
+        .memberships
+        .iter()
+        .map(|(id, ms)| (id.clone(), ms.iter().map(Observed::from).collect()))
+        .collect();
+    let declared = Declared {
+        role: "org:admin".into(),
+        public_metadata: Some(metadata.clone()),
+        private_metadata: None,
+        exact: true,
+    };
+    let plan = Plan {
+        organizations: vec![OrganizationPlan {
+            organization_id: "string".into(),
+            label: None,
+            changes: vec![
+                Change {
+                    metadata_patch: Some(json!({"public_metadata": metadata})),
+                    declared: Some(declared.clone()),
+                    ..change(Action::Create, "user_new", Some("org:admin"))
+                },
+                Change {
+                    previous_role: Some("string".into()),
+                    declared: Some(declared.clone()),
+                    ..change(Action::UpdateRole, "string", Some("org:admin"))
+                },
+                Change {
+                    metadata_patch: Some(json!({"public_metadata": {"team": "x", "old": null}})),
+                    previous_metadata: Some(json!({"public_metadata": Map::new()})),
+                    declared: Some(declared),
+                    ..change(Action::UpdateMetadata, "string", None)
+                },
+                change(Action::Delete, "user_gone", Some("org:member")),
+            ],
+            current_members: 10,
+            admins_before: 1,
+            admins_after: 2,
+        }],
+        ..Plan::default()
+    };
+    let file = PlanFile::new(plan, &observed, vec![], "2026-11-28T00:00:00Z".into());
+    common::write_file(
+        dir.path(),
+        "plan.json",
+        &serde_json::to_string_pretty(&file).unwrap(),
+    );
+    let applied = common::run(
+        dir.path(),
+        &["apply", "--plan", "plan.json", "--force"],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        applied.status.code(),
+        Some(0),
+        "{}\n{}",
+        common::stdout(&applied),
+        common::stderr(&applied)
+    );
+
+    let found = violations(&log);
+    assert_eq!(
+        found.len(),
+        before,
+        "requests that break the spec:\n{}",
+        found.join("\n")
+    );
+}
