@@ -1,0 +1,456 @@
+//! Faults survived, nothing lost: each scenario ends with the managed organization exactly as
+//! desired, the unmanaged one untouched, no duplicate membership, the right exit code, and a
+//! second apply that sends no write.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{KEY, membersync, run, seed, setup, start, stderr, stdout, write_file};
+use membersync::simulator::{
+    Fault, FaultKind, SimMembership, SimOptions, SimState, Simulator, generated_state,
+};
+use serde_json::{Map, Value, json};
+
+const DESIRED: &str = r#"version: 1
+organizations:
+  alpha:
+    members:
+      user_1: admin
+      two@example.com:
+        role: billing
+        public_metadata: {team: payments}
+      user_4: member
+      six@example.com:
+        role: admin
+        private_metadata: {level: 3}
+    ignore: [user_5]
+"#;
+
+type Members = Vec<(String, String, Value, Value)>;
+
+fn members(simulator: &Simulator, organization: &str) -> Members {
+    let mut members: Members = simulator
+        .state()
+        .memberships
+        .into_iter()
+        .filter(|m| m.organization_id == organization)
+        .map(|m| {
+            (
+                m.user_id,
+                m.role,
+                Value::Object(m.public_metadata),
+                Value::Object(m.private_metadata),
+            )
+        })
+        .collect();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members
+}
+
+fn desired_alpha() -> Members {
+    let member = |user: &str, role: &str, public: Value, private: Value| {
+        (user.to_owned(), role.to_owned(), public, private)
+    };
+    vec![
+        member("user_1", "org:admin", json!({}), json!({})),
+        member(
+            "user_2",
+            "org:billing",
+            json!({"team": "payments"}),
+            json!({}),
+        ),
+        member("user_4", "org:member", json!({}), json!({})),
+        member("user_5", "org:admin", json!({}), json!({})),
+        member("user_6", "org:admin", json!({}), json!({"level": 3})),
+    ]
+}
+
+fn writes(simulator: &Simulator) -> usize {
+    simulator.requests().iter().filter(|r| r.is_write()).count()
+}
+
+/// The end state every scenario must reach, and a second apply with nothing to write.
+async fn assert_converged(simulator: &Simulator, dir: &std::path::Path, file: &str) {
+    assert_eq!(members(simulator, "org_alpha"), desired_alpha());
+    assert_eq!(
+        simulator.state().roles_of("org_other"),
+        seed().roles_of("org_other")
+    );
+    let state = simulator.state();
+    let mut pairs: Vec<(&str, &str)> = state
+        .memberships
+        .iter()
+        .map(|m| (m.organization_id.as_str(), m.user_id.as_str()))
+        .collect();
+    let count = pairs.len();
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), count, "a duplicate membership");
+    simulator.clear_faults();
+    simulator.clear_requests();
+    let again = membersync(simulator, dir, &["apply", "-f", file]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(writes(simulator), 0, "{:#?}", simulator.requests());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_before_a_write_is_applied_is_retried() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    simulator.inject(
+        Fault::new(FaultKind::Before {
+            status: 503,
+            code: "service_unavailable".into(),
+        })
+        .on("WRITE", "")
+        .times(5),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        simulator
+            .requests()
+            .iter()
+            .filter(|r| r.status == 503)
+            .count(),
+        5
+    );
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_after_a_write_is_applied_converges_without_a_duplicate() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    // The first answer to each of the five writes is a 500, though the write took effect:
+    // the retries meet already_a_member_in_organization and resource_not_found.
+    for (method, times) in [("POST", 2), ("PATCH", 2), ("DELETE", 1)] {
+        simulator.inject(
+            Fault::new(FaultKind::After { status: 500 })
+                .on(method, "")
+                .times(times),
+        );
+    }
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let statuses: Vec<u16> = simulator.requests().iter().map(|r| r.status).collect();
+    assert!(
+        statuses.contains(&400) && statuses.contains(&404),
+        "{statuses:?}"
+    );
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_connections_are_retried() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    simulator.inject(
+        Fault::new(FaultKind::Drop { applied: false })
+            .on("GET", "")
+            .times(2),
+    );
+    simulator.inject(
+        Fault::new(FaultKind::Drop { applied: false })
+            .on("WRITE", "")
+            .times(2),
+    );
+    simulator.inject(
+        Fault::new(FaultKind::Drop { applied: true })
+            .on("WRITE", "")
+            .times(3),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_storm_pauses_every_request_until_retry_after() {
+    // 40 members to create; the instance allows 10 requests per second and answers 429 with
+    // Retry-After beyond that, while membersync is told it may send 1,000 per second.
+    let mut state = generated_state(1, 1);
+    for n in 0..40 {
+        state.users.push(membersync::simulator::SimUser {
+            id: format!("user_x{n}"),
+            emails: vec![],
+        });
+    }
+    let options = SimOptions {
+        rate_limit: Some("10/s".parse().unwrap()),
+        ..SimOptions::default()
+    };
+    let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
+    for n in 0..40 {
+        text.push_str(&format!("      user_x{n}: member\n"));
+    }
+    let file = write_file(dir.path(), "m.yaml", &text);
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(simulator.state().memberships.len(), 41);
+
+    let requests = simulator.requests();
+    let throttled: Vec<Duration> = requests
+        .iter()
+        .filter(|r| r.status == 429)
+        .map(|r| r.at)
+        .collect();
+    assert!(!throttled.is_empty(), "the storm happened");
+    // Every 429 says Retry-After: 1. Requests already in flight may still arrive just after
+    // it; then nothing may arrive until the pause ends.
+    for at in &throttled {
+        let early: Vec<Duration> = requests
+            .iter()
+            .map(|r| r.at)
+            .filter(|t| {
+                *t > *at + Duration::from_millis(150) && *t < *at + Duration::from_millis(950)
+            })
+            .collect();
+        assert!(
+            early.is_empty(),
+            "requests during the pause after {at:?}: {early:?}"
+        );
+    }
+    // Few 429s: at most the requests in flight (8) per one-second window of the storm.
+    let windows = requests.last().unwrap().at.as_secs() + 1;
+    assert!(
+        throttled.len() as u64 <= 8 * windows,
+        "{} 429s over {windows} s",
+        throttled.len()
+    );
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(writes(&simulator), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_slower_than_the_timeout_are_retried() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    simulator.inject(
+        Fault::new(FaultKind::Delay(Duration::from_secs(3)))
+            .on("POST", "")
+            .times(1),
+    );
+    simulator.inject(
+        Fault::new(FaultKind::Delay(Duration::from_secs(3)))
+            .on("GET", "/organization_memberships")
+            .times(1),
+    );
+    let output = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", &file, "--request-timeout", "1s"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The slow POST took effect after membersync gave up on it; give it time to land.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_listing_is_a_clear_error_and_nothing_is_written() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    simulator.inject(
+        Fault::new(FaultKind::Malformed)
+            .on("GET", "/organization_memberships")
+            .always(),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("unexpected response from Clerk (HTTP 200)"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(writes(&simulator), 0);
+    simulator.clear_faults();
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_or_malformed_answer_to_a_write_is_finished_by_the_next_run() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    // The POST is applied, but its answer is not JSON: that change fails (exit 1), clearly.
+    simulator.inject(Fault::new(FaultKind::Malformed).on("POST", "").times(1));
+    // A truncated listing page is retried.
+    simulator.inject(
+        Fault::new(FaultKind::Drop { applied: true })
+            .on("GET", "/organization_memberships")
+            .times(1),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("unexpected response from Clerk"), "{out}");
+    assert!(!stderr(&output).contains("panicked"));
+    // The next run finds the create done and has nothing left to write.
+    assert_converged(&simulator, dir.path(), &file).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memberships_added_and_removed_while_pages_are_read_are_not_lost() {
+    // 4 organizations of 400: the instance listing has 4 pages; all 4 are managed.
+    let state = generated_state(4, 400);
+    let simulator = start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("version: 1\norganizations:\n");
+    for org in 0..4 {
+        text.push_str(&format!(
+            "  org_{org}:\n    members:\n      user_0: admin\n"
+        ));
+        for member in 1..400 {
+            text.push_str(&format!("      user_{member}: member\n"));
+        }
+    }
+    let file = write_file(dir.path(), "m.yaml", &text);
+    // After the first page: three members join org_0 and two leave org_1 (the offsets of
+    // every later page shift).
+    simulator.inject(
+        Fault::new(FaultKind::race(|state: &mut SimState| {
+            for n in 0..3 {
+                state.memberships.push(SimMembership {
+                    id: format!("orgmem_late{n}"),
+                    organization_id: "org_0".into(),
+                    user_id: format!("user_{}", 400 + n),
+                    role: "org:member".into(),
+                    public_metadata: Map::new(),
+                    private_metadata: Map::new(),
+                    created_at: 10_000 + n,
+                });
+            }
+            state.memberships.retain(|m| {
+                !(m.organization_id == "org_1" && (m.user_id == "user_7" || m.user_id == "user_8"))
+            });
+        }))
+        .on("GET", "/organization_memberships")
+        .skip(1)
+        .times(1),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let state = simulator.state();
+    for org in 0..4 {
+        let roles = state.roles_of(&format!("org_{org}"));
+        assert_eq!(roles.len(), 400, "org_{org}");
+        assert!(
+            roles.iter().all(|(user, _)| {
+                user.trim_start_matches("user_").parse::<u32>().unwrap() < 400
+            })
+        );
+    }
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(writes(&simulator), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_in_the_middle_of_a_run_stops_it_at_once() {
+    let mut state = generated_state(1, 1);
+    for n in 0..40 {
+        state.users.push(membersync::simulator::SimUser {
+            id: format!("user_x{n}"),
+            emails: vec![],
+        });
+    }
+    let simulator = start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
+    for n in 0..40 {
+        text.push_str(&format!("      user_x{n}: member\n"));
+    }
+    let file = write_file(dir.path(), "m.yaml", &text);
+    // The key is revoked after the second write.
+    simulator.inject(
+        Fault::new(FaultKind::Before {
+            status: 401,
+            code: "authentication_invalid".into(),
+        })
+        .skip(2)
+        .always()
+        .on("WRITE", ""),
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let requests = simulator.requests();
+    let first = requests.iter().find(|r| r.status == 401).unwrap().at;
+    let after = requests.iter().filter(|r| r.at > first).count();
+    assert!(
+        after <= 8,
+        "{after} requests after the 401 (only those in flight may land)"
+    );
+    let out = stdout(&output);
+    assert!(
+        out.contains("not sent: the run stopped after Clerk refused the secret key"),
+        "{out}"
+    );
+    assert!(stderr(&output).contains("Check CLERK_SECRET_KEY"));
+    assert!(!stderr(&output).contains(KEY) && !out.contains(KEY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_never_appears_in_output_logs_or_files() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    write_file(dir.path(), "key", &format!("{KEY}\n"));
+    let url = simulator.api_url();
+    let with_key = [
+        ("CLERK_API_URL", url.as_str()),
+        ("CLERK_SECRET_KEY", KEY),
+        ("RUST_LOG", "trace"),
+    ];
+    let json_logs = [
+        ("CLERK_API_URL", url.as_str()),
+        ("CLERK_SECRET_KEY_FILE", "key"),
+        ("MEMBERSYNC_LOG_FORMAT", "json"),
+        ("RUST_LOG", "trace"),
+    ];
+    let broken_url = [
+        ("CLERK_API_URL", "http://127.0.0.1:9/v1"),
+        ("CLERK_SECRET_KEY", KEY),
+        ("RUST_LOG", "trace"),
+    ];
+    let insecure = [
+        ("CLERK_API_URL", "http://clerk.example.com/v1"),
+        ("CLERK_SECRET_KEY", KEY),
+    ];
+    let runs: Vec<(Vec<&str>, &[(&str, &str)])> = vec![
+        (vec!["validate", "-f", &file], &with_key),
+        (vec!["plan", "-f", &file, "--out", "p.json"], &with_key),
+        (vec!["plan", "-f", &file, "--output", "json"], &json_logs),
+        (vec!["apply", "-f", &file, "--dry-run"], &json_logs),
+        (vec!["export"], &json_logs),
+        (vec!["apply", "--plan", "p.json"], &json_logs),
+        (vec!["apply", "-f", &file], &with_key),
+        (
+            vec!["plan", "-f", &file, "--request-timeout", "1s"],
+            &broken_url,
+        ),
+        (vec!["plan", "-f", &file], &insecure),
+        (vec!["plan", "-f", "missing.yaml"], &with_key),
+        (
+            vec!["plan", "-f", &file, "--rate-limit", "nonsense"],
+            &with_key,
+        ),
+    ];
+    for (args, env) in runs {
+        let output = run(dir.path(), &args, env).await;
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(!text.contains(KEY), "{args:?} printed the key:\n{text}");
+        assert!(!text.contains("panicked"), "{args:?}:\n{text}");
+        if env == &json_logs[..] {
+            for line in stderr(&output).lines() {
+                let parsed: Result<Value, _> = serde_json::from_str(line);
+                assert!(parsed.is_ok(), "{args:?}: not a JSON log line: {line}");
+            }
+        }
+    }
+    let plan_file = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    assert!(!plan_file.contains(KEY));
+}
