@@ -420,7 +420,8 @@ async fn the_key_never_appears_in_output_logs_or_files() {
         ("CLERK_API_URL", "http://clerk.example.com/v1"),
         ("CLERK_SECRET_KEY", KEY),
     ];
-    let runs: Vec<(Vec<&str>, &[(&str, &str)])> = vec![
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let runs: Vec<(Vec<&str>, Env)> = vec![
         (vec!["validate", "-f", &file], &with_key),
         (vec!["plan", "-f", &file, "--out", "p.json"], &with_key),
         (vec!["plan", "-f", &file, "--output", "json"], &json_logs),
