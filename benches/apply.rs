@@ -1,128 +1,348 @@
-//! Apply throughput against the simulator on loopback: the real binary, the real client and
+//! Benchmarks against the simulator on loopback: the real binary (release), the real client and
 //! limiter, over real HTTP. Prints figures; asserts nothing about time.
 //!
-//! `cargo bench --bench apply` (add `-- --changes 1000 --latency-ms 25 --rate 200` to vary).
+//! ```text
+//! cargo bench --bench apply                       # throughput, sequential, scale
+//! cargo bench --bench apply -- throughput         # 25 ms latency, 200/s, 1,500 changes over 20,000
+//! cargo bench --bench apply -- sequential         # the same, one request at a time
+//! cargo bench --bench apply -- scale              # 1,000,000 memberships, 50,000 organizations
+//! ```
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use membersync::simulator::{SimOptions, SimUser, Simulator, generated_state};
+use membersync::simulator::{SimOptions, SimState, SimUser, Simulator, generated_state};
+use serde_json::Value;
 
 const KEY: &str = "sk_test_bench";
 
-struct Workload {
-    organizations: usize,
-    members: usize,
-    /// Changes per organization: 1/5 role updates, 1/5 metadata, 1/5 deletes, 2/5 creates.
-    changes_per_organization: usize,
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = wanted.is_empty();
+    let run = |name: &str| all || wanted.iter().any(|w| w == name);
+    runtime.block_on(async {
+        let mut concurrent = None;
+        if run("throughput") || run("sequential") {
+            concurrent = Some(throughput(8).await);
+        }
+        if run("sequential") {
+            let sequential = throughput(1).await;
+            if let Some(concurrent) = concurrent {
+                println!(
+                    "speed-up over a sequential client: {:.1}× ({:.2} s → {:.2} s)\n",
+                    sequential.as_secs_f64() / concurrent.as_secs_f64(),
+                    sequential.as_secs_f64(),
+                    concurrent.as_secs_f64()
+                );
+            }
+        }
+        if run("scale") {
+            scale().await;
+        }
+    });
 }
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+struct Scratch(PathBuf);
 
-#[tokio::main]
-async fn main() {
-    let changes = arg("--changes", 1000) as usize;
-    let latency = Duration::from_millis(arg("--latency-ms", 25));
-    let rate = arg("--rate", 200);
-    let workload = Workload {
-        organizations: 40,
-        members: 50,
-        changes_per_organization: changes.div_ceil(40),
-    };
-    let per = workload.changes_per_organization / 5;
-    let mut state = generated_state(workload.organizations, workload.members);
-    for n in 0..per * 2 {
-        state.users.push(SimUser {
-            id: format!("user_new{n}"),
-            emails: vec![],
-        });
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("membersync-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Scratch(dir)
     }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("a bench file is written");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Output {
+    wall: Duration,
+    stdout: String,
+    stderr: String,
+}
+
+async fn membersync(
+    simulator: &Simulator,
+    args: &[&str],
+    file: &Path,
+    env: &[(&str, &str)],
+) -> Output {
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"));
+    command
+        .args(args)
+        .arg("-f")
+        .arg(file)
+        .env("CLERK_API_URL", simulator.api_url())
+        .env("CLERK_SECRET_KEY", KEY)
+        .env_remove("MEMBERSYNC_RATE_LIMIT");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.expect("the binary runs");
+    let wall = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "membersync {args:?} failed:\n{}",
+        stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    Output {
+        wall,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr,
+    }
+}
+
+/// 50 organizations × 400 members; per organization 6 role changes, 6 metadata changes,
+/// 6 deletions and 12 creates: 1,500 changes over 20,000 memberships.
+async fn throughput(concurrency: u32) -> Duration {
+    const ORGANIZATIONS: usize = 50;
+    const MEMBERS: usize = 400;
+    let rate = 200;
+    let state = generated_state(ORGANIZATIONS, MEMBERS);
     let existing = state.memberships.len();
     let options = SimOptions {
-        latency,
+        latency: Duration::from_millis(25),
         rate_limit: Some(format!("{rate}/s").parse().expect("a rate")),
         fail_rate: 0.0,
     };
     let simulator = Simulator::start_with(state, KEY, options)
         .await
         .expect("the simulator starts");
-
-    // The desired file: each organization keeps members 0..(members - per), changes roles of
-    // the first `per` non-admins, metadata of the next `per`, deletes the last `per`, and
-    // creates `2 * per` new members.
     let mut text = String::from("version: 1\ndefaults:\n  metadata: merge\norganizations:\n");
-    for org in 0..workload.organizations {
+    for org in 0..ORGANIZATIONS {
         text.push_str(&format!(
             "  org_{org}:\n    members:\n      user_0: admin\n"
         ));
-        for member in 1..workload.members - per {
-            if member <= per {
-                text.push_str(&format!("      user_{member}: billing\n"));
-            } else if member <= 2 * per {
-                text.push_str(&format!(
+        for member in 1..MEMBERS - 6 {
+            match member {
+                1..=6 => text.push_str(&format!("      user_{member}: billing\n")),
+                7..=12 => text.push_str(&format!(
                     "      user_{member}:\n        role: member\n        public_metadata: {{seat: {member}}}\n"
-                ));
-            } else {
-                text.push_str(&format!("      user_{member}: member\n"));
+                )),
+                _ => text.push_str(&format!("      user_{member}: member\n")),
             }
         }
-        for n in 0..per * 2 {
-            text.push_str(&format!("      user_new{n}: member\n"));
+        for new in MEMBERS..MEMBERS + 12 {
+            text.push_str(&format!("      user_{new}: member\n"));
         }
     }
-    let dir = std::env::temp_dir().join(format!("membersync-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let file = dir.join("membersync.yaml");
-    std::fs::write(&file, text).expect("the desired file is written");
-
-    let started = Instant::now();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-        .args(["apply", "-f"])
-        .arg(&file)
-        .args(["--rate-limit", &format!("{rate}/s"), "--output", "json"])
-        .env("CLERK_API_URL", simulator.api_url())
-        .env("CLERK_SECRET_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("the binary runs");
-    let wall = started.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        output.status.success(),
-        "apply failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
-    let planned = report["changes"].as_array().map_or(0, Vec::len);
+    let scratch = Scratch::new("throughput");
+    let file = scratch.write("membersync.yaml", &text);
+    let rate_flag = format!("{rate}/s");
+    let concurrency_flag = concurrency.to_string();
+    let output = membersync(
+        &simulator,
+        &[
+            "apply",
+            "--output",
+            "json",
+            "--rate-limit",
+            &rate_flag,
+            "--concurrency",
+            &concurrency_flag,
+        ],
+        &file,
+        &[("RUST_LOG", "warn")],
+    )
+    .await;
+    let report: Value = serde_json::from_str(&output.stdout).expect("a JSON report");
+    let changes = report["changes"].as_array().map_or(0, Vec::len);
+    let applied = report["changes"].as_array().map_or(0, |c| {
+        c.iter().filter(|c| c["outcome"] == "applied").count()
+    });
     let requests = simulator.requests();
     let writes = requests.iter().filter(|r| r.is_write()).count();
     let throttled = requests.iter().filter(|r| r.status == 429).count();
-    let lower_bound = requests.len() as f64 / rate as f64;
-
-    println!("apply throughput (simulator: {latency:?} latency, {rate}/s limit)");
-    println!("  existing memberships     {existing}");
-    println!("  changes                  {planned}");
+    // The fewest requests that can do it: the instance listing (20,000 ÷ 500 pages), one
+    // batched organization read and one role listing for the role checks, one write per
+    // change.
+    let minimum = existing.div_ceil(500) + 2 + changes;
+    let lower_bound = minimum as f64 / rate as f64;
+    let name = if concurrency == 1 {
+        "sequential client (--concurrency 1: one request at a time, pages in order)"
+    } else {
+        "throughput"
+    };
+    println!("{name}: 25 ms latency, {rate}/s limit, --concurrency {concurrency}");
+    println!("  existing memberships          {existing}");
+    println!("  changes                       {changes} ({applied} applied)");
     println!(
-        "  requests                 {} ({} reads, {writes} writes, {throttled} answered 429)",
+        "  requests                      {} ({} reads, {writes} writes, {throttled} answered 429)",
         requests.len(),
         requests.len() - writes
     );
+    println!("  minimum requests              {minimum}");
     println!(
-        "  writes / changes         {:.2}",
-        writes as f64 / planned.max(1) as f64
+        "  requests ÷ minimum            {:.2}",
+        requests.len() as f64 / minimum as f64
     );
-    println!("  wall time                {:.2} s", wall.as_secs_f64());
-    println!("  lower bound (req ÷ rate) {lower_bound:.2} s");
     println!(
-        "  efficiency               {:.2}",
-        lower_bound / wall.as_secs_f64()
+        "  writes ÷ changes              {:.2}",
+        writes as f64 / changes.max(1) as f64
     );
-    println!("  peak requests in flight  {}", simulator.peak_in_flight());
+    println!(
+        "  wall time                     {:.2} s",
+        output.wall.as_secs_f64()
+    );
+    println!("  lower bound (minimum ÷ rate)  {lower_bound:.2} s");
+    println!(
+        "  efficiency                    {:.2}",
+        lower_bound / output.wall.as_secs_f64()
+    );
+    println!(
+        "  peak requests in flight       {}\n",
+        simulator.peak_in_flight()
+    );
+    output.wall
+}
+
+/// 1,000,000 memberships over 50,000 organizations (20 each, from a pool of 1,000 users);
+/// the file manages half the organizations, with 1% drift among their memberships.
+async fn scale() {
+    const ORGANIZATIONS: usize = 50_000;
+    const MEMBERS: usize = 20;
+    let started = Instant::now();
+    let mut state = SimState {
+        roles: vec![
+            "org:admin".into(),
+            "org:member".into(),
+            "org:billing".into(),
+        ],
+        ..SimState::default()
+    };
+    for user in 0..1_000 {
+        state.users.push(SimUser {
+            id: format!("user_{user}"),
+            emails: vec![format!("u{user}@example.com")],
+        });
+    }
+    let mut created = 0;
+    for org in 0..ORGANIZATIONS {
+        state
+            .organizations
+            .push(membersync::simulator::SimOrganization {
+                id: format!("org_{org}"),
+                slug: format!("team-{org}"),
+                name: format!("Team {org}"),
+                role_set_key: None,
+            });
+        for member in 0..MEMBERS {
+            created += 1;
+            state
+                .memberships
+                .push(membersync::simulator::SimMembership {
+                    id: format!("orgmem_{created}"),
+                    organization_id: format!("org_{org}"),
+                    user_id: format!("user_{}", (org * 7 + member * 13) % 1_000),
+                    role: if member == 0 {
+                        "org:admin"
+                    } else {
+                        "org:member"
+                    }
+                    .into(),
+                    public_metadata: serde_json::Map::new(),
+                    private_metadata: serde_json::Map::new(),
+                    created_at: created as i64,
+                });
+        }
+    }
+    // Distinct users per organization: (org*7 + member*13) % 1000 repeats only after 1000/13
+    // members, so 20 are distinct.
+    let total = state.memberships.len();
+    let simulator = Simulator::start_with(state, KEY, SimOptions::default())
+        .await
+        .expect("the simulator starts");
+
+    // Half the organizations; 1% of their memberships drift: every 100th member changes role.
+    let mut text = String::with_capacity(16 << 20);
+    text.push_str("version: 1\norganizations:\n");
+    let mut managed = 0;
+    let mut drift = 0;
+    for org in (0..ORGANIZATIONS).step_by(2) {
+        text.push_str(&format!("  org_{org}:\n    members:\n"));
+        for member in 0..MEMBERS {
+            let user = (org * 7 + member * 13) % 1_000;
+            managed += 1;
+            let role = if member == 0 {
+                "admin"
+            } else if managed % 100 == 0 {
+                drift += 1;
+                "billing"
+            } else {
+                "member"
+            };
+            text.push_str(&format!("      user_{user}: {role}\n"));
+        }
+    }
+    let scratch = Scratch::new("scale");
+    let file = scratch.write("membersync.yaml", &text);
+    let setup = started.elapsed();
+
+    let output = membersync(
+        &simulator,
+        &["plan", "--rate-limit", "100000/s", "--concurrency", "16"],
+        &file,
+        &[
+            ("RUST_LOG", "membersync=debug"),
+            ("MEMBERSYNC_LOG_FORMAT", "json"),
+        ],
+    )
+    .await;
+    let field = |message: &str, name: &str| -> Option<f64> {
+        output
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["message"] == message)
+            .and_then(|v| v[name].as_f64())
+    };
+    let diff_cpu = field("planned (resolve and diff)", "cpu_ms").unwrap_or(f64::NAN);
+    let diff_wall = field("planned (resolve and diff)", "wall_ms").unwrap_or(f64::NAN);
+    let peak = field("plan printed", "peak_rss_bytes").unwrap_or(f64::NAN);
+    let requests = simulator.requests().len();
+    let summary = output.stdout.lines().last().unwrap_or_default().to_owned();
+    println!("scale: {total} memberships over {ORGANIZATIONS} organizations");
+    println!(
+        "  managed                       {} organizations, {managed} memberships",
+        ORGANIZATIONS / 2
+    );
+    println!("  drift                         {drift} role changes; plan: {summary}");
+    println!(
+        "  desired file                  {:.1} MiB",
+        text.len() as f64 / (1024.0 * 1024.0)
+    );
+    println!("  requests                      {requests}");
+    println!(
+        "  plan wall time                {:.2} s (setup {:.1} s not counted)",
+        output.wall.as_secs_f64(),
+        setup.as_secs_f64()
+    );
+    println!("  resolve + diff                {diff_cpu:.0} ms CPU ({diff_wall:.0} ms wall)");
+    println!(
+        "  peak RSS                      {:.1} MiB",
+        peak / (1024.0 * 1024.0)
+    );
+    println!(
+        "  bytes per managed membership  {:.0}",
+        peak / managed as f64
+    );
 }

@@ -133,3 +133,51 @@ pub async fn push(url: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// The peak resident memory of this process (Linux: `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// CPU time of the calling thread (Linux: from `/proc/thread-self/stat`, in clock ticks of
+/// 10 ms) and wall time, from `start` to `elapsed`. Where the thread's CPU time cannot be read,
+/// the wall time stands in for it.
+pub struct CpuClock {
+    cpu: Option<u64>,
+    wall: std::time::Instant,
+}
+
+impl CpuClock {
+    pub fn start() -> CpuClock {
+        CpuClock {
+            cpu: thread_ticks(),
+            wall: std::time::Instant::now(),
+        }
+    }
+
+    /// (CPU time, wall time) since `start`.
+    pub fn elapsed(&self) -> (std::time::Duration, std::time::Duration) {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, thread_ticks()) {
+            (Some(before), Some(after)) => {
+                std::time::Duration::from_millis(after.saturating_sub(before) * 10)
+            }
+            _ => wall,
+        };
+        (cpu, wall)
+    }
+}
+
+fn thread_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}

@@ -175,11 +175,7 @@ async fn every_request_conforms_to_clerks_api_description() {
     // A saved plan with every kind of change, applied through the binary.
     let managed = HashMap::from([("string".to_owned(), None)]);
     let (live, _) = read_memberships(&clerk, &managed).await.unwrap();
-    let observed: HashMap<String, Vec<Observed>> = live
-        .memberships
-        .iter()
-        .map(|(id, ms)| (id.clone(), ms.iter().map(Observed::from).collect()))
-        .collect();
+    let observed: HashMap<String, Vec<Observed>> = live.memberships;
     let declared = Declared {
         role: "org:admin".into(),
         public_metadata: Some(metadata.clone()),

@@ -7,6 +7,41 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{ClerkError, Client, FILTER_LIMIT, Membership, Organization, PAGE_LIMIT, User};
 use crate::desired::OrgRef;
+use crate::plan::Observed;
+
+/// Memberships by organization as pages arrive: only managed organizations are kept, each
+/// membership reduced to what the planner needs.
+#[derive(Default)]
+struct Collected {
+    memberships: HashMap<String, Vec<Observed>>,
+    slugs: HashMap<String, String>,
+}
+
+impl Collected {
+    fn keep(&mut self, membership: Membership) {
+        let organization = membership.organization.id.clone();
+        if let Some(slug) = &membership.organization.slug
+            && !self.slugs.contains_key(&organization)
+        {
+            self.slugs.insert(organization.clone(), slug.clone());
+        }
+        self.memberships
+            .entry(organization)
+            .or_default()
+            .push(Observed::from(membership));
+    }
+
+    /// One membership per user and organization: a page read twice (offsets shifted) must
+    /// not count a member twice.
+    fn finish(mut self) -> Collected {
+        for members in self.memberships.values_mut() {
+            members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+            members.dedup_by(|a, b| a.user_id == b.user_id);
+            members.shrink_to_fit();
+        }
+        self
+    }
+}
 
 /// The organizations the file names, as found in Clerk.
 #[derive(Debug, Default)]
@@ -26,11 +61,15 @@ pub enum ListingStrategy {
     PerOrganization,
 }
 
-/// The live memberships of the managed organizations.
+/// The live memberships of the managed organizations, kept in the compact form the planner
+/// needs (the rest of each membership is dropped as pages arrive).
 #[derive(Debug, Default)]
 pub struct LiveState {
-    /// Memberships by organization ID (every managed, existing organization has an entry).
-    pub memberships: HashMap<String, Vec<Membership>>,
+    /// Memberships by organization ID (every managed, existing organization has an entry),
+    /// one per user.
+    pub memberships: HashMap<String, Vec<Observed>>,
+    /// Organization slugs seen in the listing, by ID (for display).
+    pub slugs: HashMap<String, String>,
     pub strategy: Option<ListingStrategy>,
     /// Memberships in the whole instance, as the first instance page reported.
     pub instance_total: u64,
@@ -190,10 +229,14 @@ pub async fn read_memberships(
     };
     if per_org {
         state.strategy = Some(super::ListingStrategy::PerOrganization);
-        state.memberships = list_per_organization(client, &counts).await?;
+        let collected = list_per_organization(client, &counts).await?;
+        state.memberships = collected.memberships;
+        state.slugs = collected.slugs;
     } else {
         state.strategy = Some(super::ListingStrategy::Instance);
-        state.memberships = list_instance(client, managed, first).await?;
+        let collected = list_instance(client, managed, first).await?;
+        state.memberships = collected.memberships;
+        state.slugs = collected.slugs;
         // An organization with no membership in the listing may not exist at all: check
         // those (and only those) so that a typo is reported rather than planned into.
         let unseen: Vec<&str> = managed
@@ -223,32 +266,26 @@ pub async fn read_memberships(
 }
 
 /// Every instance page after `first`, fetched concurrently; only managed organizations are
-/// kept, de-duplicated by membership ID. If the total changed while reading (offsets shifted),
-/// the listing is read again, up to three times.
+/// kept, one membership per user. If the total changed while reading (offsets shifted), the
+/// listing is read again, up to three times.
 async fn list_instance(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
     mut first: super::MembershipPage,
-) -> Result<HashMap<String, Vec<Membership>>, ClerkError> {
+) -> Result<Collected, ClerkError> {
     let concurrency = client.config().concurrency as usize;
-    let mut result: HashMap<String, Vec<Membership>> = HashMap::new();
+    let mut result = Collected::default();
     for pass in 1..=3 {
         let total = first.total_count;
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut memberships: HashMap<String, Vec<Membership>> = HashMap::new();
+        let mut collected = Collected::default();
         let mut stable = true;
         let mut keep = |page: super::MembershipPage, stable: &mut bool| {
             if page.total_count != total {
                 *stable = false;
             }
             for membership in page.data {
-                if managed.contains_key(&membership.organization.id)
-                    && seen.insert(membership.id.clone())
-                {
-                    memberships
-                        .entry(membership.organization.id.clone())
-                        .or_default()
-                        .push(membership);
+                if managed.contains_key(&membership.organization.id) {
+                    collected.keep(membership);
                 }
             }
         };
@@ -261,7 +298,7 @@ async fn list_instance(
             keep(page?, &mut stable);
         }
         drop(pages_stream);
-        result = memberships;
+        result = collected;
         if stable || pass == 3 {
             if !stable {
                 tracing::warn!(
@@ -276,14 +313,14 @@ async fn list_instance(
         );
         first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
     }
-    Ok(result)
+    Ok(result.finish())
 }
 
 /// Every page of each organization, fetched concurrently.
 async fn list_per_organization(
     client: &Client,
     counts: &HashMap<String, u64>,
-) -> Result<HashMap<String, Vec<Membership>>, ClerkError> {
+) -> Result<Collected, ClerkError> {
     let concurrency = client.config().concurrency as usize;
     let requests: Vec<(&str, u64)> = counts
         .iter()
@@ -291,22 +328,16 @@ async fn list_per_organization(
             (0..pages(count)).map(move |page| (id.as_str(), page * PAGE_LIMIT))
         })
         .collect();
-    let pages: Vec<super::MembershipPage> = stream::iter(requests)
+    let mut collected = Collected::default();
+    let mut pages_stream = stream::iter(requests)
         .map(|(id, offset)| client.list_organization_memberships(id, offset, PAGE_LIMIT, &[]))
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    let mut seen = HashSet::new();
-    let mut memberships: HashMap<String, Vec<Membership>> = HashMap::new();
-    for membership in pages.into_iter().flat_map(|page| page.data) {
-        if seen.insert(membership.id.clone()) {
-            memberships
-                .entry(membership.organization.id.clone())
-                .or_default()
-                .push(membership);
+        .buffer_unordered(concurrency);
+    while let Some(page) = pages_stream.next().await {
+        for membership in page?.data {
+            collected.keep(membership);
         }
     }
-    Ok(memberships)
+    Ok(collected.finish())
 }
 
 /// The roles each of these organizations allows: its role set's roles (`GET /role_sets/{key}`,

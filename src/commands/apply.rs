@@ -93,6 +93,7 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
         retries = totals.retries,
         throttled = totals.throttled,
         duration_ms = (elapsed * 1000.0) as u64,
+        peak_rss_mib = crate::telemetry::peak_rss_bytes().unwrap_or_default() / (1024 * 1024),
         "run finished"
     );
 }

@@ -92,14 +92,11 @@ async fn read(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|m| ExportMember {
-                    email: m
-                        .public_user_data
-                        .identifier
-                        .filter(|identifier| identifier.contains('@')),
-                    user_id: m.public_user_data.user_id,
+                    email: m.email,
+                    user_id: m.user_id,
                     role: m.role,
-                    public_metadata: m.public_metadata.unwrap_or_default(),
-                    private_metadata: m.private_metadata.unwrap_or_default(),
+                    public_metadata: m.public_metadata,
+                    private_metadata: m.private_metadata,
                 })
                 .collect();
             ExportOrganization {

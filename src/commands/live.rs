@@ -146,18 +146,14 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
             }
         }
     }
-    let (live, missing_ids) = clerk::read_memberships(client, &managed).await?;
+    let (mut live, missing_ids) = clerk::read_memberships(client, &managed).await?;
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
 
     let mut organizations: HashMap<OrgRef, (String, Option<String>)> = HashMap::new();
     for reference in &refs {
         let found = match reference {
             OrgRef::Id(id) if !missing_ids.contains(id) => {
-                let label = live
-                    .memberships
-                    .get(id)
-                    .and_then(|m| m.first())
-                    .and_then(|m| m.organization.slug.clone());
+                let label = live.slugs.get(id).cloned();
                 Some((id.clone(), label))
             }
             OrgRef::Id(_) => None,
@@ -175,6 +171,7 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
         .map(|(email, user)| (email, user.id))
         .collect();
     let today = time::OffsetDateTime::now_utc().date();
+    let planning = crate::telemetry::CpuClock::start();
     let resolution = plan::resolve(&ResolveInput {
         desired,
         organizations: &organizations,
@@ -187,8 +184,16 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     for pending in resolution.targets.iter().flat_map(|t| &t.pending) {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
-    let observed = observed(&live.memberships);
+    let observed = std::mem::take(&mut live.memberships);
     let mut plan = plan::diff(&resolution.targets, &observed);
+    let (cpu, wall) = planning.elapsed();
+    tracing::debug!(
+        cpu_ms = cpu.as_secs_f64() * 1000.0,
+        wall_ms = wall.as_secs_f64() * 1000.0,
+        memberships = observed.values().map(Vec::len).sum::<usize>(),
+        changes = plan.changes().count(),
+        "planned (resolve and diff)"
+    );
 
     // Roles are checked only where the plan sets one (creates and role changes).
     let to_check: Vec<String> = plan
@@ -216,16 +221,6 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     Ok(Ok((plan, resolution.missing, observed)))
 }
 
-/// Live memberships as the planner sees them.
-pub fn observed(
-    memberships: &HashMap<String, Vec<clerk::Membership>>,
-) -> HashMap<String, Vec<Observed>> {
-    memberships
-        .iter()
-        .map(|(id, memberships)| (id.clone(), memberships.iter().map(Observed::from).collect()))
-        .collect()
-}
-
 /// Reads the live memberships of these organizations (by ID), for checking a saved plan.
 pub async fn read_organizations(
     client: &Client,
@@ -236,5 +231,5 @@ pub async fn read_organizations(
         .map(|id| (id.clone(), None))
         .collect();
     let (live, _missing) = clerk::read_memberships(client, &managed).await?;
-    Ok(observed(&live.memberships))
+    Ok(live.memberships)
 }

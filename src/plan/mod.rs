@@ -200,18 +200,23 @@ pub struct Observed {
     pub private_metadata: Map<String, Value>,
 }
 
-impl From<&crate::clerk::Membership> for Observed {
-    fn from(membership: &crate::clerk::Membership) -> Observed {
+impl From<crate::clerk::Membership> for Observed {
+    fn from(membership: crate::clerk::Membership) -> Observed {
         Observed {
-            user_id: membership.public_user_data.user_id.clone(),
+            user_id: membership.public_user_data.user_id,
             email: membership
                 .public_user_data
                 .identifier
-                .clone()
                 .filter(|id| id.contains('@')),
-            role: membership.role.clone(),
-            public_metadata: membership.public_metadata.clone().unwrap_or_default(),
-            private_metadata: membership.private_metadata.clone().unwrap_or_default(),
+            role: membership.role,
+            public_metadata: membership.public_metadata.unwrap_or_default(),
+            private_metadata: membership.private_metadata.unwrap_or_default(),
         }
+    }
+}
+
+impl From<&crate::clerk::Membership> for Observed {
+    fn from(membership: &crate::clerk::Membership) -> Observed {
+        Observed::from(membership.clone())
     }
 }
