@@ -318,6 +318,18 @@ async fn scale() {
     let diff_cpu = field("planned (resolve and diff)", "cpu_ms").unwrap_or(f64::NAN);
     let diff_wall = field("planned (resolve and diff)", "wall_ms").unwrap_or(f64::NAN);
     let peak = field("plan printed", "peak_rss_bytes").unwrap_or(f64::NAN);
+    for phase in [
+        "memory after loading the desired state",
+        "memory after reading live state",
+        "memory after planning",
+    ] {
+        let mib = |name| field(phase, name).unwrap_or(f64::NAN) / (1024.0 * 1024.0);
+        println!(
+            "  {phase:<46} RSS {:.0} MiB, peak {:.0} MiB",
+            mib("rss_bytes"),
+            mib("peak_rss_bytes")
+        );
+    }
     let requests = simulator.requests().len();
     let summary = output.stdout.lines().last().unwrap_or_default().to_owned();
     println!("scale: {total} memberships over {ORGANIZATIONS} organizations");

@@ -32,8 +32,8 @@ fn observed() -> impl Strategy<Value = Vec<Observed>> {
                     user_id: format!("user_{user}"),
                     email: None,
                     role: ROLES[role].to_owned(),
-                    public_metadata: public,
-                    private_metadata: private,
+                    public_metadata: public.into(),
+                    private_metadata: private.into(),
                 })
                 .collect()
         },
@@ -67,8 +67,8 @@ fn target() -> impl Strategy<Value = Target> {
                     user_id: format!("user_{user}"),
                     email: None,
                     role: Role::parse(ROLES[role]).unwrap(),
-                    public_metadata: public,
-                    private_metadata: private,
+                    public_metadata: public.map(Into::into),
+                    private_metadata: private.map(Into::into),
                 })
                 .collect(),
             ignore: ignore.into_iter().map(|u| format!("user_{u}")).collect(),
@@ -85,8 +85,8 @@ fn state_of(live: &[Observed]) -> State {
                 m.user_id.clone(),
                 (
                     m.role.clone(),
-                    m.public_metadata.clone(),
-                    m.private_metadata.clone(),
+                    m.public_metadata.to_map(),
+                    m.private_metadata.to_map(),
                 ),
             )
         })
@@ -194,7 +194,7 @@ proptest! {
         }
         // A second plan from the result is empty.
         let after: Vec<Observed> = state.iter().map(|(user, (role, public, private))| Observed {
-            user_id: user.clone(), email: None, role: role.clone(), public_metadata: public.clone(), private_metadata: private.clone(),
+            user_id: user.clone(), email: None, role: role.clone(), public_metadata: public.clone().into(), private_metadata: private.clone().into(),
         }).collect();
         prop_assert!(run(&target, &after).is_empty());
     }

@@ -95,8 +95,8 @@ async fn read(
                     email: m.email,
                     user_id: m.user_id,
                     role: m.role,
-                    public_metadata: m.public_metadata,
-                    private_metadata: m.private_metadata,
+                    public_metadata: m.public_metadata.into_map(),
+                    private_metadata: m.private_metadata.into_map(),
                 })
                 .collect();
             ExportOrganization {

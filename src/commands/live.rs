@@ -66,7 +66,13 @@ pub fn client_with(
 
 /// Loads the desired state, printing warnings; prints the errors and says exit 2 if invalid.
 pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
-    let state = desired::load(&files.files).map_err(|error| {
+    let loaded = desired::load(&files.files);
+    tracing::debug!(
+        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
+        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
+        "memory after loading the desired state"
+    );
+    let state = loaded.map_err(|error| {
         for diagnostic in &error.0 {
             super::report_error(format_args!("{diagnostic}"));
         }
@@ -147,6 +153,11 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
         }
     }
     let (mut live, missing_ids) = clerk::read_memberships(client, &managed).await?;
+    tracing::debug!(
+        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
+        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
+        "memory after reading live state"
+    );
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
 
     let mut organizations: HashMap<OrgRef, (String, Option<String>)> = HashMap::new();
@@ -187,6 +198,11 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     let observed = std::mem::take(&mut live.memberships);
     let mut plan = plan::diff(&resolution.targets, &observed);
     let (cpu, wall) = planning.elapsed();
+    tracing::debug!(
+        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
+        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
+        "memory after planning"
+    );
     tracing::debug!(
         cpu_ms = cpu.as_secs_f64() * 1000.0,
         wall_ms = wall.as_secs_f64() * 1000.0,

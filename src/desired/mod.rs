@@ -191,15 +191,54 @@ pub enum MetadataMode {
     Merge,
 }
 
+/// A metadata object, stored compactly: most memberships have none, and a boxed map keeps
+/// the empty case at 8 bytes instead of 72 (this matters at a million memberships). Reads
+/// as a `Map` through `Deref`.
+#[derive(Clone, Default, PartialEq)]
+pub struct Metadata(Option<Box<Map<String, Value>>>);
+
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+impl Metadata {
+    /// A copy as a plain map.
+    pub fn to_map(&self) -> Map<String, Value> {
+        (**self).clone()
+    }
+
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0.map(|map| *map).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Metadata {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Map<String, Value> {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl From<Map<String, Value>> for Metadata {
+    fn from(map: Map<String, Value>) -> Metadata {
+        Metadata((!map.is_empty()).then(|| Box::new(map)))
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, formatter)
+    }
+}
+
 /// One member entry of an organization.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredMember {
     pub user: UserRef,
     pub role: Role,
     /// `None`: public metadata is not managed for this member.
-    pub public_metadata: Option<Map<String, Value>>,
+    pub public_metadata: Option<Metadata>,
     /// `None`: private metadata is not managed for this member.
-    pub private_metadata: Option<Map<String, Value>>,
+    pub private_metadata: Option<Metadata>,
     /// Listed through this UTC day; from the next day on, treated as not listed.
     pub expires: Option<Date>,
     pub origin: Origin,

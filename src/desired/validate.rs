@@ -220,10 +220,12 @@ impl Checker {
                 };
                 let public = long
                     .public_metadata
-                    .and_then(|m| self.metadata(&format!("{path}.public_metadata"), m));
+                    .and_then(|m| self.metadata(&format!("{path}.public_metadata"), m))
+                    .map(super::Metadata::from);
                 let private = long
                     .private_metadata
-                    .and_then(|m| self.metadata(&format!("{path}.private_metadata"), m));
+                    .and_then(|m| self.metadata(&format!("{path}.private_metadata"), m))
+                    .map(super::Metadata::from);
                 let expires = long
                     .expires
                     .and_then(|e| self.expires(&format!("{path}.expires"), e));

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::metadata::{exact_patch, merge_patch};
-use super::{Action, Change, Declared, Observed, OrganizationPlan, Plan, Target};
+use super::{Action, Change, Declared, Metadata, Observed, OrganizationPlan, Plan, Target};
 use crate::desired::{MetadataMode, Role};
 
 /// Compares each target with its live memberships. Organizations not in `targets` are never
@@ -39,8 +39,8 @@ fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
         }
         let declared = Declared {
             role: member.role.to_string(),
-            public_metadata: member.public_metadata.clone(),
-            private_metadata: member.private_metadata.clone(),
+            public_metadata: member.public_metadata.as_ref().map(Metadata::to_map),
+            private_metadata: member.private_metadata.as_ref().map(Metadata::to_map),
             exact,
         };
         let current = by_user.get(member.user_id.as_str()).copied();
@@ -208,13 +208,13 @@ fn previous_metadata(patch: &Value, current: &Observed) -> Value {
     if patch.get("public_metadata").is_some() {
         previous.insert(
             "public_metadata".into(),
-            Value::Object(current.public_metadata.clone()),
+            Value::Object(current.public_metadata.to_map()),
         );
     }
     if patch.get("private_metadata").is_some() {
         previous.insert(
             "private_metadata".into(),
-            Value::Object(current.private_metadata.clone()),
+            Value::Object(current.private_metadata.to_map()),
         );
     }
     Value::Object(previous)

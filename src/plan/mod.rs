@@ -15,6 +15,7 @@ pub mod saved;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use crate::desired::Metadata;
 use crate::desired::{MetadataMode, Role};
 
 pub use diff::{admins_after, converge, diff};
@@ -186,8 +187,8 @@ pub struct TargetMember {
     pub user_id: String,
     pub email: Option<String>,
     pub role: Role,
-    pub public_metadata: Option<Map<String, Value>>,
-    pub private_metadata: Option<Map<String, Value>>,
+    pub public_metadata: Option<Metadata>,
+    pub private_metadata: Option<Metadata>,
 }
 
 /// One live membership, as the diff needs it.
@@ -196,8 +197,8 @@ pub struct Observed {
     pub user_id: String,
     pub email: Option<String>,
     pub role: String,
-    pub public_metadata: Map<String, Value>,
-    pub private_metadata: Map<String, Value>,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
 }
 
 impl From<crate::clerk::Membership> for Observed {
@@ -209,8 +210,8 @@ impl From<crate::clerk::Membership> for Observed {
                 .identifier
                 .filter(|id| id.contains('@')),
             role: membership.role,
-            public_metadata: membership.public_metadata.unwrap_or_default(),
-            private_metadata: membership.private_metadata.unwrap_or_default(),
+            public_metadata: membership.public_metadata.unwrap_or_default().into(),
+            private_metadata: membership.private_metadata.unwrap_or_default().into(),
         }
     }
 }

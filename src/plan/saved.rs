@@ -163,8 +163,8 @@ pub fn touched(plan: &Plan, observed: &HashMap<String, Vec<Observed>>) -> Vec<To
 fn membership_digest(membership: &Observed) -> String {
     let canonical = serde_json::json!({
         "role": membership.role,
-        "public_metadata": canonical(&Value::Object(membership.public_metadata.clone())),
-        "private_metadata": canonical(&Value::Object(membership.private_metadata.clone())),
+        "public_metadata": canonical(&Value::Object(membership.public_metadata.to_map())),
+        "private_metadata": canonical(&Value::Object(membership.private_metadata.to_map())),
     });
     sha256_hex(canonical.to_string().as_bytes())
 }
@@ -221,8 +221,8 @@ mod tests {
             user_id: "user_1".into(),
             email: None,
             role: role.into(),
-            public_metadata: public.as_object().cloned().unwrap(),
-            private_metadata: Map::new(),
+            public_metadata: public.as_object().cloned().unwrap().into(),
+            private_metadata: Map::new().into(),
         }
     }
 
