@@ -183,20 +183,31 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
         .collect();
     let today = time::OffsetDateTime::now_utc().date();
     let planning = crate::telemetry::CpuClock::start();
-    let resolution = plan::resolve(&ResolveInput {
-        desired,
-        organizations: &organizations,
-        users: &user_ids,
-        today,
-    });
+    let observed = std::mem::take(&mut live.memberships);
+    // Resolve and diff organization by organization: each target is dropped once diffed.
+    let no_members = Vec::new();
+    let mut plan = Plan::default();
+    let resolution = plan::resolve_each(
+        &ResolveInput {
+            desired,
+            organizations: &organizations,
+            users: &user_ids,
+            today,
+        },
+        |target| {
+            let live = observed.get(&target.organization_id).unwrap_or(&no_members);
+            plan.organizations
+                .push(plan::diff_organization(&target, live));
+            plan.pending.extend(target.pending);
+        },
+    );
     if !resolution.errors.is_empty() {
         return Ok(Err(resolution.errors));
     }
-    for pending in resolution.targets.iter().flat_map(|t| &t.pending) {
+    let mut plan = plan::sort(plan);
+    for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
-    let observed = std::mem::take(&mut live.memberships);
-    let mut plan = plan::diff(&resolution.targets, &observed);
     let (cpu, wall) = planning.elapsed();
     tracing::debug!(
         rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),

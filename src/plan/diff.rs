@@ -19,6 +19,11 @@ pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Pl
         plan.organizations.push(diff_organization(target, live));
         plan.pending.extend(target.pending.iter().cloned());
     }
+    sort(plan)
+}
+
+/// Puts a plan built organization by organization in its deterministic order.
+pub fn sort(mut plan: Plan) -> Plan {
     plan.organizations
         .sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
     plan.pending
@@ -26,7 +31,8 @@ pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Pl
     plan
 }
 
-fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
+/// The changes of one organization.
+pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
     let ignored: HashSet<&str> = target.ignore.iter().map(String::as_str).collect();
     let by_user: HashMap<&str, &Observed> = live.iter().map(|m| (m.user_id.as_str(), m)).collect();
     let wanted: HashSet<&str> = target.members.iter().map(|m| m.user_id.as_str()).collect();

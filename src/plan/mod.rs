@@ -18,10 +18,10 @@ use serde_json::{Map, Value};
 pub use crate::desired::Metadata;
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::{admins_after, converge, diff};
+pub use diff::{admins_after, converge, diff, diff_organization, sort};
 pub use guard::{MaxDeletes, Refusal, check};
 pub use render::{JsonReport, render_json, render_outcomes, render_text};
-pub use resolve::{Resolution, ResolveInput, resolve};
+pub use resolve::{Resolution, ResolveInput, resolve, resolve_each};
 pub use roles::reject_disallowed_roles;
 
 /// What one change does.

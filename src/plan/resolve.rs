@@ -31,6 +31,16 @@ pub struct Resolution {
 
 /// Resolves every organization and member of the desired state.
 pub fn resolve(input: &ResolveInput<'_>) -> Resolution {
+    let mut targets = Vec::new();
+    let mut resolution = resolve_each(input, |target| targets.push(target));
+    resolution.targets = targets;
+    resolution
+}
+
+/// Resolves organization by organization, handing each target to `each` as soon as it is
+/// ready, so that a caller can diff and drop it before the next one (at 500,000 members, all
+/// targets at once would cost ~100 MB). The returned resolution has no targets.
+pub fn resolve_each(input: &ResolveInput<'_>, mut each: impl FnMut(Target)) -> Resolution {
     let mut resolution = Resolution::default();
     let mut declared: HashMap<&str, &crate::desired::DesiredOrganization> = HashMap::new();
     for organization in &input.desired.organizations {
@@ -105,7 +115,8 @@ pub fn resolve(input: &ResolveInput<'_>) -> Resolution {
                 }
             }
         }
-        resolution.targets.push(target);
+        target.members.shrink_to_fit();
+        each(target);
     }
     resolution
 }
