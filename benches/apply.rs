@@ -85,7 +85,17 @@ async fn membersync(
     env: &[(&str, &str)],
 ) -> Output {
     let started = Instant::now();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"));
+    // GNU time, where present, adds the process's CPU time as the last line of stderr.
+    let timed = Path::new("/usr/bin/time").exists();
+    let mut command = if timed {
+        let mut command = tokio::process::Command::new("/usr/bin/time");
+        command
+            .args(["-f", "cpu %U %S"])
+            .arg(env!("CARGO_BIN_EXE_membersync"));
+        command
+    } else {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+    };
     command
         .args(args)
         .arg("-f")
@@ -332,6 +342,16 @@ async fn scale() {
     }
     let requests = simulator.requests().len();
     let summary = output.stdout.lines().last().unwrap_or_default().to_owned();
+    let cpu = output
+        .stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("cpu "))
+        .map(|t| {
+            t.split_whitespace()
+                .filter_map(|v| v.parse::<f64>().ok())
+                .sum::<f64>()
+        });
     println!("scale: {total} memberships over {ORGANIZATIONS} organizations");
     println!(
         "  managed                       {} organizations, {managed} memberships",
@@ -348,6 +368,9 @@ async fn scale() {
         output.wall.as_secs_f64(),
         setup.as_secs_f64()
     );
+    if let Some(cpu) = cpu {
+        println!("  membersync CPU time           {cpu:.2} s (user + system, whole run)");
+    }
     println!("  resolve + diff                {diff_cpu:.0} ms CPU ({diff_wall:.0} ms wall)");
     println!(
         "  peak RSS                      {:.1} MiB",
