@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{KEY, membersync, run, seed, start, stderr, stdout, write_file};
-use membersync::simulator::{SimMembership, SimOrganization, SimState, SimUser, Simulator};
-use serde_json::{Map, Value, json};
+use common::{KEY, members, membersync, run, seed, start, stderr, stdout, write_file};
+use membersync::simulator::{SimMembership, SimOrganization, SimState, SimUser};
+use serde_json::{Map, json};
 use tokio::io::AsyncBufReadExt;
 
 /// The seed plus `big` (slug big-team) with 1,200 members, some with metadata, and a user
@@ -63,28 +63,6 @@ fn instance() -> SimState {
     state
 }
 
-fn memberships_of(
-    simulator: &Simulator,
-    organization: &str,
-) -> Vec<(String, String, Value, Value)> {
-    let mut members: Vec<_> = simulator
-        .state()
-        .memberships
-        .into_iter()
-        .filter(|m| m.organization_id == organization)
-        .map(|m| {
-            (
-                m.user_id,
-                m.role,
-                Value::Object(m.public_metadata),
-                Value::Object(m.private_metadata),
-            )
-        })
-        .collect();
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    members
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_plans_empty_and_restores_the_exported_state_after_drift() {
     for by_email in [false, true] {
@@ -119,8 +97,8 @@ async fn an_export_plans_empty_and_restores_the_exported_state_after_drift() {
 
         // Drift: a role, metadata, a removed and an added member.
         let before = [
-            memberships_of(&simulator, "org_alpha"),
-            memberships_of(&simulator, "org_big"),
+            members(&simulator, "org_alpha"),
+            members(&simulator, "org_big"),
         ];
         simulator.mutate(|state| {
             for m in &mut state.memberships {
@@ -149,8 +127,8 @@ async fn an_export_plans_empty_and_restores_the_exported_state_after_drift() {
             "{}",
             stdout(&apply)
         );
-        assert_eq!(memberships_of(&simulator, "org_alpha"), before[0]);
-        assert_eq!(memberships_of(&simulator, "org_big"), before[1]);
+        assert_eq!(members(&simulator, "org_alpha"), before[0]);
+        assert_eq!(members(&simulator, "org_big"), before[1]);
     }
 }
 

@@ -4,69 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{KEY, membersync, run, seed, setup, start, stderr, stdout, write_file};
-use membersync::simulator::{Fault, FaultKind, SimMembership, SimState, Simulator};
+use common::{
+    DESIRED, KEY, desired_alpha, member, members, membersync, run, seed, setup, start, stderr,
+    stdout, write_file, writes,
+};
+use membersync::simulator::{Fault, FaultKind, SimMembership, SimState};
 use serde_json::{Map, Value, json};
-
-/// The messy seed brought to order: a role and metadata to fix, a member to delete, two to
-/// create (one by email, one with metadata), one ignored admin.
-const DESIRED: &str = r#"version: 1
-organizations:
-  alpha:
-    members:
-      user_1: admin
-      two@example.com:
-        role: billing
-        public_metadata: {team: payments}
-      user_4: member
-      six@example.com:
-        role: admin
-        private_metadata: {level: 3}
-    ignore: [user_5]
-"#;
-
-/// (user, role, public metadata, private metadata) of one organization, sorted by user.
-fn members(simulator: &Simulator, organization: &str) -> Vec<(String, String, Value, Value)> {
-    let mut members: Vec<_> = simulator
-        .state()
-        .memberships
-        .into_iter()
-        .filter(|m| m.organization_id == organization)
-        .map(|m| {
-            (
-                m.user_id,
-                m.role,
-                Value::Object(m.public_metadata),
-                Value::Object(m.private_metadata),
-            )
-        })
-        .collect();
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    members
-}
-
-fn member(user: &str, role: &str, public: Value, private: Value) -> (String, String, Value, Value) {
-    (user.into(), role.into(), public, private)
-}
-
-fn desired_alpha() -> Vec<(String, String, Value, Value)> {
-    vec![
-        member("user_1", "org:admin", json!({}), json!({})),
-        member(
-            "user_2",
-            "org:billing",
-            json!({"team": "payments"}),
-            json!({}),
-        ),
-        member("user_4", "org:member", json!({}), json!({})),
-        member("user_5", "org:admin", json!({}), json!({})),
-        member("user_6", "org:admin", json!({}), json!({"level": 3})),
-    ]
-}
-
-fn writes(simulator: &Simulator) -> usize {
-    simulator.requests().iter().filter(|r| r.is_write()).count()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converges_a_messy_organization_and_leaves_the_others_alone() {

@@ -6,69 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{KEY, membersync, run, seed, setup, start, stderr, stdout, write_file};
+use common::{
+    DESIRED, KEY, desired_alpha, members, membersync, run, seed, setup, start, stderr, stdout,
+    write_file, writes,
+};
 use membersync::simulator::{
     Fault, FaultKind, SimMembership, SimOptions, SimState, Simulator, generated_state,
 };
-use serde_json::{Map, Value, json};
-
-const DESIRED: &str = r#"version: 1
-organizations:
-  alpha:
-    members:
-      user_1: admin
-      two@example.com:
-        role: billing
-        public_metadata: {team: payments}
-      user_4: member
-      six@example.com:
-        role: admin
-        private_metadata: {level: 3}
-    ignore: [user_5]
-"#;
-
-type Members = Vec<(String, String, Value, Value)>;
-
-fn members(simulator: &Simulator, organization: &str) -> Members {
-    let mut members: Members = simulator
-        .state()
-        .memberships
-        .into_iter()
-        .filter(|m| m.organization_id == organization)
-        .map(|m| {
-            (
-                m.user_id,
-                m.role,
-                Value::Object(m.public_metadata),
-                Value::Object(m.private_metadata),
-            )
-        })
-        .collect();
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    members
-}
-
-fn desired_alpha() -> Members {
-    let member = |user: &str, role: &str, public: Value, private: Value| {
-        (user.to_owned(), role.to_owned(), public, private)
-    };
-    vec![
-        member("user_1", "org:admin", json!({}), json!({})),
-        member(
-            "user_2",
-            "org:billing",
-            json!({"team": "payments"}),
-            json!({}),
-        ),
-        member("user_4", "org:member", json!({}), json!({})),
-        member("user_5", "org:admin", json!({}), json!({})),
-        member("user_6", "org:admin", json!({}), json!({"level": 3})),
-    ]
-}
-
-fn writes(simulator: &Simulator) -> usize {
-    simulator.requests().iter().filter(|r| r.is_write()).count()
-}
+use serde_json::{Map, Value};
 
 /// The end state every scenario must reach, and a second apply with nothing to write.
 async fn assert_converged(simulator: &Simulator, dir: &std::path::Path, file: &str) {

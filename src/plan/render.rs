@@ -120,12 +120,7 @@ pub fn render_text(plan: &Plan) -> String {
         if organization.changes.is_empty() && pending.is_empty() && rejected.is_empty() {
             continue;
         }
-        let label = organization
-            .label
-            .as_deref()
-            .map(|l| format!(" ({l})"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "organization {}{label}", organization.organization_id);
+        let _ = writeln!(out, "{}", header(organization));
         for change in &organization.changes {
             let _ = writeln!(out, "  {}", change_line(change));
         }
@@ -151,6 +146,14 @@ pub fn render_text(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "{}", summary_line(plan));
     out
+}
+
+/// `organization org_x (slug)`.
+fn header(organization: &super::OrganizationPlan) -> String {
+    match &organization.label {
+        Some(label) => format!("organization {} ({label})", organization.organization_id),
+        None => format!("organization {}", organization.organization_id),
+    }
 }
 
 /// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`.
@@ -254,12 +257,7 @@ pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> St
         if organization.changes.is_empty() {
             continue;
         }
-        let label = organization
-            .label
-            .as_deref()
-            .map(|l| format!(" ({l})"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "organization {}{label}", organization.organization_id);
+        let _ = writeln!(out, "{}", header(organization));
         for change in &organization.changes {
             let (outcome, detail) = outcomes
                 .get(index)

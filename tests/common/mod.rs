@@ -132,3 +132,72 @@ pub async fn setup(text: &str) -> (Simulator, tempfile::TempDir, String) {
     let file = write_file(dir.path(), "membersync.yaml", text);
     (simulator, dir, file)
 }
+
+/// The messy seed brought to order: a role and metadata to fix, a member to delete, two to
+/// create (one by email, one with metadata), one ignored admin.
+pub const DESIRED: &str = r#"version: 1
+organizations:
+  alpha:
+    members:
+      user_1: admin
+      two@example.com:
+        role: billing
+        public_metadata: {team: payments}
+      user_4: member
+      six@example.com:
+        role: admin
+        private_metadata: {level: 3}
+    ignore: [user_5]
+"#;
+
+/// (user, role, public metadata, private metadata) of memberships, sorted by user.
+pub type Members = Vec<(String, String, Value, Value)>;
+
+/// The memberships of one organization, sorted by user.
+pub fn members(simulator: &Simulator, organization: &str) -> Members {
+    let mut members: Vec<_> = simulator
+        .state()
+        .memberships
+        .into_iter()
+        .filter(|m| m.organization_id == organization)
+        .map(|m| {
+            (
+                m.user_id,
+                m.role,
+                Value::Object(m.public_metadata),
+                Value::Object(m.private_metadata),
+            )
+        })
+        .collect();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members
+}
+
+pub fn member(
+    user: &str,
+    role: &str,
+    public: Value,
+    private: Value,
+) -> (String, String, Value, Value) {
+    (user.into(), role.into(), public, private)
+}
+
+/// `org_alpha` of `seed()` once `DESIRED` is applied.
+pub fn desired_alpha() -> Members {
+    vec![
+        member("user_1", "org:admin", json!({}), json!({})),
+        member(
+            "user_2",
+            "org:billing",
+            json!({"team": "payments"}),
+            json!({}),
+        ),
+        member("user_4", "org:member", json!({}), json!({})),
+        member("user_5", "org:admin", json!({}), json!({})),
+        member("user_6", "org:admin", json!({}), json!({"level": 3})),
+    ]
+}
+
+pub fn writes(simulator: &Simulator) -> usize {
+    simulator.requests().iter().filter(|r| r.is_write()).count()
+}
