@@ -325,6 +325,8 @@ struct Inner {
     /// (organization ID, admins) after every successful write.
     admin_history: Vec<(String, usize)>,
     started: std::time::Instant,
+    /// Whether `state.memberships` is in creation order (the listing's order).
+    sorted: bool,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -394,6 +396,7 @@ impl Simulator {
             faults: Vec::new(),
             admin_history: Vec::new(),
             started: std::time::Instant::now(),
+            sorted: false,
         }));
         let limiter = options.rate_limit.map(|rate| {
             let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
@@ -465,6 +468,7 @@ impl Simulator {
         let mut inner = self.lock();
         change(&mut inner.state);
         inner.state.reindex();
+        inner.sorted = false;
     }
 
     /// Every request answered so far.
@@ -661,6 +665,7 @@ async fn guard(
                     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
                     (hook.0)(&mut inner.state);
                     inner.state.reindex();
+                    inner.sorted = false;
                 }
                 next.run(request).await
             }
@@ -831,13 +836,18 @@ async fn list_instance(State(shared): State<Shared>, RawQuery(query): RawQuery) 
         Ok(paging) => paging,
         Err(response) => return response,
     };
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let state = &inner.state;
+    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     let ascending = one(&pairs, "order_by").as_deref() != Some("-created_at");
-    let in_order = state
-        .memberships
-        .is_sorted_by(|a, b| (a.created_at, &a.id) <= (b.created_at, &b.id));
-    if ascending && in_order {
+    if ascending && !inner.sorted {
+        // Sorted once, then kept in order: a page costs its 500 entries, not the instance.
+        inner
+            .state
+            .memberships
+            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        inner.sorted = true;
+    }
+    let state = &inner.state;
+    if ascending {
         // The usual case, without copying a million references per page.
         let data: Vec<Value> = state
             .memberships
@@ -946,6 +956,14 @@ async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Byt
         created_at: 1_700_000_000_000 + id as i64,
     };
     let response = membership_json(&inner.state, &membership);
+    if inner
+        .state
+        .memberships
+        .last()
+        .is_some_and(|last| (last.created_at, &last.id) > (membership.created_at, &membership.id))
+    {
+        inner.sorted = false;
+    }
     inner.state.memberships.push(membership);
     axum::Json(response).into_response()
 }
