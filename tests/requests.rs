@@ -72,3 +72,41 @@ async fn role_checks_cost_one_batched_lookup_and_one_role_listing() {
     assert!(out.contains("40 role change(s)"), "{out}");
     assert_eq!(count, 40 + 2 + 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organization_that_grows_while_it_is_listed_is_read_in_full() {
+    use membersync::simulator::{Fault, FaultKind, SimMembership, SimState};
+    // org_0 is counted at 500 (one page); when its listing starts, 10 more members join.
+    let simulator = start(generated_state(40, 500)).await;
+    simulator.inject(
+        Fault::new(FaultKind::race(|state: &mut SimState| {
+            for n in 0..10 {
+                state.memberships.push(SimMembership {
+                    id: format!("orgmem_late{n}"),
+                    organization_id: "org_0".into(),
+                    user_id: format!("user_{}", 500 + n),
+                    role: "org:member".into(),
+                    public_metadata: Default::default(),
+                    private_metadata: Default::default(),
+                    created_at: 1_000_000 + n,
+                });
+            }
+        }))
+        .on("GET", "/organizations/org_0/memberships"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "membersync.yaml", &desired(0..1, false, 0));
+    let output = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("10 to delete"),
+        "the late members are seen: {out}"
+    );
+    let pages = simulator
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/organizations/org_0/memberships")
+        .count();
+    assert_eq!(pages, 2);
+}

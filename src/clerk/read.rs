@@ -316,25 +316,53 @@ async fn list_instance(
     Ok(result.finish())
 }
 
-/// Every page of each organization, fetched concurrently.
+/// Every page of each organization, fetched concurrently. The pages a count promises are
+/// read first; if a page reports a larger total (the organization grew since it was
+/// counted), the missing pages are read too, up to three rounds.
 async fn list_per_organization(
     client: &Client,
     counts: &HashMap<String, u64>,
 ) -> Result<Collected, ClerkError> {
     let concurrency = client.config().concurrency as usize;
-    let requests: Vec<(&str, u64)> = counts
-        .iter()
-        .flat_map(|(id, &count)| {
-            (0..pages(count)).map(move |page| (id.as_str(), page * PAGE_LIMIT))
-        })
-        .collect();
     let mut collected = Collected::default();
-    let mut pages_stream = stream::iter(requests)
-        .map(|(id, offset)| client.list_organization_memberships(id, offset, PAGE_LIMIT, &[]))
-        .buffer_unordered(concurrency);
-    while let Some(page) = pages_stream.next().await {
-        for membership in page?.data {
-            collected.keep(membership);
+    // Pages read so far, and pages needed, per organization.
+    let mut read: HashMap<&str, u64> = HashMap::new();
+    let mut needed: HashMap<&str, u64> = counts
+        .iter()
+        .map(|(id, &count)| (id.as_str(), pages(count)))
+        .collect();
+    for _round in 0..3 {
+        let requests: Vec<(&str, u64)> = needed
+            .iter()
+            .flat_map(|(&id, &wanted)| {
+                let done = read.get(id).copied().unwrap_or(0);
+                (done..wanted).map(move |page| (id, page * PAGE_LIMIT))
+            })
+            .collect();
+        if requests.is_empty() {
+            break;
+        }
+        for (id, _) in &requests {
+            let wanted = needed[id];
+            read.insert(id, wanted);
+        }
+        let mut pages_stream = stream::iter(requests)
+            .map(|(id, offset)| async move {
+                (
+                    id,
+                    client
+                        .list_organization_memberships(id, offset, PAGE_LIMIT, &[])
+                        .await,
+                )
+            })
+            .buffer_unordered(concurrency);
+        while let Some((id, page)) = pages_stream.next().await {
+            let page = page?;
+            let wanted = needed.entry(id).or_default();
+            *wanted = (*wanted).max(pages(page.total_count));
+            for membership in page.data {
+                collected.keep(membership);
+            }
         }
     }
     Ok(collected.finish())
