@@ -149,7 +149,7 @@ async fn a_429_storm_pauses_every_request_until_retry_after() {
             .iter()
             .map(|r| r.at)
             .filter(|t| {
-                *t > *at + Duration::from_millis(150) && *t < *at + Duration::from_millis(950)
+                *t > *at + Duration::from_millis(300) && *t < *at + Duration::from_millis(950)
             })
             .collect();
         assert!(
