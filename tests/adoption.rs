@@ -190,6 +190,8 @@ async fn simulate_serves_what_the_client_expects_and_saves_the_final_state() {
             "after.json",
             "--latency",
             "5",
+            "--fail-rate",
+            "0.2",
         ])
         .env_remove("CLERK_SECRET_KEY")
         .env_remove("CLERK_SECRET_KEY_FILE")
