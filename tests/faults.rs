@@ -142,6 +142,12 @@ async fn a_429_storm_pauses_every_request_until_retry_after() {
         .map(|r| r.at)
         .collect();
     assert!(!throttled.is_empty(), "the storm happened");
+    println!(
+        "429 storm: {} of {} requests answered 429 over {:?}",
+        throttled.len(),
+        requests.len(),
+        requests.last().unwrap().at
+    );
     // Every 429 says Retry-After: 1. Requests already in flight may still arrive just after
     // it; then nothing may arrive until the pause ends.
     for at in &throttled {

@@ -374,6 +374,7 @@ impl Client {
                 .unwrap_or(Duration::from_secs(1))
                 .min(self.config.max_pause);
             self.pacer.pause_until(tokio::time::Instant::now() + pause);
+            self.pacer.slow_down();
         }
         Err(Failure {
             error: ClerkError::Api {

@@ -1,5 +1,9 @@
 //! Pacing shared by every task of a run: one rate limiter, a cap on requests in flight, and a
 //! gate that pauses everyone after a 429 until Clerk's `Retry-After`.
+//!
+//! A 429 means someone else shares the instance's budget, so after it the pacer also slows
+//! down: each 429 (at most one a second counts) halves the rate, down to a sixteenth, and each
+//! quiet 30 seconds doubles it back (multiplicative decrease, stepwise recovery).
 
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -75,9 +79,18 @@ pub struct PacingStats {
     pub peak_in_flight: AtomicU64,
 }
 
+/// How far the pacer slows down after 429s: level k paces at rate ÷ 2^k.
+const MAX_SLOWDOWN: u32 = 4;
+/// Quiet time that lifts one level of slowdown.
+const RECOVERY: Duration = Duration::from_secs(30);
+
 /// The shared pacer.
 pub struct Pacer {
     limiter: DefaultDirectRateLimiter,
+    /// Rate ÷ 2, ÷ 4, ÷ 8, ÷ 16: consulted while slowed down after 429s.
+    slowed: Vec<DefaultDirectRateLimiter>,
+    /// (level, when it was last raised).
+    slowdown: Mutex<(u32, Option<Instant>)>,
     in_flight: Semaphore,
     concurrency: u32,
     paused_until: Mutex<Option<Instant>>,
@@ -89,10 +102,16 @@ impl Pacer {
         // Evenly spaced, burst of one: never more than N requests in any window of PERIOD,
         // which is how Clerk counts.
         let interval = rate.period / rate.requests.get();
-        let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
+        let quota = |interval: Duration| {
+            Quota::with_period(interval.max(Duration::from_nanos(1)))
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        };
         Pacer {
-            limiter: RateLimiter::direct(quota),
+            limiter: RateLimiter::direct(quota(interval)),
+            slowed: (1..=MAX_SLOWDOWN)
+                .map(|level| RateLimiter::direct(quota(interval * (1 << level))))
+                .collect(),
+            slowdown: Mutex::new((0, None)),
             in_flight: Semaphore::new(concurrency as usize),
             concurrency,
             paused_until: Mutex::new(None),
@@ -115,6 +134,12 @@ impl Pacer {
             self.wait_for_gate().await;
             let started = Instant::now();
             self.limiter.until_ready().await;
+            let level = self.slowdown_level();
+            if level > 0
+                && let Some(slowed) = self.slowed.get(level as usize - 1)
+            {
+                slowed.until_ready().await;
+            }
             let waited = started.elapsed().as_micros() as u64;
             self.stats
                 .waited_on_limiter_micros
@@ -125,6 +150,42 @@ impl Pacer {
             if self.pause_remaining().is_none() {
                 return permit;
             }
+        }
+    }
+
+    /// The current slowdown: requests are paced at rate ÷ 2^level.
+    pub fn slowdown_level(&self) -> u32 {
+        let slowdown = self
+            .slowdown
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match *slowdown {
+            (level, Some(raised)) => {
+                let quiet = raised.elapsed().as_secs() / RECOVERY.as_secs();
+                level.saturating_sub(quiet as u32)
+            }
+            (_, None) => 0,
+        }
+    }
+
+    /// A 429 arrived: slow down one more level (429s within a second of the last raise are
+    /// the same storm and count once).
+    pub fn slow_down(&self) {
+        let current = self.slowdown_level();
+        let mut slowdown = self
+            .slowdown
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let recent = slowdown
+            .1
+            .is_some_and(|raised| raised.elapsed() < Duration::from_secs(1));
+        if !recent {
+            *slowdown = ((current + 1).min(MAX_SLOWDOWN), Some(Instant::now()));
+            tracing::info!(
+                level = slowdown.0,
+                "Clerk answered 429: pacing at 1/{} of the rate limit for now",
+                1 << slowdown.0
+            );
         }
     }
 
@@ -203,5 +264,26 @@ mod tests {
         pacer.pause_until(Instant::now()); // never shortens
         drop(pacer.acquire().await);
         assert!(Instant::now() >= until);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_429_halves_the_rate_and_quiet_time_restores_it() {
+        let pacer = Pacer::new("1000/s".parse().unwrap(), 4);
+        assert_eq!(pacer.slowdown_level(), 0);
+        pacer.slow_down();
+        pacer.slow_down(); // the same storm: counts once
+        assert_eq!(pacer.slowdown_level(), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        pacer.slow_down();
+        assert_eq!(pacer.slowdown_level(), 2);
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(2)).await;
+            pacer.slow_down();
+        }
+        assert_eq!(pacer.slowdown_level(), MAX_SLOWDOWN);
+        tokio::time::advance(RECOVERY).await;
+        assert_eq!(pacer.slowdown_level(), MAX_SLOWDOWN - 1);
+        tokio::time::advance(RECOVERY * MAX_SLOWDOWN).await;
+        assert_eq!(pacer.slowdown_level(), 0);
     }
 }
