@@ -313,3 +313,61 @@ async fn a_one_shot_apply_pushes_its_metrics_to_a_pushgateway() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_in_the_middle_of_a_cycle_lets_requests_in_flight_finish_and_starts_no_more() {
+    // 40 creates against a slow instance (200 ms a request): SIGTERM lands mid-cycle.
+    let mut state = membersync::simulator::generated_state(1, 1);
+    for n in 0..40 {
+        state.users.push(membersync::simulator::SimUser {
+            id: format!("user_x{n}"),
+            emails: vec![],
+        });
+    }
+    let options = membersync::simulator::SimOptions {
+        latency: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text =
+        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
+    for n in 0..40 {
+        text.push_str(&format!("      user_x{n}: member\n"));
+    }
+    write_file(dir.path(), "m.yaml", &text);
+    let mut daemon = Daemon::start(&simulator, dir.path()).await;
+    eventually("the first writes", async || {
+        simulator.requests().iter().any(|r| r.is_write())
+    })
+    .await;
+    let pid = daemon.child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let signalled = simulator.requests().len();
+    let status = tokio::time::timeout(Duration::from_secs(25), daemon.child.wait())
+        .await
+        .expect("the daemon exits within its grace period")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Only the requests already in flight (at most 8) were answered after the signal.
+    let after = simulator.requests().len() - signalled;
+    assert!(after <= 8, "{after} requests after SIGTERM");
+    let created = simulator.state().memberships.len() - 1;
+    assert!(created < 40, "the cycle was cut short ({created} created)");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    daemon.drain();
+    assert!(
+        daemon
+            .seen
+            .iter()
+            .any(|l| l.contains("not sent: membersync is shutting down")),
+        "the changes not sent are reported as skipped"
+    );
+    // The next run finishes the job.
+    let output = common::membersync(&simulator, dir.path(), &["apply", "-f", "m.yaml"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert_eq!(simulator.state().memberships.len(), 41);
+}
