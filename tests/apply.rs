@@ -601,3 +601,36 @@ async fn a_role_the_organization_does_not_allow_is_an_error_before_any_write() {
             .contains(&("user_2".into(), "org:member".into()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_refused_by_another_instance() {
+    let (simulator, dir, file) = setup(DESIRED).await;
+    let planned = membersync(
+        &simulator,
+        dir.path(),
+        &["plan", "-f", &file, "--out", "reviewed.json"],
+    )
+    .await;
+    assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
+    let saved = std::fs::read_to_string(dir.path().join("reviewed.json")).unwrap();
+    assert!(saved.contains("\"key\": \"test\"") && !saved.contains(KEY));
+
+    // Another instance (a second simulator with the same data), or a live key.
+    let other = start(seed()).await;
+    let elsewhere = membersync(&other, dir.path(), &["apply", "--plan", "reviewed.json"]).await;
+    assert_eq!(elsewhere.status.code(), Some(3), "{}", stderr(&elsewhere));
+    assert!(stderr(&elsewhere).contains("it was made against"));
+    assert!(other.requests().is_empty());
+    simulator.clear_requests();
+    let live = run(
+        dir.path(),
+        &["apply", "--plan", "reviewed.json"],
+        &[
+            ("CLERK_API_URL", &simulator.api_url()),
+            ("CLERK_SECRET_KEY", "sk_live_other"),
+        ],
+    )
+    .await;
+    assert_eq!(live.status.code(), Some(3));
+    assert!(simulator.requests().is_empty());
+}

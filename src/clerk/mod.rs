@@ -198,6 +198,14 @@ impl Client {
         &self.config
     }
 
+    /// The instance this client talks to: its API URL and the kind of key, for saved plans.
+    pub fn instance(&self) -> crate::plan::saved::Instance {
+        crate::plan::saved::Instance {
+            api_url: self.base.as_str().trim_end_matches('/').to_owned(),
+            key: if self.key.is_live() { "live" } else { "test" }.to_owned(),
+        }
+    }
+
     /// Whether a 401/403 stopped the run.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)

@@ -168,6 +168,20 @@ async fn run_saved(
         Ok(client) => client,
         Err(exit) => return exit,
     };
+    if let Some(planned) = &file.instance {
+        let current = client.instance();
+        if planned != &current {
+            eprintln!(
+                "error: refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",
+                path.display(),
+                planned.api_url,
+                planned.key,
+                current.api_url,
+                current.key
+            );
+            return Exit::Refused;
+        }
+    }
     let organizations: Vec<String> = file
         .plan
         .organizations

@@ -47,7 +47,13 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
         return Exit::Failure;
     }
     if let Some(out) = out
-        && let Err(exit) = save(out, &desired, computed.plan.clone(), &computed.observed)
+        && let Err(exit) = save(
+            out,
+            &desired,
+            computed.plan.clone(),
+            &computed.observed,
+            computed.client.instance(),
+        )
     {
         return exit;
     }
@@ -86,6 +92,7 @@ fn save(
     desired: &DesiredState,
     plan: Plan,
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
+    instance: crate::plan::saved::Instance,
 ) -> Result<(), Exit> {
     let mut digests = Vec::new();
     for file in &desired.files {
@@ -101,7 +108,8 @@ fn save(
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let file = PlanFile::new(plan, observed, digests, created_at);
+    let mut file = PlanFile::new(plan, observed, digests, created_at);
+    file.instance = Some(instance);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|error| {
         eprintln!("error: cannot write the plan to {}: {error}", out.display());

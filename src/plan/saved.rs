@@ -33,7 +33,17 @@ pub struct PlanFile {
     pub fingerprint: String,
     /// The live state, when the plan was made, of every membership the plan changes or creates.
     pub touched: Vec<Touched>,
+    /// The instance the plan was computed against; applying it elsewhere is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
     pub plan: Plan,
+}
+
+/// Which Clerk instance: the API URL and the kind of key (`live` or `test`), never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub api_url: String,
+    pub key: String,
 }
 
 /// One desired-state file and its digest.
@@ -87,6 +97,7 @@ impl PlanFile {
             desired_files,
             fingerprint: fingerprint(&touched, &plan),
             touched,
+            instance: None,
             plan,
         }
     }
