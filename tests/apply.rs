@@ -406,20 +406,9 @@ async fn removing_the_last_admin_is_refused_unless_forced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_killed_midway_is_finished_by_the_next_one() {
     // 40 members to create in an empty organization; the binary is killed after 10 writes.
-    let mut state = membersync::simulator::generated_state(1, 1);
-    for n in 0..60 {
-        state.users.push(membersync::simulator::SimUser {
-            id: format!("user_x{n}"),
-            emails: vec![],
-        });
-    }
+    let (state, text) = common::creates(40);
     let simulator = start(state).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut text =
-        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
-    for n in 0..40 {
-        text.push_str(&format!("      user_x{n}: member\n"));
-    }
     let file = write_file(dir.path(), "m.yaml", &text);
     simulator.inject(
         Fault::new(FaultKind::Stall)

@@ -317,24 +317,13 @@ async fn a_one_shot_apply_pushes_its_metrics_to_a_pushgateway() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_in_the_middle_of_a_cycle_lets_requests_in_flight_finish_and_starts_no_more() {
     // 40 creates against a slow instance (200 ms a request): SIGTERM lands mid-cycle.
-    let mut state = membersync::simulator::generated_state(1, 1);
-    for n in 0..40 {
-        state.users.push(membersync::simulator::SimUser {
-            id: format!("user_x{n}"),
-            emails: vec![],
-        });
-    }
+    let (state, text) = common::creates(40);
     let options = membersync::simulator::SimOptions {
         latency: Duration::from_millis(200),
         ..Default::default()
     };
     let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut text =
-        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
-    for n in 0..40 {
-        text.push_str(&format!("      user_x{n}: member\n"));
-    }
     write_file(dir.path(), "m.yaml", &text);
     let mut daemon = Daemon::start(&simulator, dir.path()).await;
     eventually("the first writes", async || {

@@ -112,24 +112,13 @@ async fn dropped_connections_are_retried() {
 async fn a_429_storm_pauses_every_request_until_retry_after() {
     // 40 members to create; the instance allows 10 requests per second and answers 429 with
     // Retry-After beyond that, while membersync is told it may send 1,000 per second.
-    let mut state = generated_state(1, 1);
-    for n in 0..40 {
-        state.users.push(membersync::simulator::SimUser {
-            id: format!("user_x{n}"),
-            emails: vec![],
-        });
-    }
+    let (state, text) = common::creates(40);
     let options = SimOptions {
         rate_limit: Some("10/s".parse().unwrap()),
         ..SimOptions::default()
     };
     let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut text =
-        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
-    for n in 0..40 {
-        text.push_str(&format!("      user_x{n}: member\n"));
-    }
     let file = write_file(dir.path(), "m.yaml", &text);
     let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -303,20 +292,9 @@ async fn memberships_added_and_removed_while_pages_are_read_are_not_lost() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_401_in_the_middle_of_a_run_stops_it_at_once() {
-    let mut state = generated_state(1, 1);
-    for n in 0..40 {
-        state.users.push(membersync::simulator::SimUser {
-            id: format!("user_x{n}"),
-            emails: vec![],
-        });
-    }
+    let (state, text) = common::creates(40);
     let simulator = start(state).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut text =
-        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
-    for n in 0..40 {
-        text.push_str(&format!("      user_x{n}: member\n"));
-    }
     let file = write_file(dir.path(), "m.yaml", &text);
     // The key is revoked after the second write.
     simulator.inject(

@@ -201,3 +201,19 @@ pub fn desired_alpha() -> Members {
 pub fn writes(simulator: &Simulator) -> usize {
     simulator.requests().iter().filter(|r| r.is_write()).count()
 }
+
+/// An instance with one organization (`org_0`, its admin `user_0`) and `count` more users
+/// (`user_x0`…), and the desired file that adds them all: `count` creates.
+pub fn creates(count: usize) -> (SimState, String) {
+    let mut state = membersync::simulator::generated_state(1, 1);
+    let mut text =
+        String::from("version: 1\norganizations:\n  org_0:\n    members:\n      user_0: admin\n");
+    for n in 0..count {
+        state.users.push(SimUser {
+            id: format!("user_x{n}"),
+            emails: vec![],
+        });
+        text.push_str(&format!("      user_x{n}: member\n"));
+    }
+    (state, text)
+}
