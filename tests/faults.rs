@@ -381,6 +381,41 @@ async fn the_key_never_appears_in_output_logs_or_files() {
             }
         }
     }
+    // `simulate` accepts the key from the environment and never prints it.
+    write_file(
+        dir.path(),
+        "state.json",
+        &serde_json::to_string(&seed()).unwrap(),
+    );
+    let simulate = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+        .current_dir(dir.path())
+        .args([
+            "simulate",
+            "--state",
+            "state.json",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("CLERK_SECRET_KEY", KEY)
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = simulate.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let output = simulate.wait_with_output().await.unwrap();
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        text.contains("accepts the secret key from CLERK_SECRET_KEY"),
+        "{text}"
+    );
+    assert!(!text.contains(KEY), "simulate printed the key:\n{text}");
+
     let plan_file = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
     assert!(!plan_file.contains(KEY));
 }
