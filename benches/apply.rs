@@ -231,14 +231,7 @@ async fn scale() {
     const ORGANIZATIONS: usize = 50_000;
     const MEMBERS: usize = 20;
     let started = Instant::now();
-    let mut state = SimState {
-        roles: vec![
-            "org:admin".into(),
-            "org:member".into(),
-            "org:billing".into(),
-        ],
-        ..SimState::default()
-    };
+    let mut state = SimState::with_roles(&["org:admin", "org:member", "org:billing"]);
     for user in 0..1_000 {
         state.users.push(SimUser {
             id: format!("user_{user}"),

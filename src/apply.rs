@@ -326,7 +326,7 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
     };
     let current = page
         .data
-        .iter()
+        .into_iter()
         .find(|m| m.public_user_data.user_id == user)
         .map(Observed::from);
     let Some(current) = current else {

@@ -151,6 +151,14 @@ impl SimState {
         }
     }
 
+    /// An empty instance whose organizations allow these roles.
+    pub fn with_roles(roles: &[&str]) -> SimState {
+        SimState {
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            ..SimState::default()
+        }
+    }
+
     /// Forgets the lookups (after `organizations` or `users` changed).
     pub fn reindex(&mut self) {
         self.index = IndexCache::default();
@@ -1242,14 +1250,7 @@ async fn get_organization(
 
 /// Builds a state quickly: `organizations` × `members_per_org` with users `user_{n}`.
 pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState {
-    let mut state = SimState {
-        roles: vec![
-            "org:admin".into(),
-            "org:member".into(),
-            "org:billing".into(),
-        ],
-        ..SimState::default()
-    };
+    let mut state = SimState::with_roles(&["org:admin", "org:member", "org:billing"]);
     let mut created = 0i64;
     let users = members_per_org.max(1) * 2;
     for user in 0..users {

@@ -79,12 +79,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     );
     println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
 
-    let client = match live::client_with(
-        &simulator.api_url(),
-        SecretKey::new(key),
-        global.rate_limit,
-        global.concurrency,
-    ) {
+    let client = match live::client_for(global, &simulator.api_url(), SecretKey::new(key), None) {
         Ok(client) => client,
         Err(exit) => return exit,
     };

@@ -35,29 +35,25 @@ pub fn client_with_shutdown(
         super::report_error(format_args!("{error}"));
         Exit::Invalid
     })?;
+    client_for(global, &global.api_url, key, shutdown)
+}
+
+/// Sets up a client for this URL and key, with the global options' rate limit (default: by
+/// the key's kind), concurrency and timeout.
+pub fn client_for(
+    global: &GlobalArgs,
+    api_url: &str,
+    key: SecretKey,
+    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Arc<Client>, Exit> {
     let rate = global
         .rate_limit
         .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
-    let mut config = ClientConfig::new(&global.api_url, rate, global.concurrency);
+    let mut config = ClientConfig::new(api_url, rate, global.concurrency);
     config.timeout = global.request_timeout;
     if let Some(shutdown) = shutdown {
         config.shutdown = shutdown;
     }
-    Client::new(config, key).map(Arc::new).map_err(|error| {
-        super::report_error(format_args!("{error}"));
-        Exit::Invalid
-    })
-}
-
-/// Sets up a client for this URL and key (`None` rate: the default for the key's kind).
-pub fn client_with(
-    api_url: &str,
-    key: SecretKey,
-    rate: Option<RateLimit>,
-    concurrency: u32,
-) -> Result<Arc<Client>, Exit> {
-    let rate = rate.unwrap_or_else(|| RateLimit::for_key(key.is_live()));
-    let config = ClientConfig::new(api_url, rate, concurrency);
     Client::new(config, key).map(Arc::new).map_err(|error| {
         super::report_error(format_args!("{error}"));
         Exit::Invalid

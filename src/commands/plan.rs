@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::desired::DesiredState;
-use crate::plan::saved::{FileDigest, PlanFile, sha256_hex};
+use crate::plan::saved::{FileDigest, PlanFile};
 use crate::plan::{self, Plan, Refusal, render_json, render_text};
 
 use super::{Exit, live};
@@ -94,17 +94,14 @@ fn save(
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
     instance: crate::plan::saved::Instance,
 ) -> Result<(), Exit> {
-    let mut digests = Vec::new();
-    for file in &desired.files {
-        let bytes = std::fs::read(file).map_err(|error| {
-            eprintln!("error: cannot read {} again: {error}", file.display());
-            Exit::Failure
-        })?;
-        digests.push(FileDigest {
-            path: file.display().to_string(),
-            sha256: sha256_hex(&bytes),
-        });
-    }
+    let digests = desired
+        .files
+        .iter()
+        .map(|file| FileDigest {
+            path: file.path.display().to_string(),
+            sha256: file.sha256.clone(),
+        })
+        .collect();
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();

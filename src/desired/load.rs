@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::validate::parse_file;
 use super::yaml::MAX_FILE_BYTES;
-use super::{DesiredState, Diagnostic, LoadError, OrgRef};
+use super::{DesiredState, Diagnostic, LoadError, OrgRef, SourceFile};
 
 /// The file read when neither `-f` nor `MEMBERSYNC_FILE` names one.
 pub const DEFAULT_FILE: &str = "membersync.yaml";
@@ -33,6 +33,15 @@ pub fn load(paths: &[PathBuf]) -> Result<DesiredState, LoadError> {
     }
 }
 
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Validates already-read files (path and text), as `load` does after reading them.
 pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError> {
     let mut diagnostics = Vec::new();
@@ -43,7 +52,10 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
     };
     let mut declared: HashMap<OrgRef, usize> = HashMap::new();
     for (path, text) in files {
-        state.files.push(path.clone());
+        state.files.push(SourceFile {
+            path: path.clone(),
+            sha256: sha256_hex(text.as_bytes()),
+        });
         match parse_file(path, text) {
             Ok(parsed) => {
                 state.warnings.extend(parsed.warnings);

@@ -17,14 +17,22 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
-pub use load::{DEFAULT_FILE, load, load_files};
+pub use load::{DEFAULT_FILE, load, load_files, sha256_hex};
+
+/// One desired-state file as it was read: its path and the SHA-256 of its bytes (saved plans
+/// record it, so the digest is of exactly what was planned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub sha256: String,
+}
 pub use validate::parse_file;
 
 /// Every organization and member declared across the desired-state files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredState {
     /// The files read, in the order they were read.
-    pub files: Vec<PathBuf>,
+    pub files: Vec<SourceFile>,
     pub organizations: Vec<DesiredOrganization>,
     /// Things worth telling the user that do not make the file invalid.
     pub warnings: Vec<Diagnostic>,

@@ -215,9 +215,3 @@ impl From<crate::clerk::Membership> for Observed {
         }
     }
 }
-
-impl From<&crate::clerk::Membership> for Observed {
-    fn from(membership: &crate::clerk::Membership) -> Observed {
-        Observed::from(membership.clone())
-    }
-}

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Observed, Plan};
+use crate::desired::sha256_hex;
 
 /// What identifies the file as a saved plan.
 pub const FORMAT: &str = "membersync-plan";
@@ -192,11 +193,6 @@ pub fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
         }
     }
     hex(&hasher.finalize())
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

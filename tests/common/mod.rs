@@ -13,14 +13,7 @@ pub const KEY: &str = "sk_test_membersync_secret_0123456789";
 
 /// A small instance: `org_alpha` (slug alpha) is managed by the tests' files, `org_other` is not.
 pub fn seed() -> SimState {
-    let mut state = SimState {
-        roles: vec![
-            "org:admin".into(),
-            "org:member".into(),
-            "org:billing".into(),
-        ],
-        ..SimState::default()
-    };
+    let mut state = SimState::with_roles(&["org:admin", "org:member", "org:billing"]);
     for (id, email) in [
         ("user_1", "one@example.com"),
         ("user_2", "two@example.com"),
