@@ -133,6 +133,7 @@ async fn throughput(concurrency: u32) -> Duration {
         latency: Duration::from_millis(25),
         rate_limit: Some(format!("{rate}/s").parse().expect("a rate")),
         fail_rate: 0.0,
+        churn: Vec::new(),
     };
     let simulator = Simulator::start_with(state, KEY, options)
         .await

@@ -181,6 +181,11 @@ pub struct SimulateArgs {
     /// On shutdown (Ctrl-C, SIGTERM), write the final state here
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+
+    /// A busy organization (by ID; repeatable): before every membership listing request it
+    /// loses its oldest member and gains a new one, as on a busy live instance
+    #[arg(long, value_name = "ORG_ID")]
+    pub churn: Vec<String>,
 }
 
 /// Options of `demo`.

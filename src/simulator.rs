@@ -224,6 +224,10 @@ pub struct SimOptions {
     pub rate_limit: Option<RateLimit>,
     /// The probability (0..=1) that a request is answered 500 before anything is done.
     pub fail_rate: f64,
+    /// Organizations (by ID) busy with other clients: before every membership listing request
+    /// (the instance's or an organization's), each loses its oldest membership and gains a new
+    /// member, so offsets shift while the total stays the same — a busy live instance.
+    pub churn: Vec<String>,
 }
 
 /// A change to the instance made by a fault, as if another client raced membersync.
@@ -335,6 +339,55 @@ struct Inner {
     started: std::time::Instant,
     /// Whether `state.memberships` is in creation order (the listing's order).
     sorted: bool,
+    /// Members added by churn so far.
+    churned: u64,
+}
+
+impl Inner {
+    /// A creation time for a new membership: now (Unix ms), as Clerk stamps it, and after
+    /// every existing one.
+    fn next_created_at(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_millis() as i64)
+            .unwrap_or_default();
+        let latest = self.state.memberships.last().map_or(0, |m| m.created_at);
+        now.max(latest + 1)
+    }
+
+    /// One step of churn in each busy organization: its oldest membership leaves, a new
+    /// member joins.
+    fn churn(&mut self, organizations: &[String]) {
+        for organization in organizations {
+            if let Some(oldest) = self
+                .state
+                .memberships
+                .iter()
+                .position(|m| &m.organization_id == organization)
+            {
+                self.state.memberships.remove(oldest);
+            }
+            self.churned += 1;
+            let user_id = format!("user_churn{}", self.churned);
+            self.state.users.push(SimUser {
+                id: user_id.clone(),
+                emails: vec![format!("churn{}@example.com", self.churned)],
+            });
+            self.state.reindex();
+            let created_at = self.next_created_at();
+            let id = self.next_id;
+            self.next_id += 1;
+            self.state.memberships.push(SimMembership {
+                id: format!("orgmem_sim{id}"),
+                organization_id: organization.clone(),
+                user_id,
+                role: "org:member".into(),
+                public_metadata: Map::new(),
+                private_metadata: Map::new(),
+                created_at,
+            });
+        }
+    }
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -405,6 +458,7 @@ impl Simulator {
             admin_history: Vec::new(),
             started: std::time::Instant::now(),
             sorted: false,
+            churned: 0,
         }));
         let limiter = options.rate_limit.map(|rate| {
             let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
@@ -601,6 +655,10 @@ async fn guard(
             ));
             wait.as_secs() + 1
         });
+    if !shared.options.churn.is_empty() && method == "GET" && path.ends_with("memberships") {
+        let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.churn(&shared.options.churn);
+    }
     let random_failure = shared.options.fail_rate > 0.0
         && rand::rng().random_bool(shared.options.fail_rate.clamp(0.0, 1.0));
     let response = if !authorized {
@@ -961,7 +1019,7 @@ async fn create(State(shared): State<Shared>, Path(org): Path<String>, body: Byt
         role: body.role,
         public_metadata: body.public_metadata.unwrap_or_default(),
         private_metadata: body.private_metadata.unwrap_or_default(),
-        created_at: 1_700_000_000_000 + id as i64,
+        created_at: inner.next_created_at(),
     };
     let response = membership_json(&inner.state, &membership);
     if inner

@@ -46,6 +46,7 @@ pub mod names {
     pub const LAST_SUCCESS: &str = "membersync_last_success_timestamp_seconds";
     pub const CONFIG_ERRORS: &str = "membersync_config_errors_total";
     pub const READY: &str = "membersync_ready";
+    pub const INCONSISTENT_READS: &str = "membersync_inconsistent_reads_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -92,6 +93,10 @@ fn describe() {
         "Clerk API responses by endpoint and HTTP status (0: no response)"
     );
     describe_counter!(names::API_RETRIES, "Clerk API requests retried");
+    describe_counter!(
+        names::INCONSISTENT_READS,
+        "Organizations whose memberships kept changing while they were read (no deletion or demotion planned in them that run)"
+    );
     describe_counter!(names::API_THROTTLED, "Clerk API responses with status 429");
     describe_histogram!(
         names::LIMITER_WAIT,

@@ -414,7 +414,7 @@ async fn lookups_batch_their_filters_and_set_the_limit_to_match() {
 }
 
 #[tokio::test]
-async fn a_listing_that_changes_while_it_is_read_is_read_again_and_deduplicated() {
+async fn a_listing_that_changes_while_it_is_read_is_read_again_per_organization() {
     let server = MockServer::start().await;
     let first: Vec<Value> = (0..500)
         .map(|n| membership(&format!("m{n}"), "org_a", &format!("user_{n}")))
@@ -423,18 +423,30 @@ async fn a_listing_that_changes_while_it_is_read_is_read_again_and_deduplicated(
         .map(|n| membership(&format!("m{n}"), "org_a", &format!("user_{n}")))
         .collect();
     second.push(membership("m_other", "org_unmanaged", "user_x"));
-    Mock::given(query_param("offset", "0"))
+    // The instance listing moves: its second page shares a row with the first and reports
+    // another total.
+    Mock::given(path("/v1/organization_memberships"))
+        .and(query_param("offset", "0"))
         .respond_with(page(first.clone(), 1000))
         .mount(&server)
         .await;
-    // The first read of page 2 sees a membership added meanwhile; the second read is stable.
-    Mock::given(query_param("offset", "500"))
-        .respond_with(page(second.clone(), 1001))
-        .up_to_n_times(1)
+    Mock::given(path("/v1/organization_memberships"))
+        .and(query_param("offset", "500"))
+        .respond_with(page(second, 1001))
         .mount(&server)
         .await;
-    Mock::given(query_param("offset", "500"))
-        .respond_with(page(second, 1000))
+    // The organization's own listing holds still.
+    let own_second: Vec<Value> = (500..999)
+        .map(|n| membership(&format!("m{n}"), "org_a", &format!("user_{n}")))
+        .collect();
+    Mock::given(path("/v1/organizations/org_a/memberships"))
+        .and(query_param("offset", "0"))
+        .respond_with(page(first, 999))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/organizations/org_a/memberships"))
+        .and(query_param("offset", "500"))
+        .respond_with(page(own_second, 999))
         .mount(&server)
         .await;
     catch_all(&server).await;
@@ -442,11 +454,12 @@ async fn a_listing_that_changes_while_it_is_read_is_read_again_and_deduplicated(
     let managed: HashMap<String, Option<u64>> = [("org_a".to_owned(), None)].into();
     let (live, missing) = clerk::read_memberships(&client, &managed).await.unwrap();
     assert!(missing.is_empty());
-    assert_eq!(live.strategy, Some(ListingStrategy::Instance));
+    assert_eq!(live.strategy, Some(ListingStrategy::PerOrganization));
+    assert!(live.unsettled.is_empty());
+    assert_eq!(live.memberships["org_a"].len(), 999);
     assert_eq!(
-        live.memberships["org_a"].len(),
-        999,
-        "m499 once, the unmanaged one dropped"
+        received(&server).await.len(),
+        4,
+        "two instance pages, then the organization's two pages"
     );
-    assert_eq!(received(&server).await.len(), 4, "two passes of two pages");
 }

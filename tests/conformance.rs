@@ -208,6 +208,7 @@ async fn every_request_conforms_to_clerks_api_description() {
             current_members: 10,
             admins_before: 1,
             admins_after: 2,
+            withheld: None,
         }],
         ..Plan::default()
     };

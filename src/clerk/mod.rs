@@ -233,6 +233,15 @@ impl Client {
 
     /// Sends a request under the pacer with the retry policy, and decodes the answer.
     async fn send<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<T, ClerkError> {
+        self.send_dated(request).await.map(|(value, _)| value)
+    }
+
+    /// The same, with when Clerk answered: its `Date` header, in Unix milliseconds (whole
+    /// seconds), if it sent one.
+    async fn send_dated<T: DeserializeOwned>(
+        &self,
+        request: Request<'_>,
+    ) -> Result<(T, Option<i64>), ClerkError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(self.config.max_backoff)
@@ -273,7 +282,7 @@ impl Client {
         &self,
         request: &Request<'_>,
         number: u32,
-    ) -> Result<T, Failure> {
+    ) -> Result<(T, Option<i64>), Failure> {
         let permanent = |error| Failure {
             error,
             class: Class::Permanent,
@@ -311,16 +320,23 @@ impl Client {
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
         }
         let response = builder.send().await;
-        let (status, retry_after, bytes) = match response {
+        let (status, retry_after, served_at, bytes) = match response {
             Ok(response) => {
                 let status = response.status().as_u16();
+                let served_at = response
+                    .headers()
+                    .get(reqwest::header::DATE)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| httpdate::parse_http_date(value).ok())
+                    .and_then(|when| when.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|since| since.as_millis() as i64);
                 let retry_after = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|value| value.to_str().ok())
                     .and_then(parse_retry_after);
                 match response.bytes().await {
-                    Ok(bytes) => (status, retry_after, bytes),
+                    Ok(bytes) => (status, retry_after, served_at, bytes),
                     Err(error) => {
                         self.stats.record(request.endpoint, 0);
                         return Err(self.transport_failure(request, &error));
@@ -343,13 +359,15 @@ impl Client {
             "clerk request"
         );
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|error| {
-                permanent(ClerkError::Decode {
-                    context: request.context.clone(),
-                    status,
-                    detail: error.to_string(),
-                })
-            });
+            return serde_json::from_slice(&bytes)
+                .map(|value| (value, served_at))
+                .map_err(|error| {
+                    permanent(ClerkError::Decode {
+                        context: request.context.clone(),
+                        status,
+                        detail: error.to_string(),
+                    })
+                });
         }
         let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
             errors: vec![ErrorItem {
@@ -425,19 +443,22 @@ impl Client {
         offset: u64,
         limit: u64,
     ) -> Result<MembershipPage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_instance_memberships",
-            method: Method::GET,
-            segments: &["organization_memberships"],
-            query: vec![
-                ("order_by", "+created_at".to_owned()),
-                ("limit", limit.to_string()),
-                ("offset", offset.to_string()),
-            ],
-            body: None,
-            context: format!("listing the instance's memberships (offset {offset})"),
-        })
-        .await
+        let (mut page, served_at): (MembershipPage, _) = self
+            .send_dated(Request {
+                endpoint: "list_instance_memberships",
+                method: Method::GET,
+                segments: &["organization_memberships"],
+                query: vec![
+                    ("order_by", "+created_at".to_owned()),
+                    ("limit", limit.to_string()),
+                    ("offset", offset.to_string()),
+                ],
+                body: None,
+                context: format!("listing the instance's memberships (offset {offset})"),
+            })
+            .await?;
+        page.served_at = served_at;
+        Ok(page)
     }
 
     /// `GET /organizations/{id}/memberships`: a page of one organization's memberships,
@@ -455,15 +476,18 @@ impl Client {
             ("offset", offset.to_string()),
         ];
         query.extend(user_ids.iter().map(|id| ("user_id", (*id).to_owned())));
-        self.send(Request {
-            endpoint: "list_organization_memberships",
-            method: Method::GET,
-            segments: &["organizations", organization_id, "memberships"],
-            query,
-            body: None,
-            context: format!("listing the memberships of {organization_id}"),
-        })
-        .await
+        let (mut page, served_at): (MembershipPage, _) = self
+            .send_dated(Request {
+                endpoint: "list_organization_memberships",
+                method: Method::GET,
+                segments: &["organizations", organization_id, "memberships"],
+                query,
+                body: None,
+                context: format!("listing the memberships of {organization_id}"),
+            })
+            .await?;
+        page.served_at = served_at;
+        Ok(page)
     }
 
     /// `POST /organizations/{id}/memberships`: role and metadata in one request.

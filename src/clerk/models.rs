@@ -46,6 +46,10 @@ pub struct MembershipPage {
     pub data: Vec<Membership>,
     #[serde(deserialize_with = "count")]
     pub total_count: u64,
+    /// When Clerk served the page (its `Date` header, Unix milliseconds in whole seconds),
+    /// where it said; the instance listing uses it to notice memberships created meanwhile.
+    #[serde(skip)]
+    pub served_at: Option<i64>,
 }
 
 /// A `total_count`: the spec gives it no lower bound; a negative one (which only a mock

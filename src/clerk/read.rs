@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{ClerkError, Client, FILTER_LIMIT, Membership, Organization, PAGE_LIMIT, User};
+use super::{
+    ClerkError, Client, FILTER_LIMIT, Membership, MembershipPage, Organization, PAGE_LIMIT, User,
+};
 use crate::desired::OrgRef;
 use crate::plan::Observed;
 
@@ -73,6 +75,9 @@ pub struct LiveState {
     pub strategy: Option<ListingStrategy>,
     /// Memberships in the whole instance, as the first instance page reported.
     pub instance_total: u64,
+    /// Organizations whose own listing kept changing while it was read (sorted): their view
+    /// may lack memberships, so no deletion or demotion may be planned from it.
+    pub unsettled: Vec<String>,
 }
 
 fn pages(count: u64) -> u64 {
@@ -229,20 +234,22 @@ pub async fn read_memberships(
     };
     if per_org {
         state.strategy = Some(super::ListingStrategy::PerOrganization);
-        let collected = list_per_organization(client, &counts).await?;
-        state.memberships = collected.memberships;
-        state.slugs = collected.slugs;
+        let read = list_per_organization(client, &counts).await?;
+        state.memberships = read.collected.memberships;
+        state.slugs = read.collected.slugs;
+        state.unsettled = read.unsettled;
+        missing.extend(read.gone);
     } else {
         state.strategy = Some(super::ListingStrategy::Instance);
-        let collected = list_instance(client, managed, first).await?;
-        state.memberships = collected.memberships;
-        state.slugs = collected.slugs;
+        let (collected, settled) = list_instance(client, managed, first).await?;
         // An organization with no membership in the listing may not exist at all: check
         // those (and only those) so that a typo is reported rather than planned into.
         let unseen: Vec<&str> = managed
             .iter()
             .filter(|(id, count)| {
-                count.is_none() && !state.memberships.contains_key(*id) && !missing.contains(*id)
+                count.is_none()
+                    && !collected.memberships.contains_key(*id)
+                    && !missing.contains(*id)
             })
             .map(|(id, _)| id.as_str())
             .collect();
@@ -255,6 +262,34 @@ pub async fn read_memberships(
                     .map(|id| (*id).to_owned()),
             );
         }
+        if settled {
+            state.memberships = collected.memberships;
+            state.slugs = collected.slugs;
+        } else {
+            // The listing may have skipped memberships. Each managed organization's own
+            // listing is usually small (one page is one consistent read) and, unless it is the
+            // organization that changes, holds still.
+            tracing::warn!(
+                organizations = managed.len(),
+                "the instance's memberships changed while they were read; reading the managed organizations one by one"
+            );
+            let counts: HashMap<String, u64> = managed
+                .iter()
+                .filter(|(id, _)| !missing.contains(*id))
+                .map(|(id, count)| {
+                    let seen = collected.memberships.get(id).map_or(0, Vec::len) as u64;
+                    // At least one page, even for an organization that looked empty.
+                    (id.clone(), count.unwrap_or(seen).max(seen).max(1))
+                })
+                .collect();
+            drop(collected);
+            state.strategy = Some(super::ListingStrategy::PerOrganization);
+            let read = list_per_organization(client, &counts).await?;
+            state.memberships = read.collected.memberships;
+            state.slugs = read.collected.slugs;
+            state.unsettled = read.unsettled;
+            missing.extend(read.gone);
+        }
     }
     for id in managed.keys() {
         if !missing.contains(id) {
@@ -265,107 +300,266 @@ pub async fn read_memberships(
     Ok((state, missing))
 }
 
-/// Every instance page after `first`, fetched concurrently; only managed organizations are
-/// kept, one membership per user. If the total changed while reading (offsets shifted), the
-/// listing is read again, up to three times.
+/// How long before the first page was served (by its `Date` header, in whole seconds) a
+/// membership may have been created and still count as created while the listing was read:
+/// Clerk's servers' clocks may differ a little.
+const CLOCK_MARGIN_MS: i64 = 1_000;
+
+/// Why a listing cannot be trusted: a membership created since it began (which may also be
+/// one created just before: the clocks have whole seconds) is told apart so that a re-read can
+/// wait until that doubt has passed.
+const CREATED_MEANWHILE: &str = "a membership was created while the listing was read";
+
+/// Reads of one organization's own listing before its memberships count as unsettled.
+const ORGANIZATION_ATTEMPTS: usize = 3;
+
+/// Every instance page after `first`; only managed organizations are kept, one membership
+/// per user. Also says whether the listing held still while it was read: a listing that
+/// moved may have skipped memberships and must not be planned from.
 async fn list_instance(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
-    mut first: super::MembershipPage,
-) -> Result<Collected, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let mut result = Collected::default();
-    for pass in 1..=3 {
-        let total = first.total_count;
-        let mut collected = Collected::default();
-        let mut stable = true;
-        let mut keep = |page: super::MembershipPage, stable: &mut bool| {
-            if page.total_count != total {
-                *stable = false;
-            }
+    first: MembershipPage,
+) -> Result<(Collected, bool), ClerkError> {
+    let mut collected = Collected::default();
+    let moved = read_listing(
+        client,
+        first,
+        |offset| client.list_instance_memberships(offset, PAGE_LIMIT),
+        |page| {
             for membership in page.data {
                 if managed.contains_key(&membership.organization.id) {
                     collected.keep(membership);
                 }
             }
-        };
-        keep(first, &mut stable);
-        let offsets: Vec<u64> = (1..pages(total)).map(|page| page * PAGE_LIMIT).collect();
-        let mut pages_stream = stream::iter(offsets)
-            .map(|offset| client.list_instance_memberships(offset, PAGE_LIMIT))
-            .buffer_unordered(concurrency);
-        while let Some(page) = pages_stream.next().await {
-            keep(page?, &mut stable);
-        }
-        drop(pages_stream);
-        result = collected;
-        if stable || pass == 3 {
-            if !stable {
-                tracing::warn!(
-                    "the instance's memberships kept changing while they were read; the next run will pick up what moved"
-                );
-            }
-            break;
-        }
+        },
+    )
+    .await?;
+    if let Some(reason) = moved {
         tracing::info!(
-            pass,
-            "the instance's memberships changed while they were read; reading them again"
+            reason,
+            "the instance's memberships changed while they were read"
         );
-        first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
     }
-    Ok(result.finish())
+    Ok((collected.finish(), moved.is_none()))
 }
 
-/// Every page of each organization, fetched concurrently. The pages a count promises are
-/// read first; if a page reports a larger total (the organization grew since it was
-/// counted), the missing pages are read too, up to three rounds.
+/// Reads the pages of an offset-paged membership listing after `first` (its first page): the
+/// middle pages concurrently, then the last page. Every page, `first` included, goes to
+/// `keep`. Returns why the listing cannot be trusted, or `None` when it held still.
+///
+/// Read last, the last page shows whatever was created or deleted while the others were read:
+/// a deletion lowers its total, a creation appears in it with a recent `created_at`.
+async fn read_listing<F, Fut>(
+    client: &Client,
+    first: MembershipPage,
+    fetch: F,
+    mut keep: impl FnMut(MembershipPage),
+) -> Result<Option<&'static str>, ClerkError>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<MembershipPage, ClerkError>>,
+{
+    let concurrency = client.config().concurrency as usize;
+    let mut movement = Movement::new(&first);
+    let last_page = pages(first.total_count).saturating_sub(1);
+    movement.see(0, &first);
+    keep(first);
+    let middle: Vec<u64> = (1..last_page).map(|page| page * PAGE_LIMIT).collect();
+    let mut pages_stream = stream::iter(middle)
+        .map(|offset| {
+            let page = fetch(offset);
+            async move { page.await.map(|page| (offset, page)) }
+        })
+        .buffer_unordered(concurrency);
+    while let Some(page) = pages_stream.next().await {
+        let (offset, page) = page?;
+        movement.see(offset, &page);
+        keep(page);
+    }
+    drop(pages_stream);
+    if last_page > 0 {
+        let offset = last_page * PAGE_LIMIT;
+        let page = fetch(offset).await?;
+        movement.see(offset, &page);
+        keep(page);
+    }
+    Ok(movement.finish())
+}
+
+/// What the pages of one offset-paged listing reveal about changes made while it was read.
+///
+/// Offset paging shifts when rows are deleted or created in front of an offset: a page read
+/// after a deletion starts one row later, and the row in between is never seen. Such a gap
+/// shows as a total that differs between pages, a row count that differs from the total, two
+/// pages that share a row, or (when a creation made up for the deletion) a membership created
+/// after the listing began.
+struct Movement {
+    total: u64,
+    /// Memberships created at or after this (Unix ms) were created during the listing.
+    created_since: Option<i64>,
+    rows: u64,
+    /// Offset → (first and last membership ID of the page).
+    edges: Vec<(u64, String, String)>,
+    reason: Option<&'static str>,
+}
+
+impl Movement {
+    fn new(first: &MembershipPage) -> Movement {
+        Movement {
+            total: first.total_count,
+            created_since: first.served_at.map(|at| at - CLOCK_MARGIN_MS),
+            rows: 0,
+            edges: Vec::new(),
+            reason: None,
+        }
+    }
+
+    fn moved(&mut self, reason: &'static str) {
+        self.reason.get_or_insert(reason);
+    }
+
+    fn see(&mut self, offset: u64, page: &MembershipPage) {
+        if page.total_count != self.total {
+            self.moved("the total changed between pages");
+        }
+        self.rows += page.data.len() as u64;
+        // The first page is one read: only the later ones can show a creation after it.
+        if offset > 0
+            && let Some(since) = self.created_since
+            && page
+                .data
+                .iter()
+                .any(|m| m.created_at.is_some_and(|at| at >= since))
+        {
+            self.moved(CREATED_MEANWHILE);
+        }
+        if let (Some(first), Some(last)) = (page.data.first(), page.data.last()) {
+            self.edges.push((offset, first.id.clone(), last.id.clone()));
+        }
+    }
+
+    /// Why the listing cannot be trusted, or `None`.
+    fn finish(mut self) -> Option<&'static str> {
+        if self.rows != self.total {
+            self.moved("the pages held another number of rows than the total");
+        }
+        self.edges.sort();
+        if self
+            .edges
+            .windows(2)
+            .any(|pair| pair[0].2 == pair[1].1 || pair[0].0 == pair[1].0)
+        {
+            self.moved("two pages shared a membership");
+        }
+        self.reason
+    }
+}
+
+/// One organization's memberships as its own listing showed them.
+struct OrganizationRead {
+    memberships: Vec<Membership>,
+    /// Whether every page agreed (same total, every row once): a complete view.
+    settled: bool,
+}
+
+/// Each organization's own listing (`GET /organizations/{id}/memberships`), organizations
+/// concurrently. An organization whose listing moved while it was read is read again, up to
+/// [`ORGANIZATION_ATTEMPTS`] times; one that kept moving is reported in `unsettled`. An
+/// organization that no longer exists is reported in `gone`.
 async fn list_per_organization(
     client: &Client,
     counts: &HashMap<String, u64>,
-) -> Result<Collected, ClerkError> {
+) -> Result<PerOrganization, ClerkError> {
     let concurrency = client.config().concurrency as usize;
-    let mut collected = Collected::default();
-    // Pages read so far, and pages needed, per organization.
-    let mut read: HashMap<&str, u64> = HashMap::new();
-    let mut needed: HashMap<&str, u64> = counts
-        .iter()
-        .map(|(id, &count)| (id.as_str(), pages(count)))
-        .collect();
-    for _round in 0..3 {
-        let requests: Vec<(&str, u64)> = needed
-            .iter()
-            .flat_map(|(&id, &wanted)| {
-                let done = read.get(id).copied().unwrap_or(0);
-                (done..wanted).map(move |page| (id, page * PAGE_LIMIT))
-            })
-            .collect();
-        if requests.is_empty() {
-            break;
+    let reads: Vec<(&String, Option<OrganizationRead>)> = stream::iter(counts)
+        .filter(|(_, count)| std::future::ready(**count > 0))
+        .map(|(id, _)| async move {
+            let read = read_organization(client, id).await?;
+            Ok::<_, ClerkError>((id, read))
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    let mut result = PerOrganization::default();
+    for (id, read) in reads {
+        let Some(read) = read else {
+            result.gone.push(id.clone());
+            continue;
+        };
+        if !read.settled {
+            result.unsettled.push(id.clone());
         }
-        for (id, _) in &requests {
-            let wanted = needed[id];
-            read.insert(id, wanted);
-        }
-        let mut pages_stream = stream::iter(requests)
-            .map(|(id, offset)| async move {
-                (
-                    id,
-                    client
-                        .list_organization_memberships(id, offset, PAGE_LIMIT, &[])
-                        .await,
-                )
-            })
-            .buffer_unordered(concurrency);
-        while let Some((id, page)) = pages_stream.next().await {
-            let page = page?;
-            let wanted = needed.entry(id).or_default();
-            *wanted = (*wanted).max(pages(page.total_count));
-            for membership in page.data {
-                collected.keep(membership);
-            }
+        for membership in read.memberships {
+            result.collected.keep(membership);
         }
     }
-    Ok(collected.finish())
+    result.collected = result.collected.finish();
+    result.unsettled.sort();
+    Ok(result)
+}
+
+/// What [`list_per_organization`] found.
+#[derive(Default)]
+struct PerOrganization {
+    collected: Collected,
+    unsettled: Vec<String>,
+    gone: Vec<String>,
+}
+
+/// Reads every page of one organization (its first page says how many), again while its
+/// listing moves. `None`: the organization does not exist (404).
+async fn read_organization(
+    client: &Client,
+    id: &str,
+) -> Result<Option<OrganizationRead>, ClerkError> {
+    let mut last = None;
+    for attempt in 1..=ORGANIZATION_ATTEMPTS {
+        let first = match client
+            .list_organization_memberships(id, 0, PAGE_LIMIT, &[])
+            .await
+        {
+            Ok(first) => first,
+            Err(error) if error.status() == Some(404) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut memberships: Vec<Membership> = Vec::new();
+        let moved = read_listing(
+            client,
+            first,
+            |offset| client.list_organization_memberships(id, offset, PAGE_LIMIT, &[]),
+            |page| memberships.extend(page.data),
+        )
+        .await?;
+        let Some(reason) = moved else {
+            return Ok(Some(OrganizationRead {
+                memberships,
+                settled: true,
+            }));
+        };
+        tracing::info!(
+            organization = id,
+            attempt,
+            reason,
+            "the organization's memberships changed while they were read"
+        );
+        last = Some(OrganizationRead {
+            memberships,
+            settled: false,
+        });
+        if reason == CREATED_MEANWHILE && attempt < ORGANIZATION_ATTEMPTS {
+            // The creation may have come just before the read; past the clocks' margin, a
+            // re-read tells.
+            tokio::time::sleep(std::time::Duration::from_millis(2 * CLOCK_MARGIN_MS as u64)).await;
+        }
+    }
+    metrics::counter!(crate::telemetry::names::INCONSISTENT_READS).increment(1);
+    tracing::warn!(
+        organization = id,
+        attempts = ORGANIZATION_ATTEMPTS,
+        "the organization's memberships kept changing while they were read; no deletion or demotion is planned in it this run"
+    );
+    Ok(last)
 }
 
 /// The roles each of these organizations allows: its role set's roles (`GET /role_sets/{key}`,

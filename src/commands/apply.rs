@@ -132,7 +132,9 @@ pub async fn apply_files(
             computed.plan.rejected.len()
         ));
     }
-    if exit == Exit::Success && (!computed.missing.is_empty() || !computed.plan.rejected.is_empty())
+    let unsettled = super::report_unsettled(&computed.plan);
+    if exit == Exit::Success
+        && (!computed.missing.is_empty() || !computed.plan.rejected.is_empty() || unsettled)
     {
         Exit::Failure
     } else {

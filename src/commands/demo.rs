@@ -60,6 +60,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
         latency: Duration::from_millis(20),
         rate_limit: None,
         fail_rate: 0.0,
+        churn: Vec::new(),
     };
     let simulator = match Simulator::start_with(state, &key, options).await {
         Ok(simulator) => simulator,

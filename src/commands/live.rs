@@ -180,6 +180,7 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     let today = time::OffsetDateTime::now_utc().date();
     let planning = crate::telemetry::CpuClock::start();
     let observed = std::mem::take(&mut live.memberships);
+    let unsettled: HashSet<&str> = live.unsettled.iter().map(String::as_str).collect();
     // Resolve and diff organization by organization: each target is dropped once diffed.
     let no_members = Vec::new();
     let mut plan = Plan::default();
@@ -192,8 +193,11 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
         },
         |target| {
             let live = observed.get(&target.organization_id).unwrap_or(&no_members);
-            plan.organizations
-                .push(plan::diff_organization(&target, live));
+            let mut organization = plan::diff_organization(&target, live);
+            if unsettled.contains(target.organization_id.as_str()) {
+                plan::withhold_removals(&mut organization, live);
+            }
+            plan.organizations.push(organization);
             plan.pending.extend(target.pending);
         },
     );

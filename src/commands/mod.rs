@@ -101,6 +101,23 @@ fn report_missing(missing: &[OrgRef]) {
     }
 }
 
+/// Reports the organizations whose memberships could not be read consistently (the run then
+/// ends with exit 1); says whether there were any.
+fn report_unsettled(plan: &crate::plan::Plan) -> bool {
+    let unsettled: Vec<&str> = plan
+        .unsettled()
+        .map(|organization| organization.organization_id.as_str())
+        .collect();
+    if !unsettled.is_empty() {
+        report_error(format_args!(
+            "the memberships of {} organization(s) kept changing while they were read ({}); no deletion or demotion was planned in them, and the next run will plan them",
+            unsettled.len(),
+            unsettled.join(", ")
+        ));
+    }
+    !unsettled.is_empty()
+}
+
 /// Set by the daemon: problems go to the log (one structured line each) instead of plain
 /// `error:` lines on stderr, so that JSON logs stay one JSON object per line.
 static STRUCTURED: AtomicBool = AtomicBool::new(false);

@@ -57,6 +57,9 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     {
         return exit;
     }
+    if super::report_unsettled(&computed.plan) {
+        return Exit::Failure;
+    }
     if !computed.plan.rejected.is_empty() {
         eprintln!(
             "error: {} change(s) cannot be made (marked ! in the plan); fix the roles in the file",

@@ -34,6 +34,7 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
         latency: std::time::Duration::from_millis(args.latency),
         rate_limit: global.rate_limit,
         fail_rate: args.fail_rate,
+        churn: args.churn.clone(),
     };
     let counts = (
         state.organizations.len(),

@@ -90,7 +90,19 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
         current_members: live.len(),
         admins_before,
         admins_after,
+        withheld: None,
     }
+}
+
+/// Leaves out the deletions and demotions of an organization whose memberships kept changing
+/// while they were read: its view may lack members, and a removal planned from it could take
+/// the wrong person's access or leave no admin. Creates, promotions and metadata changes stay
+/// (the executor converges a membership that turns out to exist).
+pub fn withhold_removals(organization: &mut OrganizationPlan, live: &[Observed]) {
+    let before = organization.changes.len();
+    organization.changes.retain(|change| change.phase() == 0);
+    organization.withheld = Some(before - organization.changes.len());
+    organization.admins_after = admins_after(live, &organization.changes);
 }
 
 /// The number of `org:admin` members once every change has run.

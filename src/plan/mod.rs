@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 pub use crate::desired::Metadata;
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::{admins_after, converge, diff, diff_organization, sort};
+pub use diff::{admins_after, converge, diff, diff_organization, sort, withhold_removals};
 pub use guard::{MaxDeletes, Refusal, check};
 pub use render::{JsonReport, render_json, render_outcomes, render_text};
 pub use resolve::{Resolution, ResolveInput, resolve, resolve_each};
@@ -121,6 +121,10 @@ pub struct OrganizationPlan {
     /// `org:admin` members today, and after the plan.
     pub admins_before: usize,
     pub admins_after: usize,
+    /// Deletions and demotions left out because the organization's memberships kept changing
+    /// while they were read (see [`withhold_removals`]); `None` when it was read consistently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<usize>,
 }
 
 /// Everything a run would change.
@@ -156,6 +160,13 @@ impl Plan {
         self.changes()
             .filter(|change| change.action == action)
             .count()
+    }
+
+    /// Organizations whose memberships could not be read consistently this run.
+    pub fn unsettled(&self) -> impl Iterator<Item = &OrganizationPlan> {
+        self.organizations
+            .iter()
+            .filter(|org| org.withheld.is_some())
     }
 
     /// Memberships of the managed organizations today.

@@ -46,6 +46,26 @@ pub struct JsonReport<'a> {
     pub summary: Summary,
     /// Why the plan is (or would be) refused by the safety limits; empty when it is not.
     pub refused: &'a [Refusal],
+    /// What a reader must know about an organization (its memberships kept changing while
+    /// they were read, so no deletion or demotion was planned in it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<OrganizationNote<'a>>,
+}
+
+/// A note about one organization in the JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganizationNote<'a> {
+    pub organization_id: &'a str,
+    pub note: String,
+}
+
+/// Why an organization got no deletion or demotion this run.
+pub fn unsettled_note(organization: &super::OrganizationPlan) -> Option<String> {
+    organization.withheld.map(|withheld| {
+        format!(
+            "its memberships kept changing while they were read, so no deletion or demotion is planned in it this run ({withheld} left out); the next run plans them from a consistent read"
+        )
+    })
 }
 
 /// Renders the JSON document. `outcomes` gives each change's outcome (`applied`, `failed`,
@@ -98,6 +118,16 @@ pub fn render_json(
         pending: &plan.pending,
         rejected: &plan.rejected,
         refused: refusals,
+        notes: plan
+            .organizations
+            .iter()
+            .filter_map(|organization| {
+                unsettled_note(organization).map(|note| OrganizationNote {
+                    organization_id: &organization.organization_id,
+                    note,
+                })
+            })
+            .collect(),
     };
     serde_json::to_string_pretty(&report).unwrap_or_default()
 }
@@ -117,10 +147,18 @@ pub fn render_text(plan: &Plan) -> String {
             .iter()
             .filter(|r| r.organization_id == organization.organization_id)
             .collect();
-        if organization.changes.is_empty() && pending.is_empty() && rejected.is_empty() {
+        let note = unsettled_note(organization);
+        if organization.changes.is_empty()
+            && pending.is_empty()
+            && rejected.is_empty()
+            && note.is_none()
+        {
             continue;
         }
         let _ = writeln!(out, "{}", header(organization));
+        if let Some(note) = note {
+            let _ = writeln!(out, "  warning: {note}");
+        }
         for change in &organization.changes {
             let _ = writeln!(out, "  {}", change_line(change));
         }
@@ -221,7 +259,15 @@ pub fn summary_line(plan: &Plan) -> String {
     } else {
         format!(" {} change(s) rejected (marked !).", plan.rejected.len())
     };
-    format!("{}{rejected}", counts_line(plan))
+    let unsettled = plan.unsettled().count();
+    let unsettled = if unsettled == 0 {
+        String::new()
+    } else {
+        format!(
+            " {unsettled} organization(s) read inconsistently: no deletion or demotion planned in them."
+        )
+    };
+    format!("{}{rejected}{unsettled}", counts_line(plan))
 }
 
 fn counts_line(plan: &Plan) -> String {
@@ -254,10 +300,14 @@ pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> St
     let mut failures = Vec::new();
     let mut index = 0;
     for organization in &plan.organizations {
-        if organization.changes.is_empty() {
+        let note = unsettled_note(organization);
+        if organization.changes.is_empty() && note.is_none() {
             continue;
         }
         let _ = writeln!(out, "{}", header(organization));
+        if let Some(note) = &note {
+            let _ = writeln!(out, "  warning: {note}");
+        }
         for change in &organization.changes {
             let (outcome, detail) = outcomes
                 .get(index)

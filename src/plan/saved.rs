@@ -252,6 +252,7 @@ mod tests {
                 current_members: 1,
                 admins_before: 0,
                 admins_after: 1,
+                withheld: None,
             }],
             ..Plan::default()
         }
