@@ -6,6 +6,7 @@
 //! cargo bench --bench apply -- throughput         # 25 ms latency, 200/s, 1,500 changes over 20,000
 //! cargo bench --bench apply -- sequential         # the same, one request at a time
 //! cargo bench --bench apply -- scale              # 1,000,000 memberships, 50,000 organizations
+//! cargo bench --bench apply -- pacing             # told 1×, 1.5×, 2.5×, 10× the real limit
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ fn main() {
                     concurrent.as_secs_f64()
                 );
             }
+        }
+        if run("pacing") {
+            pacing().await;
         }
         if run("scale") {
             scale().await;
@@ -214,6 +218,20 @@ async fn throughput(concurrency: u32) -> Duration {
         "  wall time                     {:.2} s",
         output.wall.as_secs_f64()
     );
+    if let (Some(first), Some(last)) = (requests.first(), requests.last()) {
+        let reads_done = requests
+            .iter()
+            .filter(|r| !r.is_write())
+            .map(|r| r.at)
+            .max()
+            .unwrap_or_default();
+        println!(
+            "  first request, last read, last request at  {:.2} s, {:.2} s, {:.2} s",
+            first.at.as_secs_f64(),
+            reads_done.as_secs_f64(),
+            last.at.as_secs_f64()
+        );
+    }
     println!("  lower bound (minimum ÷ rate)  {lower_bound:.2} s");
     println!(
         "  efficiency                    {:.2}",
@@ -224,6 +242,63 @@ async fn throughput(concurrency: u32) -> Duration {
         simulator.peak_in_flight()
     );
     output.wall
+}
+
+/// The pacer against a limit it was not told: the simulator allows 40 requests a second (a
+/// bucket of 40, like Clerk's window), membersync is told 1×, 1.5×, 2.5× and 10× that, and
+/// creates 1,600 memberships (25 ms latency, 8 in flight).
+async fn pacing() {
+    const REAL: u32 = 40;
+    const ORGANIZATIONS: usize = 8;
+    const USERS: usize = 200;
+    println!("pacing: the API allows {REAL}/s; 1,600 creates, 25 ms latency, --concurrency 8");
+    println!("  told        rate      requests  answered 429  429 share  throughput ÷ real limit");
+    for told in [1.0, 1.5, 2.5, 10.0] {
+        let mut state = generated_state(ORGANIZATIONS, 0);
+        state.users = (0..USERS)
+            .map(|user| SimUser {
+                id: format!("user_{user}"),
+                emails: vec![format!("u{user}@example.com")],
+            })
+            .collect();
+        let options = SimOptions {
+            latency: Duration::from_millis(25),
+            rate_limit: Some(format!("{REAL}/s").parse().expect("a rate")),
+            ..SimOptions::default()
+        };
+        let simulator = Simulator::start_with(state, KEY, options)
+            .await
+            .expect("the simulator starts");
+        let mut text = String::from("version: 1\norganizations:\n");
+        for org in 0..ORGANIZATIONS {
+            text.push_str(&format!("  org_{org}:\n    members:\n"));
+            for user in 0..USERS {
+                let role = if user == 0 { "admin" } else { "member" };
+                text.push_str(&format!("      user_{user}: {role}\n"));
+            }
+        }
+        let scratch = Scratch::new("pacing");
+        let file = scratch.write("membersync.yaml", &text);
+        let rate = format!("{}/s", (f64::from(REAL) * told).round());
+        let output = membersync(
+            &simulator,
+            &["apply", "--rate-limit", &rate, "--concurrency", "8"],
+            &file,
+            &[("RUST_LOG", "warn")],
+        )
+        .await;
+        let requests = simulator.requests();
+        let throttled = requests.iter().filter(|r| r.status == 429).count();
+        let accepted = requests.len() - throttled;
+        let throughput = accepted as f64 / output.wall.as_secs_f64();
+        println!(
+            "  {told:>4}×  {rate:>9}  {:>12}  {throttled:>12}  {:>8.1}%  {:>23.2}",
+            requests.len(),
+            100.0 * throttled as f64 / requests.len() as f64,
+            throughput / f64::from(REAL)
+        );
+    }
+    println!();
 }
 
 /// 1,000,000 memberships over 50,000 organizations (20 each, from a pool of 1,000 users);

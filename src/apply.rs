@@ -237,6 +237,14 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
             reason: "not sent: membersync is shutting down".to_owned(),
         };
     }
+    if client.is_out_of_retries() {
+        return Outcome::Failed {
+            error: format!(
+                "not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {} retries are spent; the next run will finish the job",
+                client.retry_budget()
+            ),
+        };
+    }
     let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());
     match change.action {
         Action::Create => {

@@ -419,3 +419,55 @@ async fn the_key_never_appears_in_output_logs_or_files() {
     let plan_file = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
     assert!(!plan_file.contains(KEY));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_against_an_api_failing_every_write_stops_within_its_retry_budget() {
+    // 60 creates; every write is answered 500. Retried each to its own limit (6 attempts),
+    // that would be 360 writes.
+    let (state, text) = common::creates(60);
+    let simulator = start(state).await;
+    simulator.inject(
+        Fault::new(FaultKind::Before {
+            status: 500,
+            code: "internal_clerk_error".into(),
+        })
+        .on("WRITE", "")
+        .always(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "m.yaml", &text);
+    let output = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", &file, "--output", "json"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let requests = simulator.requests();
+    let sent = requests.len() as u64;
+    let writes = writes(&simulator) as u64;
+    // First attempts of the changes sent before the budget ran out, plus at most the budget
+    // (20 + a tenth of the requests sent).
+    assert!(
+        writes <= 60 + 20 + sent / 10,
+        "{writes} writes of {sent} requests"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let changes = report["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 60);
+    assert!(changes.iter().all(|c| c["outcome"] == "failed"));
+    let not_sent = changes
+        .iter()
+        .filter(|c| {
+            c["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not sent: Clerk kept failing"))
+        })
+        .count();
+    assert!(not_sent > 0, "{report}");
+    assert!(
+        stderr(&output).contains("retry budget is spent"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -38,6 +38,11 @@ pub enum ClerkError {
     /// Not sent, because an earlier request of this run was refused for authentication.
     #[error("{context}: not sent, the run stopped after Clerk refused the secret key")]
     Stopped { context: String },
+    /// Not sent, because Clerk kept failing and the run's retry budget is spent.
+    #[error(
+        "{context}: not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {budget} retries are spent; the next run will finish the job"
+    )]
+    OutOfRetries { context: String, budget: u64 },
     /// Not sent, because the process is shutting down (SIGTERM).
     #[error("{context}: not sent, membersync is shutting down")]
     ShuttingDown { context: String },

@@ -24,7 +24,7 @@ use url::Url;
 
 pub use error::{Class, ClerkError, classify};
 pub use models::*;
-pub use pacing::{Pacer, PacingStats, RateLimit};
+pub use pacing::{Pacer, RateLimit};
 pub use read::{
     ListingStrategy, LiveState, OrgLookup, allowed_roles, list_every_organization,
     read_memberships, resolve_emails, resolve_organizations,
@@ -97,6 +97,9 @@ pub struct RequestStats {
     pub writes: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
+    /// Retries after transient failures (5xx, timeouts, dropped connections): what the run's
+    /// retry budget counts.
+    pub transient_retries: AtomicU64,
     by_endpoint: Mutex<BTreeMap<(&'static str, u16), u64>>,
 }
 
@@ -151,6 +154,8 @@ pub struct Client {
     pub pacer: Pacer,
     pub stats: RequestStats,
     stopped: AtomicBool,
+    /// Set once the run's retry budget is spent.
+    out_of_retries: AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -191,6 +196,7 @@ impl Client {
             config,
             stats: RequestStats::default(),
             stopped: AtomicBool::new(false),
+            out_of_retries: AtomicBool::new(false),
         })
     }
 
@@ -209,6 +215,34 @@ impl Client {
     /// Whether a 401/403 stopped the run.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// The retries after transient failures a run may spend: 20, plus a tenth of the requests
+    /// sent. Past it the API is failing, not flaking: retrying every change to its own limit
+    /// would only multiply the load (smithy-rs's retry budget, in spirit). Retries after a
+    /// 429 are pacing, not failure, and do not count.
+    pub fn retry_budget(&self) -> u64 {
+        20 + self.stats.sent.load(Ordering::Relaxed) / 10
+    }
+
+    /// Whether the retry budget is spent: no new request starts.
+    pub fn is_out_of_retries(&self) -> bool {
+        self.out_of_retries.load(Ordering::SeqCst)
+    }
+
+    /// Takes one retry from the budget; `false` (and the run stops sending) once it is spent.
+    fn take_retry(&self) -> bool {
+        let used = self.stats.transient_retries.fetch_add(1, Ordering::SeqCst) + 1;
+        if used <= self.retry_budget() {
+            return true;
+        }
+        if !self.out_of_retries.swap(true, Ordering::SeqCst) {
+            tracing::error!(
+                retries = used - 1,
+                "Clerk keeps failing: the run's retry budget is spent; the remaining requests are not sent"
+            );
+        }
+        false
     }
 
     /// Whether shutdown was asked for: no new request starts.
@@ -255,8 +289,11 @@ impl Client {
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|failure: &Failure| {
-                failure.class != Class::Permanent && !self.is_stopped() && !self.is_closing()
+            .when(|failure: &Failure| match failure.class {
+                Class::Permanent => false,
+                _ if self.is_stopped() || self.is_closing() => false,
+                Class::Throttled => true,
+                Class::Transient => self.take_retry(),
             })
             .adjust(|failure: &Failure, delay: Option<Duration>| {
                 // `None` means the attempts are used up.
@@ -295,6 +332,12 @@ impl Client {
         }
         let url = self.url(request.segments, &request.query);
         let _permit = self.pacer.acquire().await;
+        if self.is_out_of_retries() {
+            return Err(permanent(ClerkError::OutOfRetries {
+                context: request.context.clone(),
+                budget: self.retry_budget(),
+            }));
+        }
         if self.is_stopped() {
             return Err(permanent(ClerkError::Stopped {
                 context: request.context.clone(),
@@ -350,6 +393,9 @@ impl Client {
             }
         };
         self.stats.record(request.endpoint, status);
+        if status != 429 {
+            self.pacer.accepted();
+        }
         tracing::debug!(
             method = %request.method,
             path = url.path(),
@@ -400,7 +446,7 @@ impl Client {
                 .unwrap_or(Duration::from_secs(1))
                 .min(self.config.max_pause);
             self.pacer.pause_until(tokio::time::Instant::now() + pause);
-            self.pacer.slow_down();
+            self.pacer.throttled();
         }
         Err(Failure {
             error: ClerkError::Api {

@@ -1,14 +1,16 @@
 //! Pacing shared by every task of a run: one rate limiter, a cap on requests in flight, and a
 //! gate that pauses everyone after a 429 until Clerk's `Retry-After`.
 //!
-//! A 429 means someone else shares the instance's budget, so after it the pacer also slows
-//! down: each 429 (at most one a second counts) halves the rate, down to a sixteenth, and each
-//! quiet 30 seconds doubles it back (multiplicative decrease, stepwise recovery).
+//! The rate limit a run is given is a ceiling, not a promise: the instance's budget is shared
+//! with the product's own traffic, and users rarely know it. So the pacer learns it: at a 429,
+//! the requests Clerk accepted over the preceding window are what it allows, and the pace is
+//! set just under that; every quiet couple of seconds it probes upward by a small step
+//! (additive increase), never past the ceiling. `Retry-After` is always honoured.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -71,51 +73,71 @@ fn positive(period: Duration, requests: NonZeroU32) -> Option<RateLimit> {
     (!period.is_zero()).then_some(RateLimit { requests, period })
 }
 
-/// Counters of what the pacer did, for reports, metrics and benchmarks.
-#[derive(Debug, Default)]
-pub struct PacingStats {
-    pub waited_on_limiter_micros: AtomicU64,
-    pub paused_by_429_micros: AtomicU64,
-    pub peak_in_flight: AtomicU64,
-}
+/// The slowest the pacer goes after 429s: this fraction of the rate limit.
+const FLOOR: f64 = 1.0 / 16.0;
+/// After a 429, the pace is set this far under the rate Clerk was found to accept.
+const MARGIN: f64 = 0.95;
+/// Quiet time (no 429) after which the pace probes upward by one [`PROBE_STEP`].
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How much one probe adds: this fraction of the rate Clerk was last found to accept.
+const PROBE_STEP: f64 = 0.01;
+/// 429s this close to the last one belong to the same storm and teach nothing new.
+const STORM: Duration = Duration::from_secs(1);
 
-/// How far the pacer slows down after 429s: level k paces at rate ÷ 2^k.
-const MAX_SLOWDOWN: u32 = 4;
-/// Quiet time that lifts one level of slowdown.
-const RECOVERY: Duration = Duration::from_secs(30);
+/// What the pacer has learnt of the rate Clerk really accepts.
+#[derive(Debug)]
+struct Learning {
+    /// The pace now, in requests per second (never above the rate limit).
+    rate: f64,
+    /// The rate Clerk accepted before its last 429 (requests per second); `None` before any.
+    budget: Option<f64>,
+    /// Answers other than 429 within the last window, oldest first.
+    accepted: VecDeque<Instant>,
+    /// When the pace last changed (a 429, or a probe).
+    changed: Instant,
+    /// When the last 429 set the pace.
+    throttled: Option<Instant>,
+}
 
 /// The shared pacer.
 pub struct Pacer {
-    limiter: DefaultDirectRateLimiter,
-    /// Rate ÷ 2, ÷ 4, ÷ 8, ÷ 16: consulted while slowed down after 429s.
-    slowed: Vec<DefaultDirectRateLimiter>,
-    /// (level, when it was last raised).
-    slowdown: Mutex<(u32, Option<Instant>)>,
+    /// The rate limit the run was given: never exceeded.
+    ceiling: RateLimit,
+    /// Paces requests at `learning.rate`; replaced when the pace changes.
+    limiter: RwLock<Arc<DefaultDirectRateLimiter>>,
+    learning: Mutex<Learning>,
+    /// The window over which accepted requests are counted: the rate limit's period, at
+    /// least a second.
+    window: Duration,
     in_flight: Semaphore,
-    concurrency: u32,
     paused_until: Mutex<Option<Instant>>,
-    pub stats: PacingStats,
+}
+
+/// An evenly spaced limiter (burst of one) at `per_second`: never more than the rate in any
+/// window, which is how Clerk counts.
+fn limiter(per_second: f64) -> Arc<DefaultDirectRateLimiter> {
+    let interval = Duration::from_secs_f64(1.0 / per_second.max(1e-6));
+    let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
+    Arc::new(RateLimiter::direct(quota))
 }
 
 impl Pacer {
     pub fn new(rate: RateLimit, concurrency: u32) -> Pacer {
-        // Evenly spaced, burst of one: never more than N requests in any window of PERIOD,
-        // which is how Clerk counts.
-        let interval = rate.period / rate.requests.get();
-        let quota = |interval: Duration| {
-            Quota::with_period(interval.max(Duration::from_nanos(1)))
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        };
+        let ceiling = rate.per_second();
         Pacer {
-            limiter: RateLimiter::direct(quota(interval)),
-            slowed: (1..=MAX_SLOWDOWN)
-                .map(|level| RateLimiter::direct(quota(interval * (1 << level))))
-                .collect(),
-            slowdown: Mutex::new((0, None)),
+            ceiling: rate,
+            limiter: RwLock::new(limiter(ceiling)),
+            learning: Mutex::new(Learning {
+                rate: ceiling,
+                budget: None,
+                accepted: VecDeque::new(),
+                changed: Instant::now(),
+                throttled: None,
+            }),
+            window: rate.period.max(Duration::from_secs(1)),
             in_flight: Semaphore::new(concurrency as usize),
-            concurrency,
             paused_until: Mutex::new(None),
-            stats: PacingStats::default(),
         }
     }
 
@@ -126,24 +148,15 @@ impl Pacer {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let in_flight = u64::from(self.concurrency) - self.in_flight.available_permits() as u64;
-        self.stats
-            .peak_in_flight
-            .fetch_max(in_flight, Ordering::Relaxed);
         loop {
             self.wait_for_gate().await;
             let started = Instant::now();
-            self.limiter.until_ready().await;
-            let level = self.slowdown_level();
-            if level > 0
-                && let Some(slowed) = self.slowed.get(level as usize - 1)
-            {
-                slowed.until_ready().await;
-            }
-            let waited = started.elapsed().as_micros() as u64;
-            self.stats
-                .waited_on_limiter_micros
-                .fetch_add(waited, Ordering::Relaxed);
+            let limiter = self
+                .limiter
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .clone();
+            limiter.until_ready().await;
             metrics::histogram!(crate::telemetry::names::LIMITER_WAIT)
                 .record(started.elapsed().as_secs_f64());
             // A 429 seen while we waited on the limiter closes the gate again.
@@ -153,40 +166,75 @@ impl Pacer {
         }
     }
 
-    /// The current slowdown: requests are paced at rate ÷ 2^level.
-    pub fn slowdown_level(&self) -> u32 {
-        let slowdown = self
-            .slowdown
+    /// The pace now, in requests per second.
+    pub fn rate(&self) -> f64 {
+        self.lock_learning().rate
+    }
+
+    fn lock_learning(&self) -> std::sync::MutexGuard<'_, Learning> {
+        self.learning
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        match *slowdown {
-            (level, Some(raised)) => {
-                let quiet = raised.elapsed().as_secs() / RECOVERY.as_secs();
-                level.saturating_sub(quiet as u32)
-            }
-            (_, None) => 0,
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn set_rate(&self, learning: &mut Learning, rate: f64) {
+        let ceiling = self.ceiling.per_second();
+        learning.rate = rate.clamp(ceiling * FLOOR, ceiling);
+        learning.changed = Instant::now();
+        *self
+            .limiter
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = limiter(learning.rate);
+    }
+
+    /// Clerk answered (anything but 429): count it, and after quiet time probe a little
+    /// faster, never past the rate limit (additive increase).
+    pub fn accepted(&self) {
+        let now = Instant::now();
+        let mut learning = self.lock_learning();
+        learning.accepted.push_back(now);
+        while learning
+            .accepted
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > self.window)
+        {
+            learning.accepted.pop_front();
+        }
+        let ceiling = self.ceiling.per_second();
+        if learning.rate < ceiling && now.duration_since(learning.changed) >= PROBE_EVERY {
+            let step = learning.budget.unwrap_or(ceiling).max(ceiling * FLOOR) * PROBE_STEP;
+            let rate = learning.rate + step;
+            self.set_rate(&mut learning, rate);
         }
     }
 
-    /// A 429 arrived: slow down one more level (429s within a second of the last raise are
-    /// the same storm and count once).
-    pub fn slow_down(&self) {
-        let current = self.slowdown_level();
-        let mut slowdown = self
-            .slowdown
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let recent = slowdown
-            .1
-            .is_some_and(|raised| raised.elapsed() < Duration::from_secs(1));
-        if !recent {
-            *slowdown = ((current + 1).min(MAX_SLOWDOWN), Some(Instant::now()));
-            tracing::info!(
-                level = slowdown.0,
-                "Clerk answered 429: pacing at 1/{} of the rate limit for now",
-                1 << slowdown.0
-            );
+    /// Clerk answered 429: the requests it accepted over the last window are what it allows
+    /// (the instance's budget, shared with every other client of it). Pace just under that;
+    /// 429s of the same storm count once.
+    pub fn throttled(&self) {
+        let now = Instant::now();
+        let mut learning = self.lock_learning();
+        if learning
+            .throttled
+            .is_some_and(|at| now.duration_since(at) < STORM)
+        {
+            return;
         }
+        learning.throttled = Some(now);
+        let window = self.window;
+        let accepted = learning
+            .accepted
+            .iter()
+            .filter(|at| now.duration_since(**at) <= window)
+            .count();
+        let budget = accepted as f64 / window.as_secs_f64();
+        learning.budget = Some(budget);
+        self.set_rate(&mut learning, budget * MARGIN);
+        tracing::info!(
+            accepted_per_second = budget,
+            pace_per_second = learning.rate,
+            "Clerk answered 429: pacing just under the rate it accepted"
+        );
     }
 
     /// Pauses every request until `until` (extends, never shortens, a pause).
@@ -212,9 +260,6 @@ impl Pacer {
 
     async fn wait_for_gate(&self) {
         while let Some(remaining) = self.pause_remaining() {
-            self.stats
-                .paused_by_429_micros
-                .fetch_add(remaining.as_micros() as u64, Ordering::Relaxed);
             metrics::histogram!(crate::telemetry::names::PAUSED_BY_429)
                 .record(remaining.as_secs_f64());
             tokio::time::sleep(remaining).await;
@@ -267,23 +312,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn each_429_halves_the_rate_and_quiet_time_restores_it() {
-        let pacer = Pacer::new("1000/s".parse().unwrap(), 4);
-        assert_eq!(pacer.slowdown_level(), 0);
-        pacer.slow_down();
-        pacer.slow_down(); // the same storm: counts once
-        assert_eq!(pacer.slowdown_level(), 1);
-        tokio::time::advance(Duration::from_secs(2)).await;
-        pacer.slow_down();
-        assert_eq!(pacer.slowdown_level(), 2);
-        for _ in 0..5 {
-            tokio::time::advance(Duration::from_secs(2)).await;
-            pacer.slow_down();
+    async fn a_429_sets_the_pace_under_what_was_accepted_and_quiet_time_probes_upward() {
+        let pacer = Pacer::new("100/s".parse().unwrap(), 4);
+        assert_eq!(pacer.rate(), 100.0);
+        // 40 answers within the last second, then a 429.
+        for _ in 0..40 {
+            pacer.accepted();
+            tokio::time::advance(Duration::from_millis(20)).await;
         }
-        assert_eq!(pacer.slowdown_level(), MAX_SLOWDOWN);
-        tokio::time::advance(RECOVERY).await;
-        assert_eq!(pacer.slowdown_level(), MAX_SLOWDOWN - 1);
-        tokio::time::advance(RECOVERY * MAX_SLOWDOWN).await;
-        assert_eq!(pacer.slowdown_level(), 0);
+        pacer.throttled();
+        assert!(
+            (pacer.rate() - 40.0 * MARGIN).abs() < 1e-9,
+            "{}",
+            pacer.rate()
+        );
+        pacer.throttled(); // the same storm: learns nothing new
+        assert!((pacer.rate() - 40.0 * MARGIN).abs() < 1e-9);
+        // Quiet time: one step of 1% of 40 per PROBE_EVERY.
+        tokio::time::advance(PROBE_EVERY).await;
+        pacer.accepted();
+        assert!(
+            (pacer.rate() - (40.0 * MARGIN + 0.4)).abs() < 1e-9,
+            "{}",
+            pacer.rate()
+        );
+        // Never past the ceiling.
+        for _ in 0..1_000 {
+            tokio::time::advance(PROBE_EVERY).await;
+            pacer.accepted();
+        }
+        assert_eq!(pacer.rate(), 100.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_before_anything_was_accepted_slows_to_the_floor_not_to_zero() {
+        let pacer = Pacer::new("100/s".parse().unwrap(), 4);
+        pacer.throttled();
+        assert_eq!(pacer.rate(), 100.0 * FLOOR);
     }
 }
