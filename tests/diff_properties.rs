@@ -29,9 +29,9 @@ fn observed() -> impl Strategy<Value = Vec<Observed>> {
             members
                 .into_iter()
                 .map(|(user, (role, public, private))| Observed {
-                    user_id: format!("user_{user}"),
+                    user_id: format!("user_{user}").into(),
                     email: None,
-                    role: ROLES[role].to_owned(),
+                    role: Role::observed(ROLES[role]),
                     public_metadata: public.into(),
                     private_metadata: private.into(),
                 })
@@ -82,9 +82,9 @@ fn state_of(live: &[Observed]) -> State {
     live.iter()
         .map(|m| {
             (
-                m.user_id.clone(),
+                m.user_id.to_string(),
                 (
-                    m.role.clone(),
+                    m.role.to_string(),
                     m.public_metadata.to_map(),
                     m.private_metadata.to_map(),
                 ),
@@ -153,7 +153,7 @@ proptest! {
         let target = Target {
             organization_id: "org_p".into(), label: None, prune: true, metadata_mode: MetadataMode::Exact,
             members: live.iter().map(|m| TargetMember {
-                user_id: m.user_id.clone(), email: None, role: Role::parse(&m.role).unwrap(),
+                user_id: m.user_id.to_string(), email: None, role: Role::parse(m.role.as_str()).unwrap(),
                 public_metadata: Some(m.public_metadata.clone()), private_metadata: Some(m.private_metadata.clone()),
             }).collect(),
             ignore: vec![], pending: vec![],
@@ -194,7 +194,7 @@ proptest! {
         }
         // A second plan from the result is empty.
         let after: Vec<Observed> = state.iter().map(|(user, (role, public, private))| Observed {
-            user_id: user.clone(), email: None, role: role.clone(), public_metadata: public.clone().into(), private_metadata: private.clone().into(),
+            user_id: user.as_str().into(), email: None, role: Role::observed(role), public_metadata: public.clone().into(), private_metadata: private.clone().into(),
         }).collect();
         prop_assert!(run(&target, &after).is_empty());
     }

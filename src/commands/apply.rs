@@ -114,7 +114,7 @@ pub async fn apply_files(
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let computed = match live::compute(client.clone(), &desired).await {
+    let computed = match live::compute(client.clone(), desired).await {
         Ok(computed) => computed,
         Err(exit) => {
             totals.add_client(&client);

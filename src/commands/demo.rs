@@ -86,7 +86,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     };
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
-    let computed = match live::compute(client.clone(), &desired).await {
+    let computed = match live::compute(client.clone(), desired.clone()).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };
@@ -107,7 +107,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
-    let again = match live::compute(client.clone(), &desired).await {
+    let again = match live::compute(client.clone(), desired).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };

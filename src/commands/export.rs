@@ -92,9 +92,9 @@ async fn read(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|m| ExportMember {
-                    email: m.email,
-                    user_id: m.user_id,
-                    role: m.role,
+                    email: m.email.map(String::from),
+                    user_id: m.user_id.into(),
+                    role: m.role.to_string(),
                     public_metadata: m.public_metadata.into_map(),
                     private_metadata: m.private_metadata.into_map(),
                 })

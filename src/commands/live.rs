@@ -13,6 +13,9 @@ use super::Exit;
 
 /// A computed plan and what was learnt while computing it.
 pub struct Computed {
+    /// The desired-state files the plan was computed from (their organizations are consumed
+    /// by planning).
+    pub files: Vec<desired::SourceFile>,
     pub plan: Plan,
     /// Organizations the file names that do not exist in Clerk.
     pub missing: Vec<OrgRef>,
@@ -84,10 +87,12 @@ pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
     Ok(state)
 }
 
-/// Reads live state and computes the plan for `desired`.
-pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Computed, Exit> {
+/// Reads live state and computes the plan for `desired`, which planning consumes.
+pub async fn compute(client: Arc<Client>, mut desired: DesiredState) -> Result<Computed, Exit> {
+    let files = std::mem::take(&mut desired.files);
     match read_and_diff(&client, desired).await {
         Ok(Ok((plan, missing, observed))) => Ok(Computed {
+            files,
             plan,
             missing,
             observed,
@@ -113,7 +118,7 @@ pub async fn compute(client: Arc<Client>, desired: &DesiredState) -> Result<Comp
 type Outcome =
     Result<(Plan, Vec<OrgRef>, HashMap<String, Vec<Observed>>), Vec<desired::Diagnostic>>;
 
-async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcome, ClerkError> {
+async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome, ClerkError> {
     let refs: Vec<OrgRef> = desired
         .organizations
         .iter()
@@ -156,21 +161,24 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     );
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
 
-    let mut organizations: HashMap<OrgRef, (String, Option<String>)> = HashMap::new();
+    drop(managed);
+
+    let mut organizations: HashMap<&OrgRef, (&str, Option<&str>)> =
+        HashMap::with_capacity(refs.len());
     for reference in &refs {
         let found = match reference {
             OrgRef::Id(id) if !missing_ids.contains(id) => {
-                let label = live.slugs.get(id).cloned();
-                Some((id.clone(), label))
+                let label = live.slugs.get(id).map(String::as_str);
+                Some((id.as_str(), label))
             }
             OrgRef::Id(_) => None,
             OrgRef::Slug(slug) => lookup
                 .found
                 .get(reference)
-                .map(|org| (org.id.clone(), Some(slug.clone()))),
+                .map(|org| (org.id.as_str(), Some(slug.as_str()))),
         };
         if let Some(found) = found {
-            organizations.insert(reference.clone(), found);
+            organizations.insert(reference, found);
         }
     }
     let user_ids: HashMap<String, String> = users
@@ -184,13 +192,14 @@ async fn read_and_diff(client: &Client, desired: &DesiredState) -> Result<Outcom
     // Resolve and diff organization by organization: each target is dropped once diffed.
     let no_members = Vec::new();
     let mut plan = Plan::default();
+    plan.organizations.reserve_exact(organizations.len());
     let resolution = plan::resolve_each(
         &ResolveInput {
-            desired,
             organizations: &organizations,
             users: &user_ids,
             today,
         },
+        desired.organizations,
         |target| {
             let live = observed.get(&target.organization_id).unwrap_or(&no_members);
             let mut organization = plan::diff_organization(&target, live);

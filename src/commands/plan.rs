@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
-use crate::desired::DesiredState;
 use crate::plan::saved::{FileDigest, PlanFile};
 use crate::plan::{self, Plan, Refusal, render_json, render_text};
 
@@ -23,7 +22,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let computed = match live::compute(client, &desired).await {
+    let computed = match live::compute(client, desired).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };
@@ -49,7 +48,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     if let Some(out) = out
         && let Err(exit) = save(
             out,
-            &desired,
+            &computed.files,
             computed.plan.clone(),
             &computed.observed,
             computed.client.instance(),
@@ -92,13 +91,12 @@ pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat) {
 
 fn save(
     out: &Path,
-    desired: &DesiredState,
+    files: &[crate::desired::SourceFile],
     plan: Plan,
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
     instance: crate::plan::saved::Instance,
 ) -> Result<(), Exit> {
-    let digests = desired
-        .files
+    let digests = files
         .iter()
         .map(|file| FileDigest {
             path: file.path.display().to_string(),

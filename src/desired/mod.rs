@@ -137,10 +137,32 @@ fn is_clerk_id(key: &str, prefix: &str) -> bool {
         .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-/// An organization role key, always in Clerk's `org:<key>` form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct Role(String);
+/// An organization role key, always in Clerk's `org:<key>` form. Each distinct key is stored
+/// once and shared: a large instance has a million memberships and a handful of roles.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Role(Arc<str>);
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// The shared copy of a role key (or of a role as the file spells it).
+fn intern(key: &str) -> Arc<str> {
+    static KEYS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Arc<str>>>> =
+        std::sync::OnceLock::new();
+    let mut keys = KEYS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
+    if let Some(key) = keys.get(key) {
+        return key.clone();
+    }
+    let shared: Arc<str> = Arc::from(key);
+    keys.insert(shared.clone());
+    shared
+}
 
 impl Role {
     /// The role every organization has; the safety checks protect it.
@@ -171,7 +193,12 @@ impl Role {
                 "the role `{text}` contains {what}; a role is `org:` followed by lower-case letters, digits, `_` or `-`"
             ));
         }
-        Ok(Role(format!("org:{key}")))
+        Ok(Role(intern(&format!("org:{key}"))))
+    }
+
+    /// A role as Clerk reports it on a live membership, taken as it is.
+    pub fn observed(key: &str) -> Role {
+        Role(intern(key))
     }
 
     pub fn as_str(&self) -> &str {
@@ -179,7 +206,25 @@ impl Role {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.0 == Self::ADMIN
+        &*self.0 == Self::ADMIN
+    }
+}
+
+impl PartialEq<str> for Role {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Role {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Role {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
     }
 }
 
@@ -243,16 +288,32 @@ impl fmt::Debug for Metadata {
 pub struct DesiredMember {
     pub user: UserRef,
     pub role: Role,
-    /// `None`: public metadata is not managed for this member.
-    pub public_metadata: Option<Metadata>,
-    /// `None`: private metadata is not managed for this member.
-    pub private_metadata: Option<Metadata>,
+    /// The metadata the member declares (`None`: none; most members declare none, and a
+    /// large file has hundreds of thousands of members, so it is boxed).
+    pub metadata: Option<Box<DeclaredMetadata>>,
     /// Listed through this UTC day; from the next day on, treated as not listed.
     pub expires: Option<Date>,
     pub origin: Origin,
 }
 
+/// A member's declared metadata; a part that is `None` is not managed for that member.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeclaredMetadata {
+    pub public: Option<Metadata>,
+    pub private: Option<Metadata>,
+}
+
 impl DesiredMember {
+    /// The declared public metadata; `None`: not managed for this member.
+    pub fn public_metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref().and_then(|m| m.public.as_ref())
+    }
+
+    /// The declared private metadata; `None`: not managed for this member.
+    pub fn private_metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref().and_then(|m| m.private.as_ref())
+    }
+
     /// Whether the entry still counts on `today` (UTC).
     pub fn is_listed_on(&self, today: Date) -> bool {
         self.expires.is_none_or(|expires| today <= expires)
@@ -263,8 +324,8 @@ impl DesiredMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub file: Arc<PathBuf>,
-    pub line: u64,
-    pub column: u64,
+    pub line: u32,
+    pub column: u32,
 }
 
 impl Origin {
@@ -272,7 +333,7 @@ impl Origin {
     pub fn diagnostic(&self, key: impl Into<String>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             file: self.file.as_ref().clone(),
-            position: Some((self.line, self.column)),
+            position: Some((u64::from(self.line), u64::from(self.column))),
             key: key.into(),
             message: message.into(),
         }
@@ -381,8 +442,7 @@ mod tests {
         let member = DesiredMember {
             user: UserRef::Id("user_1".into()),
             role: Role::parse("member").unwrap(),
-            public_metadata: None,
-            private_metadata: None,
+            metadata: None,
             expires: Some(time::macros::date!(2027 - 03 - 31)),
             origin: Origin {
                 file: Arc::new("f".into()),

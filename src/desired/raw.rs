@@ -7,15 +7,15 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::yaml::Spanned;
+use super::yaml::At;
 
 /// A whole desired-state file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
-    pub version: Option<Spanned<serde_json::Value>>,
-    pub defaults: Option<Spanned<RawDefaults>>,
-    pub organizations: Option<Spanned<Entries<RawOrganization>>>,
+    pub version: Option<At<serde_json::Value>>,
+    pub defaults: Option<At<RawDefaults>>,
+    pub organizations: Option<At<Entries<RawOrganization>>>,
 }
 
 /// `defaults:`.
@@ -40,14 +40,15 @@ pub enum RawMetadataMode {
 pub struct RawOrganization {
     pub prune: Option<bool>,
     pub metadata: Option<RawMetadataMode>,
-    pub members: Option<Spanned<Entries<Spanned<RawMember>>>>,
-    pub ignore: Option<Vec<Spanned<String>>>,
+    pub members: Option<At<Entries<At<RawMember>>>>,
+    pub ignore: Option<Vec<At<String>>>,
 }
 
-/// A member's value: a bare role (`user_x: admin`) or the long form.
+/// A member's value: a bare role (`user_x: admin`, kept shared: a large file repeats a few
+/// roles hundreds of thousands of times) or the long form.
 #[derive(Debug)]
 pub enum RawMember {
-    Role(String),
+    Role(std::sync::Arc<str>),
     Long(Box<RawMemberLong>),
 }
 
@@ -55,10 +56,10 @@ pub enum RawMember {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMemberLong {
-    pub role: Option<Spanned<String>>,
-    pub public_metadata: Option<Spanned<serde_json::Value>>,
-    pub private_metadata: Option<Spanned<serde_json::Value>>,
-    pub expires: Option<Spanned<String>>,
+    pub role: Option<At<String>>,
+    pub public_metadata: Option<At<serde_json::Value>>,
+    pub private_metadata: Option<At<serde_json::Value>>,
+    pub expires: Option<At<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawMember {
@@ -73,7 +74,7 @@ impl<'de> Deserialize<'de> for RawMember {
             }
 
             fn visit_str<E: de::Error>(self, role: &str) -> Result<RawMember, E> {
-                Ok(RawMember::Role(role.to_owned()))
+                Ok(RawMember::Role(super::intern(role)))
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMember, A::Error> {
@@ -89,7 +90,7 @@ impl<'de> Deserialize<'de> for RawMember {
 /// A YAML mapping kept as an ordered list of entries, each key with its position, so that
 /// validation can report duplicates that differ only in case with both line numbers.
 #[derive(Debug)]
-pub struct Entries<T>(pub Vec<(Spanned<String>, T)>);
+pub struct Entries<T>(pub Vec<(At<String>, T)>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -104,7 +105,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                while let Some(key) = map.next_key::<At<String>>()? {
                     let value = map.next_value::<T>()?;
                     entries.push((key, value));
                 }

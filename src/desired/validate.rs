@@ -9,7 +9,7 @@ use time::Date;
 use time::macros::format_description;
 
 use super::raw::{RawFile, RawMember, RawMetadataMode};
-use super::yaml::{self, Spanned};
+use super::yaml::{self, At};
 use super::{
     DesiredMember, DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Origin, Role, UserRef,
 };
@@ -77,8 +77,8 @@ impl Checker {
     fn origin(&self, position: (u64, u64)) -> Origin {
         Origin {
             file: self.file.clone(),
-            line: position.0,
-            column: position.1,
+            line: position.0 as u32,
+            column: position.1 as u32,
         }
     }
 
@@ -160,7 +160,7 @@ impl Checker {
     fn members(
         &mut self,
         org_path: &str,
-        entries: Vec<(Spanned<String>, Spanned<RawMember>)>,
+        entries: Vec<(At<String>, At<RawMember>)>,
     ) -> Vec<DesiredMember> {
         let path = format!("{org_path}.members");
         let mut seen: HashMap<UserRef, (String, u64)> = HashMap::new();
@@ -201,7 +201,7 @@ impl Checker {
         &mut self,
         path: &str,
         user: UserRef,
-        value: Spanned<RawMember>,
+        value: At<RawMember>,
         position: (u64, u64),
     ) -> Option<DesiredMember> {
         let value_position = yaml::position(&value);
@@ -232,11 +232,16 @@ impl Checker {
                 (role, public, private, expires)
             }
         };
+        let metadata = (public_metadata.is_some() || private_metadata.is_some()).then(|| {
+            Box::new(super::DeclaredMetadata {
+                public: public_metadata,
+                private: private_metadata,
+            })
+        });
         Some(DesiredMember {
             user,
             role: role?,
-            public_metadata,
-            private_metadata,
+            metadata,
             expires,
             origin: self.origin(position),
         })
@@ -248,7 +253,7 @@ impl Checker {
             .ok()
     }
 
-    fn metadata(&mut self, path: &str, value: Spanned<Value>) -> Option<Map<String, Value>> {
+    fn metadata(&mut self, path: &str, value: At<Value>) -> Option<Map<String, Value>> {
         let position = yaml::position(&value);
         match value.value {
             Value::Object(map) => Some(map),
@@ -260,7 +265,7 @@ impl Checker {
         }
     }
 
-    fn expires(&mut self, path: &str, value: Spanned<String>) -> Option<Date> {
+    fn expires(&mut self, path: &str, value: At<String>) -> Option<Date> {
         let format = format_description!("[year]-[month]-[day]");
         Date::parse(value.value.trim(), format)
             .map_err(|_| {
@@ -276,7 +281,7 @@ impl Checker {
     fn ignore(
         &mut self,
         org_path: &str,
-        entries: Vec<Spanned<String>>,
+        entries: Vec<At<String>>,
         members: &[DesiredMember],
     ) -> Vec<UserRef> {
         let path = format!("{org_path}.ignore");

@@ -34,7 +34,7 @@ pub fn sort(mut plan: Plan) -> Plan {
 /// The changes of one organization.
 pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan {
     let ignored: HashSet<&str> = target.ignore.iter().map(String::as_str).collect();
-    let by_user: HashMap<&str, &Observed> = live.iter().map(|m| (m.user_id.as_str(), m)).collect();
+    let by_user: HashMap<&str, &Observed> = live.iter().map(|m| (&*m.user_id, m)).collect();
     let wanted: HashSet<&str> = target.members.iter().map(|m| m.user_id.as_str()).collect();
     let exact = target.metadata_mode == MetadataMode::Exact;
     let mut changes = Vec::new();
@@ -53,7 +53,7 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
         let email = member
             .email
             .clone()
-            .or_else(|| current.and_then(|c| c.email.clone()));
+            .or_else(|| current.and_then(|c| c.email.as_deref().map(str::to_owned)));
         changes.extend(converge(
             &target.organization_id,
             &member.user_id,
@@ -64,15 +64,15 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
     }
     if target.prune {
         for current in live {
-            let user = current.user_id.as_str();
+            let user = &*current.user_id;
             if !wanted.contains(user) && !ignored.contains(user) {
                 changes.push(Change {
-                    role: Some(current.role.clone()),
+                    role: Some(current.role.to_string()),
                     ..bare(
                         Action::Delete,
                         &target.organization_id,
                         user,
-                        current.email.clone(),
+                        current.email.as_deref().map(str::to_owned),
                     )
                 });
             }
@@ -109,7 +109,7 @@ pub fn withhold_removals(organization: &mut OrganizationPlan, live: &[Observed])
 pub fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
     let mut roles: HashMap<&str, &str> = live
         .iter()
-        .map(|m| (m.user_id.as_str(), m.role.as_str()))
+        .map(|m| (&*m.user_id, m.role.as_str()))
         .collect();
     for change in changes {
         match change.action {
@@ -150,7 +150,7 @@ pub fn converge(
     if current.role != declared.role {
         changes.push(Change {
             role: Some(declared.role.clone()),
-            previous_role: Some(current.role.clone()),
+            previous_role: Some(current.role.to_string()),
             ..change(Action::UpdateRole)
         });
     }

@@ -21,7 +21,7 @@ use crate::desired::{MetadataMode, Role};
 pub use diff::{admins_after, converge, diff, diff_organization, sort, withhold_removals};
 pub use guard::{MaxDeletes, Refusal, check};
 pub use render::{JsonReport, render_json, render_outcomes, render_text};
-pub use resolve::{Resolution, ResolveInput, resolve, resolve_each};
+pub use resolve::{Resolution, ResolveInput, resolve_each};
 pub use roles::reject_disallowed_roles;
 
 /// What one change does.
@@ -205,9 +205,9 @@ pub struct TargetMember {
 /// One live membership, as the diff needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub role: String,
+    pub user_id: Box<str>,
+    pub email: Option<Box<str>>,
+    pub role: Role,
     pub public_metadata: Metadata,
     pub private_metadata: Metadata,
 }
@@ -215,12 +215,13 @@ pub struct Observed {
 impl From<crate::clerk::Membership> for Observed {
     fn from(membership: crate::clerk::Membership) -> Observed {
         Observed {
-            user_id: membership.public_user_data.user_id,
+            user_id: membership.public_user_data.user_id.into_boxed_str(),
             email: membership
                 .public_user_data
                 .identifier
-                .filter(|id| id.contains('@')),
-            role: membership.role,
+                .filter(|id| id.contains('@'))
+                .map(String::into_boxed_str),
+            role: Role::observed(&membership.role),
             public_metadata: membership.public_metadata.unwrap_or_default().into(),
             private_metadata: membership.private_metadata.unwrap_or_default().into(),
         }

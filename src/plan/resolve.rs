@@ -6,64 +6,62 @@ use std::collections::HashMap;
 use time::Date;
 
 use super::{Pending, Target, TargetMember};
-use crate::desired::{DesiredState, Diagnostic, OrgRef, UserRef};
+use crate::desired::{DesiredOrganization, Diagnostic, OrgRef, UserRef};
 
 /// What resolution needs from Clerk.
 pub struct ResolveInput<'a> {
-    pub desired: &'a DesiredState,
     /// Found organizations: reference → (ID, label).
-    pub organizations: &'a HashMap<OrgRef, (String, Option<String>)>,
+    pub organizations: &'a HashMap<&'a OrgRef, (&'a str, Option<&'a str>)>,
     /// Lower-cased email → user ID.
     pub users: &'a HashMap<String, String>,
     /// Today, in UTC, for `expires`.
     pub today: Date,
 }
 
-/// The targets, and the problems found.
+/// The problems found while resolving.
 #[derive(Debug, Default)]
 pub struct Resolution {
-    pub targets: Vec<Target>,
     /// Invalid input discovered once IDs are known (exit 2, nothing is written).
     pub errors: Vec<Diagnostic>,
     /// Organizations the file names that do not exist (reported; the others proceed).
     pub missing: Vec<OrgRef>,
 }
 
-/// Resolves every organization and member of the desired state.
-pub fn resolve(input: &ResolveInput<'_>) -> Resolution {
-    let mut targets = Vec::new();
-    let mut resolution = resolve_each(input, |target| targets.push(target));
-    resolution.targets = targets;
-    resolution
-}
-
-/// Resolves organization by organization, handing each target to `each` as soon as it is
-/// ready, so that a caller can diff and drop it before the next one (at 500,000 members, all
-/// targets at once would cost ~100 MB). The returned resolution has no targets.
-pub fn resolve_each(input: &ResolveInput<'_>, mut each: impl FnMut(Target)) -> Resolution {
+/// Resolves the desired organizations one by one, handing each target to `each` as soon as
+/// it is ready, so that a caller can diff and drop it before the next one; each desired
+/// organization is dropped once resolved too (at 500,000 members, holding either all at once
+/// would cost tens of MB).
+pub fn resolve_each(
+    input: &ResolveInput<'_>,
+    organizations: Vec<DesiredOrganization>,
+    mut each: impl FnMut(Target),
+) -> Resolution {
     let mut resolution = Resolution::default();
-    let mut declared: HashMap<&str, &crate::desired::DesiredOrganization> = HashMap::new();
-    for organization in &input.desired.organizations {
+    let mut declared: HashMap<&str, (OrgRef, crate::desired::Origin)> = HashMap::new();
+    for organization in organizations {
         let Some((organization_id, label)) = input.organizations.get(&organization.key) else {
             resolution.missing.push(organization.key.clone());
             continue;
         };
-        if let Some(first) = declared.insert(organization_id, organization) {
+        if let Some((first_key, first_origin)) = declared.insert(
+            organization_id,
+            (organization.key.clone(), organization.origin.clone()),
+        ) {
             resolution.errors.push(organization.origin.diagnostic(
                 format!("organizations.{}", organization.key),
                 format!(
-                    "`{}` and `{}` (at {}) are the same organization ({organization_id})",
-                    organization.key, first.key, first.origin
+                    "`{}` and `{first_key}` (at {first_origin}) are the same organization ({organization_id})",
+                    organization.key
                 ),
             ));
             continue;
         }
         let mut target = Target {
-            organization_id: organization_id.clone(),
-            label: label.clone(),
+            organization_id: (*organization_id).to_owned(),
+            label: label.map(str::to_owned),
             prune: organization.prune,
             metadata_mode: organization.metadata_mode,
-            members: Vec::new(),
+            members: Vec::with_capacity(organization.members.len()),
             ignore: Vec::new(),
             pending: Vec::new(),
         };
@@ -76,7 +74,7 @@ pub fn resolve_each(input: &ResolveInput<'_>, mut each: impl FnMut(Target)) -> R
                     None => {
                         if member.is_listed_on(input.today) {
                             target.pending.push(Pending {
-                                organization_id: organization_id.clone(),
+                                organization_id: (*organization_id).to_owned(),
                                 email: email.clone(),
                                 role: member.role.to_string(),
                             });
@@ -100,8 +98,8 @@ pub fn resolve_each(input: &ResolveInput<'_>, mut each: impl FnMut(Target)) -> R
                     user_id,
                     email,
                     role: member.role.clone(),
-                    public_metadata: member.public_metadata.clone(),
-                    private_metadata: member.private_metadata.clone(),
+                    public_metadata: member.public_metadata().cloned(),
+                    private_metadata: member.private_metadata().cloned(),
                 });
             }
         }
@@ -115,7 +113,6 @@ pub fn resolve_each(input: &ResolveInput<'_>, mut each: impl FnMut(Target)) -> R
                 }
             }
         }
-        target.members.shrink_to_fit();
         each(target);
     }
     resolution

@@ -160,7 +160,7 @@ pub fn touched(plan: &Plan, observed: &HashMap<String, Vec<Observed>>) -> Vec<To
         .map(|(organization_id, user_id)| {
             let state = observed
                 .get(&organization_id)
-                .and_then(|members| members.iter().find(|m| m.user_id == user_id))
+                .and_then(|members| members.iter().find(|m| *m.user_id == *user_id))
                 .map(membership_digest)
                 .unwrap_or_else(|| "absent".to_owned());
             Touched {
@@ -227,7 +227,7 @@ mod tests {
         Observed {
             user_id: "user_1".into(),
             email: None,
-            role: role.into(),
+            role: crate::desired::Role::observed(role),
             public_metadata: public.as_object().cloned().unwrap().into(),
             private_metadata: Map::new().into(),
         }
