@@ -331,7 +331,7 @@ impl Client {
             }));
         }
         let url = self.url(request.segments, &request.query);
-        let _permit = self.pacer.acquire().await;
+        let permit = self.pacer.acquire().await;
         if self.is_out_of_retries() {
             return Err(permanent(ClerkError::OutOfRetries {
                 context: request.context.clone(),
@@ -392,6 +392,8 @@ impl Client {
                 return Err(self.transport_failure(request, &error));
             }
         };
+        // The answer is in: the slot in flight is free while it is decoded.
+        drop(permit);
         self.stats.record(request.endpoint, status);
         if status != 429 {
             self.pacer.accepted();
