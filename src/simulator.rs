@@ -834,28 +834,72 @@ fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
     }
 }
 
-fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
+/// A membership as Clerk serializes it (`OrganizationMembership`), borrowed from the state so
+/// that a page of 500 is written without building a JSON tree first.
+#[derive(Serialize)]
+struct MembershipOut<'a> {
+    object: &'static str,
+    id: &'a str,
+    role: &'a str,
+    permissions: [&'a str; 0],
+    public_metadata: &'a Map<String, Value>,
+    private_metadata: &'a Map<String, Value>,
+    organization: OrganizationOut<'a>,
+    public_user_data: UserOut<'a>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct OrganizationOut<'a> {
+    object: &'static str,
+    id: &'a str,
+    slug: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UserOut<'a> {
+    user_id: &'a str,
+    identifier: Option<&'a str>,
+}
+
+fn membership_out<'a>(state: &'a SimState, membership: &'a SimMembership) -> MembershipOut<'a> {
     let organization = state.organization(&membership.organization_id);
     let identifier = state
         .user(&membership.user_id)
-        .and_then(|u| u.emails.first().cloned());
-    json!({
-        "object": "organization_membership",
-        "id": membership.id,
-        "role": membership.role,
-        "permissions": [],
-        "public_metadata": membership.public_metadata,
-        "private_metadata": membership.private_metadata,
-        "organization": {
-            "object": "organization",
-            "id": membership.organization_id,
-            "slug": organization.map(|o| o.slug.clone()),
-            "name": organization.map(|o| o.name.clone()),
+        .and_then(|u| u.emails.first().map(String::as_str));
+    MembershipOut {
+        object: "organization_membership",
+        id: &membership.id,
+        role: &membership.role,
+        permissions: [],
+        public_metadata: &membership.public_metadata,
+        private_metadata: &membership.private_metadata,
+        organization: OrganizationOut {
+            object: "organization",
+            id: &membership.organization_id,
+            slug: organization.map(|o| o.slug.as_str()),
+            name: organization.map(|o| o.name.as_str()),
         },
-        "public_user_data": { "user_id": membership.user_id, "identifier": identifier },
-        "created_at": membership.created_at,
-        "updated_at": membership.created_at,
-    })
+        public_user_data: UserOut {
+            user_id: &membership.user_id,
+            identifier,
+        },
+        created_at: membership.created_at,
+        updated_at: membership.created_at,
+    }
+}
+
+fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
+    serde_json::to_value(membership_out(state, membership)).unwrap_or(Value::Null)
+}
+
+/// A page of memberships, written straight from the state.
+#[derive(Serialize)]
+struct PageOut<'a> {
+    data: Vec<MembershipOut<'a>>,
+    total_count: usize,
 }
 
 fn organization_json(organization: &SimOrganization, count: usize) -> Value {
@@ -875,14 +919,14 @@ fn page(
     limit: usize,
     offset: usize,
 ) -> Response {
-    let total = memberships.len();
-    let data: Vec<Value> = memberships
+    let total_count = memberships.len();
+    let data = memberships
         .into_iter()
         .skip(offset)
         .take(limit)
-        .map(|m| membership_json(state, m))
+        .map(|m| membership_out(state, m))
         .collect();
-    axum::Json(json!({ "data": data, "total_count": total })).into_response()
+    axum::Json(PageOut { data, total_count }).into_response()
 }
 
 fn sorted_by_creation(
@@ -915,15 +959,15 @@ async fn list_instance(State(shared): State<Shared>, RawQuery(query): RawQuery) 
     let state = &inner.state;
     if ascending {
         // The usual case, without copying a million references per page.
-        let data: Vec<Value> = state
+        let data = state
             .memberships
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|m| membership_json(state, m))
+            .map(|m| membership_out(state, m))
             .collect();
-        let total = state.memberships.len();
-        return axum::Json(json!({ "data": data, "total_count": total })).into_response();
+        let total_count = state.memberships.len();
+        return axum::Json(PageOut { data, total_count }).into_response();
     }
     let memberships =
         sorted_by_creation(state.memberships.iter().collect(), one(&pairs, "order_by"));
