@@ -293,7 +293,15 @@ pub struct DesiredMember {
     pub metadata: Option<Box<DeclaredMetadata>>,
     /// Listed through this UTC day; from the next day on, treated as not listed.
     pub expires: Option<Date>,
-    pub origin: Origin,
+    /// Where the entry is, in its organization's file (see [`Origin::at`]).
+    pub position: Position,
+}
+
+/// A line and column (1-based) in a file known from context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
 }
 
 /// A member's declared metadata; a part that is `None` is not managed for that member.
@@ -329,6 +337,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Another place in the same file.
+    pub fn at(&self, position: Position) -> Origin {
+        Origin {
+            file: self.file.clone(),
+            line: position.line,
+            column: position.column,
+        }
+    }
+
     /// A problem at this place.
     pub fn diagnostic(&self, key: impl Into<String>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
@@ -444,11 +461,7 @@ mod tests {
             role: Role::parse("member").unwrap(),
             metadata: None,
             expires: Some(time::macros::date!(2027 - 03 - 31)),
-            origin: Origin {
-                file: Arc::new("f".into()),
-                line: 1,
-                column: 1,
-            },
+            position: Position { line: 1, column: 1 },
         };
         assert!(member.is_listed_on(time::macros::date!(2027 - 03 - 31)));
         assert!(!member.is_listed_on(time::macros::date!(2027 - 04 - 01)));

@@ -243,7 +243,10 @@ impl Checker {
             role: role?,
             metadata,
             expires,
-            origin: self.origin(position),
+            position: super::Position {
+                line: position.0 as u32,
+                column: position.1 as u32,
+            },
         })
     }
 
@@ -293,7 +296,7 @@ impl Checker {
                     if let Some(member) = members.iter().find(|member| member.user == user) {
                         let message = format!(
                             "`{}` is both a member (line {}) and ignored; it is ignored",
-                            entry.value, member.origin.line
+                            entry.value, member.position.line
                         );
                         let warning = self.diagnostic(position, &path, message);
                         self.warnings.push(warning);

@@ -84,11 +84,11 @@ pub fn resolve_each(
                 },
             };
             if let Some(first) = seen.insert(user_id.clone(), member) {
-                resolution.errors.push(member.origin.diagnostic(
+                resolution.errors.push(organization.origin.at(member.position).diagnostic(
                     format!("organizations.{}.members", organization.key),
                     format!(
                         "`{}` and `{}` (line {}) are the same user ({user_id}); list each user once",
-                        member.user, first.user, first.origin.line
+                        member.user, first.user, first.position.line
                     ),
                 ));
                 continue;
