@@ -38,7 +38,7 @@ async fn told(ratio: u32) {
         .filter(|line| line.contains("pacing just under the rate it accepted"))
         .filter_map(|line| line.split("pace_per_second=").nth(1))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("told {ratio}×: no 429 taught the pacer anything:\n{log}"));
     assert!(
         pace <= f64::from(2 * REAL),
