@@ -93,7 +93,8 @@ impl Report {
 /// Called once per change as it ends (progress bars, logs).
 pub type OnDone<'a> = &'a (dyn Fn(&Change, &Outcome) + Sync);
 
-/// Runs every change of `plan`, `organizations` at a time.
+/// Runs every change of `plan`: up to `--concurrency` organizations at a time, each in its
+/// phases, and reports each change to `on_done` as it ends.
 pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Report {
     let parallel = (client.config().concurrency as usize).max(1);
     let mut per_organization: Vec<(usize, Vec<Outcome>)> =

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::clerk::RateLimit;
 use crate::plan::MaxDeletes;
+pub use crate::telemetry::LogFormat;
 
 fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
     text.parse()
@@ -89,13 +90,6 @@ pub struct GlobalArgs {
     /// Log line format on stderr (filter with RUST_LOG)
     #[arg(long, global = true, env = "MEMBERSYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,7 +84,7 @@ pub fn shutdown_on_signal() -> (Arc<AtomicBool>, watch::Receiver<bool>) {
     let set = flag.clone();
     tokio::spawn(
         async move {
-            crate::commands::shutdown_signal().await;
+            shutdown_signal().await;
             tracing::info!(
                 "shutdown asked: finishing the requests in flight, starting no new ones"
             );
@@ -122,5 +122,29 @@ where
             () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }

@@ -2,7 +2,8 @@
 
 /// The executor: runs a plan against Clerk with idempotent outcomes (the only module that writes).
 pub mod apply;
-/// The Clerk Backend API client: the only module that speaks HTTP.
+/// The Clerk Backend API client: the only module that speaks HTTP to Clerk (`telemetry` also
+/// pushes metrics to a Pushgateway).
 pub mod clerk;
 /// The command line definitions (clap).
 pub mod cli;
@@ -16,5 +17,5 @@ pub mod desired;
 pub mod plan;
 /// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals.
 pub mod simulator;
-/// Logging setup (tracing to stderr).
+/// Logging (tracing to stderr), metrics (Prometheus), and the Pushgateway push.
 pub mod telemetry;

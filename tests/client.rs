@@ -40,10 +40,11 @@ fn clerk_error(status: u16, code: &str) -> ResponseTemplate {
     }))
 }
 
-/// Fails the test loudly when a request matches no other mock.
+/// Fails the test loudly when a request matches no other mock: 418 is a permanent error, never
+/// retried, so the call that sent it fails at once.
 async fn catch_all(server: &MockServer) {
     Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(599).set_body_string("unexpected request"))
+        .respond_with(ResponseTemplate::new(418).set_body_string("unexpected request"))
         .with_priority(255)
         .mount(server)
         .await;

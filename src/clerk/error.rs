@@ -63,22 +63,6 @@ impl ClerkError {
     pub fn has_code(&self, code: &str) -> bool {
         matches!(self, ClerkError::Api { body, .. } if body.has_code(code))
     }
-
-    /// Whether this error stops the whole run (authentication).
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            ClerkError::Unauthorized { .. } | ClerkError::Stopped { .. }
-        )
-    }
-
-    /// Clerk's first error code, if any.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ClerkError::Api { body, .. } => body.errors.first().map(|error| error.code.as_str()),
-            _ => None,
-        }
-    }
 }
 
 /// How a failed attempt is treated (smithy-rs style: classify first, then decide).

@@ -10,9 +10,8 @@ mod pacing;
 mod read;
 mod secret;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -100,18 +99,9 @@ pub struct RequestStats {
     /// Retries after transient failures (5xx, timeouts, dropped connections): what the run's
     /// retry budget counts.
     pub transient_retries: AtomicU64,
-    by_endpoint: Mutex<BTreeMap<(&'static str, u16), u64>>,
 }
 
 impl RequestStats {
-    /// Responses by endpoint name and HTTP status (0: no response).
-    pub fn by_endpoint(&self) -> BTreeMap<(&'static str, u16), u64> {
-        self.by_endpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     fn record(&self, endpoint: &'static str, status: u16) {
         metrics::counter!(
             crate::telemetry::names::API_REQUESTS,
@@ -119,12 +109,6 @@ impl RequestStats {
             "status" => status.to_string()
         )
         .increment(1);
-        *self
-            .by_endpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((endpoint, status))
-            .or_default() += 1;
     }
 }
 
@@ -204,12 +188,14 @@ impl Client {
         &self.config
     }
 
-    /// The instance this client talks to: its API URL and the kind of key, for saved plans.
-    pub fn instance(&self) -> crate::plan::saved::Instance {
-        crate::plan::saved::Instance {
-            api_url: self.base.as_str().trim_end_matches('/').to_owned(),
-            key: if self.key.is_live() { "live" } else { "test" }.to_owned(),
-        }
+    /// The API URL this client talks to, without a trailing slash.
+    pub fn api_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// Whether the key is a live (production) key.
+    pub fn has_live_key(&self) -> bool {
+        self.key.is_live()
     }
 
     /// Whether a 401/403 stopped the run.

@@ -9,6 +9,7 @@ use super::{
     ClerkError, Client, FILTER_LIMIT, Membership, MembershipPage, Organization, PAGE_LIMIT, User,
 };
 use crate::desired::OrgRef;
+use crate::desired::Role;
 use crate::plan::Observed;
 
 /// Memberships by organization as pages arrive: only managed organizations are kept, each
@@ -45,6 +46,24 @@ impl Collected {
             members.shrink_to_fit();
         }
         self
+    }
+}
+
+/// A live membership reduced to what the planner needs: the user, the email where Clerk's
+/// identifier is one, the role (shared) and the metadata (boxed when not empty).
+impl From<Membership> for Observed {
+    fn from(membership: Membership) -> Observed {
+        Observed {
+            user_id: membership.public_user_data.user_id.into_boxed_str(),
+            email: membership
+                .public_user_data
+                .identifier
+                .filter(|id| id.contains('@'))
+                .map(String::into_boxed_str),
+            role: Role::observed(&membership.role),
+            public_metadata: membership.public_metadata.unwrap_or_default().into(),
+            private_metadata: membership.private_metadata.unwrap_or_default().into(),
+        }
     }
 }
 

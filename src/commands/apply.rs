@@ -171,7 +171,7 @@ async fn run_saved(
         Err(exit) => return exit,
     };
     if let Some(planned) = &file.instance {
-        let current = client.instance();
+        let current = live::instance(&client);
         if planned != &current {
             eprintln!(
                 "error: refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",

@@ -24,6 +24,20 @@ pub struct Computed {
     pub client: Arc<Client>,
 }
 
+/// The instance a client talks to, as a saved plan records it: the API URL and the kind of
+/// key, never the key.
+pub fn instance(client: &Client) -> crate::plan::saved::Instance {
+    crate::plan::saved::Instance {
+        api_url: client.api_url().to_owned(),
+        key: if client.has_live_key() {
+            "live"
+        } else {
+            "test"
+        }
+        .to_owned(),
+    }
+}
+
 /// Sets up the client from the global options; prints the problem and says exit 2 if it cannot.
 pub fn client(global: &GlobalArgs) -> Result<Arc<Client>, Exit> {
     client_with_shutdown(global, None)

@@ -51,7 +51,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
             &computed.files,
             computed.plan.clone(),
             &computed.observed,
-            computed.client.instance(),
+            live::instance(&computed.client),
         )
     {
         return exit;

@@ -61,7 +61,7 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
         "  try: CLERK_API_URL={} membersync plan -f membersync.yaml",
         simulator.api_url()
     );
-    super::shutdown_signal().await;
+    crate::daemon::shutdown_signal().await;
     if let Some(path) = &args.save {
         let text = serde_json::to_string_pretty(&simulator.state()).unwrap_or_default();
         if let Err(error) = std::fs::write(path, text + "\n") {

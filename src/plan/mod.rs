@@ -211,19 +211,3 @@ pub struct Observed {
     pub public_metadata: Metadata,
     pub private_metadata: Metadata,
 }
-
-impl From<crate::clerk::Membership> for Observed {
-    fn from(membership: crate::clerk::Membership) -> Observed {
-        Observed {
-            user_id: membership.public_user_data.user_id.into_boxed_str(),
-            email: membership
-                .public_user_data
-                .identifier
-                .filter(|id| id.contains('@'))
-                .map(String::into_boxed_str),
-            role: Role::observed(&membership.role),
-            public_metadata: membership.public_metadata.unwrap_or_default().into(),
-            private_metadata: membership.private_metadata.unwrap_or_default().into(),
-        }
-    }
-}
