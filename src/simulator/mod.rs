@@ -1,0 +1,27 @@
+//! A stateful Clerk Backend API simulator on a real HTTP server (127.0.0.1).
+//!
+//! It serves the endpoints membersync uses, with Clerk's status codes and error bodies
+//! (400 `already_a_member_in_organization`, 404 `resource_not_found`, 401), checks the
+//! `Authorization` and `Clerk-API-Version` headers, and records every request so tests can
+//! assert what was sent. Knobs make it behave like a real, imperfect service: latency, a rate
+//! limit answered with 429 and `Retry-After`, random 5xx, and scripted [`Fault`]s (an error
+//! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
+//! request that never gets an answer). It records the admin count of an organization after
+//! every write, so tests can check that no moment left an organization without an admin.
+//! The tests use it, and so do `membersync simulate` and `membersync demo`.
+
+// Handler helpers return the error response to send as their `Err`; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+mod faults;
+mod merge;
+mod routes;
+mod server;
+mod state;
+
+pub use faults::{Fault, FaultKind, StateHook};
+pub use server::{SimOptions, Simulator};
+pub use state::{
+    IndexCache, LoggedRequest, SimMembership, SimOrganization, SimRoleSet, SimState, SimUser,
+    generated_state,
+};

@@ -1,0 +1,224 @@
+//! The simulated instance: organizations, users, memberships, roles, and the lookups over them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// An organization in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimOrganization {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    /// The role set the organization uses; `None`: the instance's organization roles.
+    #[serde(default)]
+    pub role_set_key: Option<String>,
+}
+
+/// A role set: the roles organizations with this key allow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimRoleSet {
+    pub key: String,
+    pub roles: Vec<String>,
+}
+
+/// A user in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimUser {
+    pub id: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// A membership in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimMembership {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+    #[serde(default)]
+    pub public_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub private_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+/// The whole simulated instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimState {
+    #[serde(default)]
+    pub organizations: Vec<SimOrganization>,
+    #[serde(default)]
+    pub users: Vec<SimUser>,
+    #[serde(default)]
+    pub memberships: Vec<SimMembership>,
+    /// The instance's organization roles; empty means Clerk's defaults, `org:admin` and
+    /// `org:member`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub role_sets: Vec<SimRoleSet>,
+    /// Lookups by organization ID or slug and by user ID, built on first use. Whoever changes
+    /// `organizations` or `users` of a live simulator calls [`SimState::reindex`].
+    #[serde(skip)]
+    #[doc(hidden)]
+    pub index: IndexCache,
+}
+
+/// Positions of organizations (by ID and by slug) and users (by ID).
+#[derive(Debug, Default)]
+struct Index {
+    organizations: std::collections::HashMap<String, usize>,
+    users: std::collections::HashMap<String, usize>,
+}
+
+/// The lookups' cache; opaque.
+#[derive(Debug, Default)]
+pub struct IndexCache(std::sync::OnceLock<Index>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> IndexCache {
+        IndexCache::default()
+    }
+}
+
+impl PartialEq for IndexCache {
+    fn eq(&self, _: &IndexCache) -> bool {
+        true
+    }
+}
+
+impl SimState {
+    /// The memberships of one organization as (user ID, role), sorted.
+    pub fn roles_of(&self, organization_id: &str) -> Vec<(String, String)> {
+        let mut roles: Vec<_> = self
+            .memberships
+            .iter()
+            .filter(|m| m.organization_id == organization_id)
+            .map(|m| (m.user_id.clone(), m.role.clone()))
+            .collect();
+        roles.sort();
+        roles
+    }
+
+    /// The roles an organization allows.
+    pub fn allowed_roles(&self, organization: &SimOrganization) -> Vec<String> {
+        if let Some(key) = &organization.role_set_key
+            && let Some(set) = self.role_sets.iter().find(|s| &s.key == key)
+        {
+            return set.roles.clone();
+        }
+        self.instance_roles()
+    }
+
+    pub(super) fn instance_roles(&self) -> Vec<String> {
+        if self.roles.is_empty() {
+            vec!["org:admin".into(), "org:member".into()]
+        } else {
+            self.roles.clone()
+        }
+    }
+
+    /// An empty instance whose organizations allow these roles.
+    pub fn with_roles(roles: &[&str]) -> SimState {
+        SimState {
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            ..SimState::default()
+        }
+    }
+
+    /// Forgets the lookups (after `organizations` or `users` changed).
+    pub fn reindex(&mut self) {
+        self.index = IndexCache::default();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| {
+            let mut index = Index::default();
+            for (position, organization) in self.organizations.iter().enumerate() {
+                index
+                    .organizations
+                    .entry(organization.slug.clone())
+                    .or_insert(position);
+            }
+            // IDs win over slugs.
+            for (position, organization) in self.organizations.iter().enumerate() {
+                index
+                    .organizations
+                    .insert(organization.id.clone(), position);
+            }
+            for (position, user) in self.users.iter().enumerate() {
+                index.users.insert(user.id.clone(), position);
+            }
+            index
+        })
+    }
+
+    pub(super) fn organization(&self, id_or_slug: &str) -> Option<&SimOrganization> {
+        let position = *self.index().organizations.get(id_or_slug)?;
+        self.organizations.get(position)
+    }
+
+    pub(super) fn user(&self, id: &str) -> Option<&SimUser> {
+        let position = *self.index().users.get(id)?;
+        self.users.get(position)
+    }
+}
+
+/// One request the simulator answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    /// When it arrived, since the simulator started.
+    pub at: Duration,
+}
+
+impl LoggedRequest {
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+/// Builds a state quickly: `organizations` × `members_per_org` with users `user_{n}`.
+pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState {
+    let mut state = SimState::with_roles(&["org:admin", "org:member", "org:billing"]);
+    let mut created = 0i64;
+    let users = members_per_org.max(1) * 2;
+    for user in 0..users {
+        state.users.push(SimUser {
+            id: format!("user_{user}"),
+            emails: vec![format!("u{user}@example.com")],
+        });
+    }
+    for org in 0..organizations {
+        state.organizations.push(SimOrganization {
+            id: format!("org_{org}"),
+            slug: format!("team-{org}"),
+            name: format!("Team {org}"),
+            role_set_key: None,
+        });
+        for member in 0..members_per_org {
+            created += 1;
+            state.memberships.push(SimMembership {
+                id: format!("orgmem_{org}x{member}"),
+                organization_id: format!("org_{org}"),
+                user_id: format!("user_{member}"),
+                role: if member == 0 {
+                    "org:admin".into()
+                } else {
+                    "org:member".into()
+                },
+                public_metadata: Map::new(),
+                private_metadata: Map::new(),
+                created_at: created,
+            });
+        }
+    }
+    state
+}
