@@ -40,17 +40,26 @@ pub struct PublicUserData {
     pub identifier: Option<String>,
 }
 
-/// A page of memberships (`OrganizationMemberships`).
+/// A page of a listing (`OrganizationMemberships`, `Organizations`, `Roles`): the items and the
+/// total the listing holds.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct MembershipPage {
-    pub data: Vec<Membership>,
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct Page<T> {
+    pub data: Vec<T>,
     #[serde(deserialize_with = "count")]
     pub total_count: u64,
     /// When Clerk served the page (its `Date` header, Unix milliseconds in whole seconds),
-    /// where it said; the instance listing uses it to notice memberships created meanwhile.
+    /// where it said; the membership listings use it to notice memberships created meanwhile.
     #[serde(skip)]
     pub served_at: Option<i64>,
 }
+
+/// A page of memberships.
+pub type MembershipPage = Page<Membership>;
+/// A page of organizations.
+pub type OrganizationPage = Page<Organization>;
+/// A page of roles.
+pub type RolePage = Page<RoleKey>;
 
 /// A `total_count`: the spec gives it no lower bound; a negative one (which only a mock
 /// sends) counts as zero, and paging then relies on the data itself.
@@ -73,14 +82,6 @@ pub struct Organization {
     pub role_set_key: Option<String>,
 }
 
-/// A page of organizations (`Organizations`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct OrganizationPage {
-    pub data: Vec<Organization>,
-    #[serde(deserialize_with = "count")]
-    pub total_count: u64,
-}
-
 /// One role of a role set (`RoleSetItem`) or of the instance (`Role`); only the key is used.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RoleKey {
@@ -92,14 +93,6 @@ pub struct RoleKey {
 pub struct RoleSet {
     pub key: String,
     pub roles: Vec<RoleKey>,
-}
-
-/// A page of the instance's organization roles (`Roles`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub struct RolePage {
-    pub data: Vec<RoleKey>,
-    #[serde(deserialize_with = "count")]
-    pub total_count: u64,
 }
 
 /// A user (`User`); only the ID and email addresses are used.
