@@ -67,7 +67,7 @@ impl ClerkError {
 
 /// How a failed attempt is treated (smithy-rs style: classify first, then decide).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub enum RetryClass {
     /// 429: pause everyone until Retry-After, then retry.
     Throttled,
     /// 5xx, timeouts, connection errors, 409 `resource_locked`: retry with backoff.
@@ -77,11 +77,11 @@ pub enum Class {
 }
 
 /// Classifies an HTTP status and error body.
-pub fn classify(status: u16, body: &ErrorBody) -> Class {
+pub fn classify(status: u16, body: &ErrorBody) -> RetryClass {
     match status {
-        429 => Class::Throttled,
-        500..=599 => Class::Transient,
-        409 if body.has_code("resource_locked") => Class::Transient,
-        _ => Class::Permanent,
+        429 => RetryClass::Throttled,
+        500..=599 => RetryClass::Transient,
+        409 if body.has_code("resource_locked") => RetryClass::Transient,
+        _ => RetryClass::Permanent,
     }
 }

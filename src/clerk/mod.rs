@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-pub use error::{Class, ClerkError, classify};
+pub use error::{ClerkError, RetryClass, classify};
 pub use models::*;
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
@@ -126,7 +126,7 @@ struct Request<'a> {
 /// One failed attempt, with what the retry policy needs to know.
 struct Failure {
     error: ClerkError,
-    class: Class,
+    class: RetryClass,
     retry_after: Option<Duration>,
 }
 
@@ -277,10 +277,10 @@ impl Client {
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|failure: &Failure| match failure.class {
-                Class::Permanent => false,
+                RetryClass::Permanent => false,
                 _ if self.is_stopped() || self.is_closing() => false,
-                Class::Throttled => true,
-                Class::Transient => self.take_retry(),
+                RetryClass::Throttled => true,
+                RetryClass::Transient => self.take_retry(),
             })
             .adjust(|failure: &Failure, delay: Option<Duration>| {
                 // `None` means the attempts are used up.
@@ -309,7 +309,7 @@ impl Client {
     ) -> Result<(T, Option<i64>), Failure> {
         let permanent = |error| Failure {
             error,
-            class: Class::Permanent,
+            class: RetryClass::Permanent,
             retry_after: None,
         };
         if self.is_stopped() {
@@ -428,7 +428,7 @@ impl Client {
             }));
         }
         let class = classify(status, &body);
-        if class == Class::Throttled {
+        if class == RetryClass::Throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(crate::telemetry::names::API_THROTTLED).increment(1);
             let pause = retry_after
@@ -445,7 +445,7 @@ impl Client {
             },
             class,
             // The pause gate already holds every request; the retry itself may go right after.
-            retry_after: (class == Class::Throttled).then_some(Duration::ZERO),
+            retry_after: (class == RetryClass::Throttled).then_some(Duration::ZERO),
         })
     }
 
@@ -465,7 +465,7 @@ impl Client {
                 context: request.context.clone(),
                 detail,
             },
-            class: Class::Transient,
+            class: RetryClass::Transient,
             retry_after: None,
         }
     }

@@ -13,7 +13,7 @@ use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::saved::PlanFile;
 use crate::plan::{self, Action, Change, MaxDeletes, Plan, render_json, render_outcomes};
 
-use super::{Exit, live};
+use super::{Exit, prepare};
 
 /// What one apply run did: the summary log line and the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add_client(&mut self, client: &Client) {
+    fn set_request_counts(&mut self, client: &Client) {
         let stats = &client.stats;
         self.requests = stats.sent.load(Ordering::Relaxed);
         self.writes = stats.writes.load(Ordering::Relaxed);
@@ -106,18 +106,18 @@ pub async fn apply_files(
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
     totals: &mut Totals,
 ) -> Exit {
-    let desired = match live::load(files) {
+    let desired = match prepare::load(files) {
         Ok(desired) => desired,
         Err(exit) => return exit,
     };
-    let client = match live::client_with_shutdown(global, shutdown) {
+    let client = match prepare::client_with_shutdown(global, shutdown) {
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let computed = match live::compute(client.clone(), desired).await {
+    let computed = match prepare::compute(client.clone(), desired).await {
         Ok(computed) => computed,
         Err(exit) => {
-            totals.add_client(&client);
+            totals.set_request_counts(&client);
             return exit;
         }
     };
@@ -125,7 +125,7 @@ pub async fn apply_files(
     totals.reached_clerk = true;
     totals.rejected = computed.plan.rejected.len();
     let exit = run_plan(&computed.client, &computed.plan, options, totals).await;
-    totals.add_client(&computed.client);
+    totals.set_request_counts(&computed.client);
     if !computed.plan.rejected.is_empty() {
         super::report_error(format_args!(
             "{} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
@@ -166,12 +166,12 @@ async fn run_saved(
             return Exit::Invalid;
         }
     };
-    let client = match live::client(global) {
+    let client = match prepare::client(global) {
         Ok(client) => client,
         Err(exit) => return exit,
     };
     if let Some(planned) = &file.instance {
-        let current = live::instance(&client);
+        let current = prepare::instance(&client);
         if planned != &current {
             eprintln!(
                 "error: refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",
@@ -191,11 +191,11 @@ async fn run_saved(
         .filter(|o| !o.changes.is_empty())
         .map(|o| o.organization_id.clone())
         .collect();
-    let observed = match live::read_organizations(&client, &organizations).await {
+    let observed = match prepare::read_organizations(&client, &organizations).await {
         Ok(observed) => observed,
         Err(error) => {
             eprintln!("error: {error}");
-            totals.add_client(&client);
+            totals.set_request_counts(&client);
             return Exit::Failure;
         }
     };
@@ -217,7 +217,7 @@ async fn run_saved(
     }
     tracing::info!(plan = %path.display(), created_at = %file.created_at, "the saved plan matches the live state");
     if args.dry_run {
-        let refusals = plan::check(&file.plan, args.common.max_deletes);
+        let refusals = plan::refusals(&file.plan, args.common.max_deletes);
         super::plan::print_plan(&file.plan, &refusals, args.common.output);
         return if args.common.detailed_exitcode && !file.plan.is_empty() {
             Exit::Changes
@@ -226,7 +226,7 @@ async fn run_saved(
         };
     }
     let exit = run_plan(&client, &file.plan, args.into(), totals).await;
-    totals.add_client(&client);
+    totals.set_request_counts(&client);
     exit
 }
 
@@ -270,7 +270,7 @@ pub async fn run_plan(
     };
     totals.planned = plan.changes().count();
     set_drift(plan.changes());
-    let refusals = plan::check(plan, options.max_deletes);
+    let refusals = plan::refusals(plan, options.max_deletes);
     if !refusals.is_empty() && !options.force {
         match output {
             OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),

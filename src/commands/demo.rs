@@ -11,7 +11,7 @@ use crate::plan::{self, MaxDeletes, render_text};
 use crate::simulator::{SimOptions, Simulator};
 
 use super::apply::{ApplyOptions, run_plan};
-use super::{Exit, live, simulate};
+use super::{Exit, prepare, simulate};
 
 const STATE: &str = "config/demo/state.json";
 const DESIRED: &str = "config/demo/membersync.yaml";
@@ -43,7 +43,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
             return Exit::Invalid;
         }
     };
-    let desired = match live::load(&FileArgs {
+    let desired = match prepare::load(&FileArgs {
         files: vec![desired_path.to_path_buf()],
     }) {
         Ok(desired) => desired,
@@ -80,18 +80,19 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     );
     println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
 
-    let client = match live::client_for(global, &simulator.api_url(), SecretKey::new(key), None) {
+    let client = match prepare::client_for(global, &simulator.api_url(), SecretKey::new(key), None)
+    {
         Ok(client) => client,
         Err(exit) => return exit,
     };
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
-    let computed = match live::compute(client.clone(), desired.clone()).await {
+    let computed = match prepare::compute(client.clone(), desired.clone()).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };
     print!("{}", render_text(&computed.plan));
-    for refusal in plan::check(&computed.plan, MaxDeletes::default()) {
+    for refusal in plan::refusals(&computed.plan, MaxDeletes::default()) {
         println!("apply would refuse this plan: {}", refusal.reason);
     }
 
@@ -107,7 +108,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
-    let again = match live::compute(client.clone(), desired).await {
+    let again = match prepare::compute(client.clone(), desired).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };

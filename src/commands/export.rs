@@ -7,7 +7,7 @@ use crate::cli::{ExportArgs, GlobalArgs};
 use crate::desired::OrgRef;
 use crate::desired::export::{ExportMember, ExportOrganization, render};
 
-use super::{Exit, live};
+use super::{Exit, prepare};
 
 pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
     let mut references = Vec::new();
@@ -19,7 +19,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
         }
         references.push(OrgRef::parse(text));
     }
-    let client = match live::client(global) {
+    let client = match prepare::client(global) {
         Ok(client) => client,
         Err(exit) => return exit,
     };

@@ -5,8 +5,8 @@ mod apply;
 mod daemon;
 mod demo;
 mod export;
-mod live;
 mod plan;
+mod prepare;
 mod simulate;
 mod validate;
 

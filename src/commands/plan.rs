@@ -7,22 +7,22 @@ use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::plan::saved::{FileDigest, PlanFile};
 use crate::plan::{self, Plan, Refusal, render_json, render_text};
 
-use super::{Exit, live};
+use super::{Exit, prepare};
 
 pub async fn run(global: &GlobalArgs, command: &PlanCommand) -> Exit {
     run_with(global, &command.common, command.out.as_deref()).await
 }
 
 pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) -> Exit {
-    let desired = match live::load(&args.files) {
+    let desired = match prepare::load(&args.files) {
         Ok(desired) => desired,
         Err(exit) => return exit,
     };
-    let client = match live::client(global) {
+    let client = match prepare::client(global) {
         Ok(client) => client,
         Err(exit) => return exit,
     };
-    let computed = match live::compute(client, desired).await {
+    let computed = match prepare::compute(client, desired).await {
         Ok(computed) => computed,
         Err(exit) => return exit,
     };
@@ -32,7 +32,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
         retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed),
         "read live state"
     );
-    let refusals = plan::check(&computed.plan, args.max_deletes);
+    let refusals = plan::refusals(&computed.plan, args.max_deletes);
     print_plan(&computed.plan, &refusals, args.output);
     tracing::debug!(
         peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
@@ -51,7 +51,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
             &computed.files,
             computed.plan.clone(),
             &computed.observed,
-            live::instance(&computed.client),
+            prepare::instance(&computed.client),
         )
     {
         return exit;

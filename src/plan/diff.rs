@@ -19,11 +19,11 @@ pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Pl
         plan.organizations.push(diff_organization(target, live));
         plan.pending.extend(target.pending.iter().cloned());
     }
-    sort(plan)
+    in_order(plan)
 }
 
 /// Puts a plan built organization by organization in its deterministic order.
-pub fn sort(mut plan: Plan) -> Plan {
+pub fn in_order(mut plan: Plan) -> Plan {
     plan.organizations
         .sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
     plan.pending

@@ -58,7 +58,7 @@ pub struct Refusal {
 }
 
 /// Evaluates the limits on a plan; an empty list means the plan may run.
-pub fn check(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
+pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     let deletes = plan.count(Action::Delete);
     let current = plan.current_members();

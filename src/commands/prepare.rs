@@ -1,4 +1,4 @@
-//! The read side shared by `plan`, `apply` and the daemon: load the files, set up the client,
+//! What `plan`, `apply` and the daemon prepare before they act: load the files, set up the client,
 //! resolve names, read live memberships, and compute the plan.
 
 use std::collections::{HashMap, HashSet};
@@ -227,7 +227,7 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
     if !resolution.errors.is_empty() {
         return Ok(Err(resolution.errors));
     }
-    let mut plan = plan::sort(plan);
+    let mut plan = plan::in_order(plan);
     for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
