@@ -230,20 +230,17 @@ fn log_outcome(change: &Change, outcome: &Outcome) {
 async fn run_change(client: &Client, change: &Change) -> Outcome {
     if client.is_stopped() {
         return Outcome::Skipped {
-            reason: "not sent: the run stopped after Clerk refused the secret key".to_owned(),
+            reason: crate::clerk::NOT_SENT_STOPPED.to_owned(),
         };
     }
     if client.is_closing() {
         return Outcome::Skipped {
-            reason: "not sent: membersync is shutting down".to_owned(),
+            reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
         };
     }
     if client.is_out_of_retries() {
         return Outcome::Failed {
-            error: format!(
-                "not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {} retries are spent; the next run will finish the job",
-                client.retry_budget()
-            ),
+            error: crate::clerk::not_sent_out_of_retries(client.retry_budget()),
         };
     }
     let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());

@@ -200,3 +200,13 @@ fn thread_ticks() -> Option<u64> {
     let system: u64 = fields.get(12)?.parse().ok()?;
     Some(user + system)
 }
+
+/// Logs the memory in use and its peak so far at debug level, naming the phase (the scale bench
+/// reads these lines).
+pub fn log_memory(phase: &str) {
+    tracing::debug!(
+        rss_bytes = rss_bytes().unwrap_or_default(),
+        peak_rss_bytes = peak_rss_bytes().unwrap_or_default(),
+        "{phase}"
+    );
+}

@@ -29,15 +29,8 @@ fn client(url: &str) -> Client {
 
 fn change(action: Action, user: &str, role: Option<&str>) -> Change {
     Change {
-        action,
-        organization_id: "string".into(),
-        user_id: user.into(),
-        email: None,
         role: role.map(str::to_owned),
-        previous_role: None,
-        metadata_patch: None,
-        previous_metadata: None,
-        declared: None,
+        ..Change::new(action, "string", user)
     }
 }
 

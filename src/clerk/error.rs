@@ -2,6 +2,19 @@
 
 use super::models::ErrorBody;
 
+/// Why a request was not sent, as the run's report says it (the executor says the same of the
+/// changes it does not start).
+pub const NOT_SENT_STOPPED: &str = "not sent: the run stopped after Clerk refused the secret key";
+/// See [`NOT_SENT_STOPPED`].
+pub const NOT_SENT_SHUTTING_DOWN: &str = "not sent: membersync is shutting down";
+
+/// Why changes are not sent once the run's retry budget is spent.
+pub fn not_sent_out_of_retries(budget: u64) -> String {
+    format!(
+        "not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {budget} retries are spent; the next run will finish the job"
+    )
+}
+
 /// A request to Clerk that did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClerkError {
@@ -36,15 +49,13 @@ pub enum ClerkError {
     #[error("{context}: {detail}")]
     Transport { context: String, detail: String },
     /// Not sent, because an earlier request of this run was refused for authentication.
-    #[error("{context}: not sent, the run stopped after Clerk refused the secret key")]
+    #[error("{context}: {NOT_SENT_STOPPED}")]
     Stopped { context: String },
     /// Not sent, because Clerk kept failing and the run's retry budget is spent.
-    #[error(
-        "{context}: not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {budget} retries are spent; the next run will finish the job"
-    )]
+    #[error("{context}: {}", not_sent_out_of_retries(*budget))]
     OutOfRetries { context: String, budget: u64 },
     /// Not sent, because the process is shutting down (SIGTERM).
-    #[error("{context}: not sent, membersync is shutting down")]
+    #[error("{context}: {NOT_SENT_SHUTTING_DOWN}")]
     ShuttingDown { context: String },
 }
 

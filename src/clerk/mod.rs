@@ -22,7 +22,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-pub use error::{ClerkError, RetryClass, classify};
+pub use error::{
+    ClerkError, NOT_SENT_SHUTTING_DOWN, NOT_SENT_STOPPED, RetryClass, classify,
+    not_sent_out_of_retries,
+};
 pub use models::*;
 pub use pacing::{Pacer, RateLimit};
 pub use read::{

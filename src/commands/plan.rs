@@ -34,10 +34,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     );
     let refusals = plan::refusals(&computed.plan, args.max_deletes);
     print_plan(&computed.plan, &refusals, args.output);
-    tracing::debug!(
-        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
-        "plan printed"
-    );
+    crate::telemetry::log_memory("plan printed");
     super::report_missing(&computed.missing);
     if !computed.missing.is_empty() {
         if out.is_some() {

@@ -80,11 +80,7 @@ pub fn client_for(
 /// Loads the desired state, printing warnings; prints the errors and says exit 2 if invalid.
 pub fn load(files: &FileArgs) -> Result<DesiredState, Exit> {
     let loaded = desired::load(&files.files);
-    tracing::debug!(
-        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
-        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
-        "memory after loading the desired state"
-    );
+    crate::telemetry::log_memory("memory after loading the desired state");
     let state = loaded.map_err(|error| {
         for diagnostic in &error.0 {
             super::report_error(format_args!("{diagnostic}"));
@@ -168,11 +164,7 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
         }
     }
     let (mut live, missing_ids) = clerk::read_memberships(client, &managed).await?;
-    tracing::debug!(
-        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
-        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
-        "memory after reading live state"
-    );
+    crate::telemetry::log_memory("memory after reading live state");
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
 
     drop(managed);
@@ -232,11 +224,7 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
     let (cpu, wall) = planning.elapsed();
-    tracing::debug!(
-        rss_bytes = crate::telemetry::rss_bytes().unwrap_or_default(),
-        peak_rss_bytes = crate::telemetry::peak_rss_bytes().unwrap_or_default(),
-        "memory after planning"
-    );
+    crate::telemetry::log_memory("memory after planning");
     tracing::debug!(
         cpu_ms = cpu.as_secs_f64() * 1000.0,
         wall_ms = wall.as_secs_f64() * 1000.0,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
-pub use load::{DEFAULT_FILE, load, load_files, sha256_hex};
+pub use load::{DEFAULT_FILE, hex, load, load_files, sha256_hex};
 
 /// One desired-state file as it was read: its path and the SHA-256 of its bytes (saved plans
 /// record it, so the digest is of exactly what was planned).

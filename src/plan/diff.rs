@@ -167,15 +167,8 @@ pub fn converge(
 
 fn bare(action: Action, organization_id: &str, user_id: &str, email: Option<String>) -> Change {
     Change {
-        action,
-        organization_id: organization_id.to_owned(),
-        user_id: user_id.to_owned(),
         email,
-        role: None,
-        previous_role: None,
-        metadata_patch: None,
-        previous_metadata: None,
-        declared: None,
+        ..Change::new(action, organization_id, user_id)
     }
 }
 

@@ -83,6 +83,21 @@ pub struct Declared {
 }
 
 impl Change {
+    /// A change of this action to one membership, with nothing else set yet.
+    pub fn new(action: Action, organization_id: &str, user_id: &str) -> Change {
+        Change {
+            action,
+            organization_id: organization_id.to_owned(),
+            user_id: user_id.to_owned(),
+            email: None,
+            role: None,
+            previous_role: None,
+            metadata_patch: None,
+            previous_metadata: None,
+            declared: None,
+        }
+    }
+
     /// A role change that takes admin away.
     pub fn is_demotion(&self) -> bool {
         self.action == Action::UpdateRole

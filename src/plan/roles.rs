@@ -57,15 +57,8 @@ mod tests {
 
     fn change(action: Action, user: &str, role: &str) -> Change {
         Change {
-            action,
-            organization_id: "org_1".into(),
-            user_id: user.into(),
-            email: None,
             role: Some(role.into()),
-            previous_role: None,
-            metadata_patch: None,
-            previous_metadata: None,
-            declared: None,
+            ..Change::new(action, "org_1", user)
         }
     }
 

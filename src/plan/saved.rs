@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Observed, Plan};
-use crate::desired::sha256_hex;
+use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
 pub const FORMAT: &str = "membersync-plan";
@@ -195,10 +195,6 @@ pub fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
     hex(&hasher.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The same value with every object's keys sorted, so equal states hash equal whatever
 /// order Clerk sent the keys in.
 fn canonical(value: &Value) -> Value {
@@ -239,15 +235,9 @@ mod tests {
                 organization_id: "org_1".into(),
                 label: None,
                 changes: vec![Change {
-                    action: Action::UpdateRole,
-                    organization_id: "org_1".into(),
-                    user_id: "user_1".into(),
-                    email: None,
                     role: Some("org:admin".into()),
                     previous_role: Some("org:member".into()),
-                    metadata_patch: None,
-                    previous_metadata: None,
-                    declared: None,
+                    ..Change::new(Action::UpdateRole, "org_1", "user_1")
                 }],
                 current_members: 1,
                 admins_before: 0,
