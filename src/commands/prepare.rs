@@ -191,35 +191,18 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
         .into_iter()
         .map(|(email, user)| (email, user.id))
         .collect();
-    let today = time::OffsetDateTime::now_utc().date();
     let planning = crate::telemetry::CpuClock::start();
     let observed = std::mem::take(&mut live.memberships);
-    let unsettled: HashSet<&str> = live.unsettled.iter().map(String::as_str).collect();
-    // Resolve and diff organization by organization: each target is dropped once diffed.
-    let no_members = Vec::new();
-    let mut plan = Plan::default();
-    plan.organizations.reserve_exact(organizations.len());
-    let resolution = plan::resolve_each(
-        &ResolveInput {
-            organizations: &organizations,
-            users: &user_ids,
-            today,
-        },
-        desired.organizations,
-        |target| {
-            let live = observed.get(&target.organization_id).unwrap_or(&no_members);
-            let mut organization = plan::diff_organization(&target, live);
-            if unsettled.contains(target.organization_id.as_str()) {
-                plan::withhold_removals(&mut organization, live);
-            }
-            plan.organizations.push(organization);
-            plan.pending.extend(target.pending);
-        },
-    );
-    if !resolution.errors.is_empty() {
-        return Ok(Err(resolution.errors));
-    }
-    let mut plan = plan::in_order(plan);
+    let input = ResolveInput {
+        organizations: &organizations,
+        users: &user_ids,
+        today: time::OffsetDateTime::now_utc().date(),
+    };
+    let (mut plan, missing) =
+        match plan::compute(&input, desired.organizations, &observed, &live.unsettled) {
+            Ok(computed) => computed,
+            Err(errors) => return Ok(Err(errors)),
+        };
     for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
@@ -232,7 +215,18 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
         changes = plan.changes().count(),
         "planned (resolve and diff)"
     );
+    check_roles(client, &mut plan, &lookup, &observed).await?;
+    Ok(Ok((plan, missing, observed)))
+}
 
+/// Leaves out the changes that set a role their organization does not allow. Roles are checked
+/// only where the plan sets one (creates and role changes).
+async fn check_roles(
+    client: &Client,
+    plan: &mut Plan,
+    lookup: &clerk::OrgLookup,
+    observed: &HashMap<String, Vec<Observed>>,
+) -> Result<(), ClerkError> {
     // Roles are checked only where the plan sets one (creates and role changes).
     let to_check: Vec<String> = plan
         .organizations
@@ -251,12 +245,12 @@ async fn read_and_diff(client: &Client, desired: DesiredState) -> Result<Outcome
             .map(|o| (o.id.clone(), o.clone()))
             .collect();
         let allowed = clerk::allowed_roles(client, &to_check, &known).await?;
-        plan::reject_disallowed_roles(&mut plan, &allowed, &observed);
+        plan::reject_disallowed_roles(plan, &allowed, observed);
         for rejected in &plan.rejected {
             tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
         }
     }
-    Ok(Ok((plan, resolution.missing, observed)))
+    Ok(())
 }
 
 /// Reads the live memberships of these organizations (by ID), for checking a saved plan.

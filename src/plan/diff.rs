@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::metadata::{exact_patch, merge_patch};
+use super::resolve::{ResolveInput, resolve_each};
 use super::{Action, Change, Declared, Metadata, Observed, OrganizationPlan, Plan, Target};
-use crate::desired::{MetadataMode, Role};
+use crate::desired::{DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Role};
 
 /// Compares each target with its live memberships. Organizations not in `targets` are never
 /// looked at. The result is deterministic: organizations by ID, and within one organization
@@ -20,6 +21,36 @@ pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Pl
         plan.pending.extend(target.pending.iter().cloned());
     }
     in_order(plan)
+}
+
+/// Resolves and diffs the desired organizations one by one against their live memberships
+/// (each desired organization and each target is dropped once diffed, so that a large file
+/// never exists twice). In an organization in `unsettled`, whose memberships kept changing
+/// while they were read, deletions and demotions are withheld. Returns the plan in order and
+/// the organizations that do not exist, or the problems that make the input invalid.
+pub fn compute(
+    input: &ResolveInput<'_>,
+    organizations: Vec<DesiredOrganization>,
+    observed: &HashMap<String, Vec<Observed>>,
+    unsettled: &[String],
+) -> Result<(Plan, Vec<OrgRef>), Vec<Diagnostic>> {
+    let unsettled: HashSet<&str> = unsettled.iter().map(String::as_str).collect();
+    let no_members = Vec::new();
+    let mut plan = Plan::default();
+    plan.organizations.reserve_exact(input.organizations.len());
+    let resolution = resolve_each(input, organizations, |target| {
+        let live = observed.get(&target.organization_id).unwrap_or(&no_members);
+        let mut organization = diff_organization(&target, live);
+        if unsettled.contains(target.organization_id.as_str()) {
+            withhold_removals(&mut organization, live);
+        }
+        plan.organizations.push(organization);
+        plan.pending.extend(target.pending);
+    });
+    if !resolution.errors.is_empty() {
+        return Err(resolution.errors);
+    }
+    Ok((in_order(plan), resolution.missing))
 }
 
 /// Puts a plan built organization by organization in its deterministic order.

@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 pub use crate::desired::Metadata;
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::{admins_after, converge, diff, diff_organization, in_order, withhold_removals};
+pub use diff::{
+    admins_after, compute, converge, diff, diff_organization, in_order, withhold_removals,
+};
 pub use guard::{MaxDeletes, Refusal, refusals};
 pub use render::{JsonReport, render_json, render_outcomes, render_text};
 pub use resolve::{Resolution, ResolveInput, resolve_each};
