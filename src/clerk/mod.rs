@@ -126,6 +126,15 @@ struct Request<'a> {
     context: String,
 }
 
+/// An answer from Clerk, read whole.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    /// Its `Date` header, in Unix milliseconds.
+    served_at: Option<i64>,
+    bytes: bytes::Bytes,
+}
+
 /// One failed attempt, with what the retry policy needs to know.
 struct Failure {
     error: ClerkError,
@@ -322,66 +331,16 @@ impl Client {
         }
         let url = self.url(request.segments, &request.query);
         let permit = self.pacer.acquire().await;
-        if self.is_out_of_retries() {
-            return Err(permanent(ClerkError::OutOfRetries {
-                context: request.context.clone(),
-                budget: self.retry_budget(),
-            }));
-        }
-        if self.is_stopped() {
-            return Err(permanent(ClerkError::Stopped {
-                context: request.context.clone(),
-            }));
-        }
-        if self.is_closing() {
-            return Err(permanent(ClerkError::ShuttingDown {
-                context: request.context.clone(),
-            }));
-        }
-        let mut builder = self
-            .http
-            .request(request.method.clone(), url.clone())
-            .bearer_auth(self.key.expose())
-            .header("Clerk-API-Version", API_VERSION)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = &request.body {
-            builder = builder.json(body);
+        if let Some(error) = self.not_to_send(request) {
+            return Err(permanent(error));
         }
         let started = std::time::Instant::now();
-        self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        if request.method != Method::GET {
-            self.stats.writes.fetch_add(1, Ordering::Relaxed);
-        }
-        let response = builder.send().await;
-        let (status, retry_after, served_at, bytes) = match response {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let served_at = response
-                    .headers()
-                    .get(reqwest::header::DATE)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| httpdate::parse_http_date(value).ok())
-                    .and_then(|when| when.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|since| since.as_millis() as i64);
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(parse_retry_after);
-                match response.bytes().await {
-                    Ok(bytes) => (status, retry_after, served_at, bytes),
-                    Err(error) => {
-                        self.stats.record(request.endpoint, 0);
-                        return Err(self.transport_failure(request, &error));
-                    }
-                }
-            }
-            Err(error) => {
-                self.stats.record(request.endpoint, 0);
-                tracing::debug!(method = %request.method, path = url.path(), attempt = number, error = %error, "request failed");
-                return Err(self.transport_failure(request, &error));
-            }
-        };
+        let Answer {
+            status,
+            retry_after,
+            served_at,
+            bytes,
+        } = self.exchange(request, &url, number).await?;
         // The answer is in: the slot in flight is free while it is decoded.
         drop(permit);
         self.stats.record(request.endpoint, status);
@@ -407,7 +366,24 @@ impl Client {
                     })
                 });
         }
-        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+        Err(self.refused(request, status, retry_after, &bytes))
+    }
+
+    /// Classifies an error answer: a refused key stops the run; a 429 pauses every request
+    /// until `Retry-After` and teaches the pacer; the rest is retried or not by its class.
+    fn refused(
+        &self,
+        request: &Request<'_>,
+        status: u16,
+        retry_after: Option<Duration>,
+        bytes: &[u8],
+    ) -> Failure {
+        let permanent = |error| Failure {
+            error,
+            class: RetryClass::Permanent,
+            retry_after: None,
+        };
+        let body: ErrorBody = serde_json::from_slice(bytes).unwrap_or_else(|_| ErrorBody {
             errors: vec![ErrorItem {
                 code: String::new(),
                 message: format!(
@@ -422,13 +398,13 @@ impl Client {
         if status == 401 || (status == 403 && !quota) {
             self.stopped.store(true, Ordering::SeqCst);
             let detail = body.describe();
-            return Err(permanent(ClerkError::Unauthorized {
+            return permanent(ClerkError::Unauthorized {
                 context: request.context.clone(),
                 status,
                 detail,
                 kind: self.key.kind(),
                 api_url: self.base.to_string(),
-            }));
+            });
         }
         let class = classify(status, &body);
         if class == RetryClass::Throttled {
@@ -440,7 +416,7 @@ impl Client {
             self.pacer.pause_until(tokio::time::Instant::now() + pause);
             self.pacer.throttled();
         }
-        Err(Failure {
+        Failure {
             error: ClerkError::Api {
                 context: request.context.clone(),
                 status,
@@ -449,7 +425,79 @@ impl Client {
             class,
             // The pause gate already holds every request; the retry itself may go right after.
             retry_after: (class == RetryClass::Throttled).then_some(Duration::ZERO),
-        })
+        }
+    }
+
+    /// Why a request that has its turn must not go out after all: the key was refused, the
+    /// retry budget is spent, or membersync is shutting down.
+    fn not_to_send(&self, request: &Request<'_>) -> Option<ClerkError> {
+        let context = request.context.clone();
+        if self.is_out_of_retries() {
+            Some(ClerkError::OutOfRetries {
+                context,
+                budget: self.retry_budget(),
+            })
+        } else if self.is_stopped() {
+            Some(ClerkError::Stopped { context })
+        } else if self.is_closing() {
+            Some(ClerkError::ShuttingDown { context })
+        } else {
+            None
+        }
+    }
+
+    /// Sends one request and reads the whole answer; no answer is a transient failure.
+    async fn exchange(
+        &self,
+        request: &Request<'_>,
+        url: &Url,
+        number: u32,
+    ) -> Result<Answer, Failure> {
+        let mut builder = self
+            .http
+            .request(request.method.clone(), url.clone())
+            .bearer_auth(self.key.expose())
+            .header("Clerk-API-Version", API_VERSION)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        if request.method != Method::GET {
+            self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                self.stats.record(request.endpoint, 0);
+                tracing::debug!(method = %request.method, path = url.path(), attempt = number, error = %error, "request failed");
+                return Err(self.transport_failure(request, &error));
+            }
+        };
+        let status = response.status().as_u16();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value: &reqwest::header::HeaderValue| value.to_str().ok())
+        };
+        let served_at = header(reqwest::header::DATE)
+            .and_then(|value| httpdate::parse_http_date(value).ok())
+            .and_then(|when| when.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| since.as_millis() as i64);
+        let retry_after = header(reqwest::header::RETRY_AFTER).and_then(parse_retry_after);
+        match response.bytes().await {
+            Ok(bytes) => Ok(Answer {
+                status,
+                retry_after,
+                served_at,
+                bytes,
+            }),
+            Err(error) => {
+                self.stats.record(request.endpoint, 0);
+                Err(self.transport_failure(request, &error))
+            }
+        }
     }
 
     fn transport_failure(&self, request: &Request<'_>, error: &reqwest::Error) -> Failure {
