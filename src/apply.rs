@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::clerk::{ClerkError, Client};
 use crate::desired::Role;
-use crate::plan::{Action, Change, Observed, OrganizationPlan, Plan, converge};
+use crate::plan::{Action, Change, Observed, OrganizationPlan, OutcomeKind, Plan, converge};
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +32,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// `applied`, `failed` or `skipped`, as in the JSON report.
-    pub fn name(&self) -> &'static str {
+    /// `applied`, `failed` or `skipped`, as the reports name it.
+    pub fn kind(&self) -> OutcomeKind {
         match self {
-            Outcome::Applied { .. } => "applied",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Skipped { .. } => "skipped",
+            Outcome::Applied { .. } => OutcomeKind::Applied,
+            Outcome::Failed { .. } => OutcomeKind::Failed,
+            Outcome::Skipped { .. } => OutcomeKind::Skipped,
         }
     }
 
@@ -79,8 +79,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn count(&self, name: &str) -> usize {
-        self.outcomes.iter().filter(|o| o.name() == name).count()
+    pub fn count(&self, kind: OutcomeKind) -> usize {
+        self.outcomes.iter().filter(|o| o.kind() == kind).count()
     }
 
     pub fn is_success(&self) -> bool {
@@ -206,7 +206,7 @@ fn log_outcome(change: &Change, outcome: &Outcome) {
     metrics::counter!(
         crate::telemetry::names::CHANGES,
         "action" => action,
-        "outcome" => outcome.name()
+        "outcome" => outcome.kind().name()
     )
     .increment(1);
     let (organization, user) = (&change.organization_id, &change.user_id);

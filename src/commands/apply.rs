@@ -11,7 +11,10 @@ use crate::apply::{Outcome, Report, execute};
 use crate::clerk::Client;
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::saved::PlanFile;
-use crate::plan::{self, Action, Change, MaxDeletes, Plan, render_json, render_outcomes};
+use crate::plan::{
+    self, Action, Change, ChangeOutcome, MaxDeletes, OutcomeKind, Plan, render_json,
+    render_outcomes,
+};
 
 use super::{Exit, prepare};
 
@@ -283,7 +286,7 @@ pub async fn run_plan(
             }
         }
         for refusal in &refusals {
-            tracing::error!(reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
+            tracing::error!(limit = ?refusal.limit, reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
         }
         if !options.quiet {
             eprintln!(
@@ -293,7 +296,7 @@ pub async fn run_plan(
         return Exit::Refused;
     }
     for refusal in &refusals {
-        tracing::warn!(reason = %refusal.reason, "safety limit overridden by --force");
+        tracing::warn!(limit = ?refusal.limit, reason = %refusal.reason, "safety limit overridden by --force");
     }
     if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
         say(plan::render_text(plan));
@@ -324,9 +327,9 @@ pub async fn run_plan(
         bar.finish_and_clear();
     }
     let outcomes = outcome_pairs(&report);
-    totals.applied = report.count("applied");
-    totals.failed = report.count("failed");
-    totals.skipped = report.count("skipped");
+    totals.applied = report.count(OutcomeKind::Applied);
+    totals.failed = report.count(OutcomeKind::Failed);
+    totals.skipped = report.count(OutcomeKind::Skipped);
     set_drift(
         plan.changes()
             .zip(&report.outcomes)
@@ -364,11 +367,11 @@ fn set_drift<'a>(changes: impl Iterator<Item = &'a Change>) {
     }
 }
 
-fn outcome_pairs(report: &Report) -> Vec<(String, Option<String>)> {
+fn outcome_pairs(report: &Report) -> Vec<ChangeOutcome> {
     report
         .outcomes
         .iter()
-        .map(|o| (o.name().to_owned(), o.detail().map(str::to_owned)))
+        .map(|o| (o.kind(), o.detail().map(str::to_owned)))
         .collect()
 }
 

@@ -54,7 +54,20 @@ impl fmt::Display for MaxDeletes {
 /// Why a plan is refused.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Refusal {
+    /// Which limit refused (not in the JSON report, which gives the reason).
+    #[serde(skip, default)]
+    pub limit: Limit,
     pub reason: String,
+}
+
+/// The safety limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limit {
+    /// More deletions than `--max-deletes`.
+    #[default]
+    MaxDeletes,
+    /// An organization that has an admin today left without one.
+    LastAdmin,
 }
 
 /// Evaluates the limits on a plan; an empty list means the plan may run.
@@ -68,6 +81,7 @@ pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
     };
     if over {
         refusals.push(Refusal {
+            limit: Limit::MaxDeletes,
             reason: format!(
                 "the plan deletes {deletes} of {current} memberships of the managed organizations, over --max-deletes {max_deletes}"
             ),
@@ -81,6 +95,7 @@ pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
                 .map(|l| format!(" ({l})"))
                 .unwrap_or_default();
             refusals.push(Refusal {
+                limit: Limit::LastAdmin,
                 reason: format!(
                     "the plan leaves {}{label} without an org:admin (it has {} today)",
                     organization.organization_id, organization.admins_before

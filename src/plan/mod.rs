@@ -21,8 +21,10 @@ use crate::desired::{MetadataMode, Role};
 pub use diff::{
     admins_after, compute, converge, diff, diff_organization, in_order, withhold_removals,
 };
-pub use guard::{MaxDeletes, Refusal, refusals};
-pub use render::{JsonReport, render_json, render_outcomes, render_text};
+pub use guard::{Limit, MaxDeletes, Refusal, refusals};
+pub use render::{
+    ChangeOutcome, JsonReport, OutcomeKind, render_json, render_outcomes, render_text,
+};
 pub use resolve::{Resolution, ResolveInput, resolve_each};
 pub use roles::reject_disallowed_roles;
 

@@ -7,6 +7,36 @@ use serde_json::Value;
 
 use super::{Action, Change, Pending, Plan, Refusal};
 
+/// How a change ended (or `planned`, before an apply), as the reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    Planned,
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl OutcomeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Planned => "planned",
+            OutcomeKind::Applied => "applied",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.pad(self.name())
+    }
+}
+
+/// One change's outcome and its detail: the error or reason, or for `applied` a note.
+pub type ChangeOutcome = (OutcomeKind, Option<String>);
+
 /// The outcome of one change, for the JSON report and the text report of an apply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeReport<'a> {
@@ -17,7 +47,7 @@ pub struct ChangeReport<'a> {
     pub role: Option<&'a str>,
     pub previous_role: Option<&'a str>,
     pub metadata_patch: Option<&'a Value>,
-    pub outcome: &'a str,
+    pub outcome: OutcomeKind,
     /// Why a change failed or was skipped.
     pub error: Option<&'a str>,
     /// How an applied change was done, when it was not the plain request.
@@ -74,7 +104,7 @@ pub fn unsettled_note(organization: &super::OrganizationPlan) -> Option<String> 
 pub fn render_json(
     plan: &Plan,
     refusals: &[Refusal],
-    outcomes: Option<&[(String, Option<String>)]>,
+    outcomes: Option<&[ChangeOutcome]>,
 ) -> String {
     let changes: Vec<ChangeReport<'_>> = plan
         .changes()
@@ -82,9 +112,9 @@ pub fn render_json(
         .map(|(index, change)| {
             let (outcome, detail) = outcomes
                 .and_then(|all| all.get(index))
-                .map(|(outcome, detail)| (outcome.as_str(), detail.as_deref()))
-                .unwrap_or(("planned", None));
-            let (error, note) = if outcome == "applied" {
+                .map(|(outcome, detail)| (*outcome, detail.as_deref()))
+                .unwrap_or((OutcomeKind::Planned, None));
+            let (error, note) = if outcome == OutcomeKind::Applied {
                 (None, detail)
             } else {
                 (detail, None)
@@ -103,8 +133,14 @@ pub fn render_json(
             }
         })
         .collect();
-    let failed = changes.iter().filter(|c| c.outcome == "failed").count();
-    let skipped = changes.iter().filter(|c| c.outcome == "skipped").count();
+    let failed = changes
+        .iter()
+        .filter(|c| c.outcome == OutcomeKind::Failed)
+        .count();
+    let skipped = changes
+        .iter()
+        .filter(|c| c.outcome == OutcomeKind::Skipped)
+        .count();
     let report = JsonReport {
         summary: Summary {
             create: plan.count(Action::Create),
@@ -295,7 +331,7 @@ fn counts_line(plan: &Plan) -> String {
 /// Renders what an apply did: per organization, one line per change with its outcome (and
 /// the error or note under it), then the failures again at the end so none is missed.
 /// `outcomes` is in plan order, as for [`render_json`].
-pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> String {
+pub fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome]) -> String {
     let mut out = String::new();
     let mut failures = Vec::new();
     let mut index = 0;
@@ -311,21 +347,21 @@ pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> St
         for change in &organization.changes {
             let (outcome, detail) = outcomes
                 .get(index)
-                .map(|(o, d)| (o.as_str(), d.as_deref()))
-                .unwrap_or(("planned", None));
+                .map(|(o, d)| (*o, d.as_deref()))
+                .unwrap_or((OutcomeKind::Planned, None));
             index += 1;
             let line = change_line(change);
             let _ = writeln!(out, "  {outcome:<8} {line}");
             if let Some(detail) = detail {
                 let _ = writeln!(out, "           {detail}");
-                if outcome != "applied" {
+                if outcome != OutcomeKind::Applied {
                     failures.push(format!("{outcome}: {line}\n    {detail}"));
                 }
             }
         }
         out.push('\n');
     }
-    let count = |name: &str| outcomes.iter().filter(|(o, _)| o == name).count();
+    let count = |kind: OutcomeKind| outcomes.iter().filter(|(o, _)| *o == kind).count();
     if !failures.is_empty() {
         let _ = writeln!(out, "Not applied:");
         for failure in &failures {
@@ -341,9 +377,9 @@ pub fn render_outcomes(plan: &Plan, outcomes: &[(String, Option<String>)]) -> St
         } else {
             "incomplete"
         },
-        count("applied"),
-        count("failed"),
-        count("skipped"),
+        count(OutcomeKind::Applied),
+        count(OutcomeKind::Failed),
+        count(OutcomeKind::Skipped),
     );
     out
 }
