@@ -102,6 +102,17 @@ pub struct LiveState {
     pub unsettled: Vec<String>,
 }
 
+impl LiveState {
+    /// Takes what the per-organization listings read; organizations found gone join `missing`.
+    fn take_per_organization(&mut self, read: PerOrganization, missing: &mut Vec<String>) {
+        self.strategy = Some(ListingStrategy::PerOrganization);
+        self.memberships = read.collected.memberships;
+        self.slugs = read.collected.slugs;
+        self.unsettled = read.unsettled;
+        missing.extend(read.gone);
+    }
+}
+
 fn pages(count: u64) -> u64 {
     count.div_ceil(PAGE_LIMIT)
 }
@@ -255,12 +266,8 @@ pub async fn read_memberships(
         ..LiveState::default()
     };
     if per_org {
-        state.strategy = Some(super::ListingStrategy::PerOrganization);
         let read = list_per_organization(client, &counts).await?;
-        state.memberships = read.collected.memberships;
-        state.slugs = read.collected.slugs;
-        state.unsettled = read.unsettled;
-        missing.extend(read.gone);
+        state.take_per_organization(read, &mut missing);
     } else {
         state.strategy = Some(super::ListingStrategy::Instance);
         let (collected, settled) = list_instance(client, managed, first).await?;
@@ -305,12 +312,8 @@ pub async fn read_memberships(
                 })
                 .collect();
             drop(collected);
-            state.strategy = Some(super::ListingStrategy::PerOrganization);
             let read = list_per_organization(client, &counts).await?;
-            state.memberships = read.collected.memberships;
-            state.slugs = read.collected.slugs;
-            state.unsettled = read.unsettled;
-            missing.extend(read.gone);
+            state.take_per_organization(read, &mut missing);
         }
     }
     for id in managed.keys() {
