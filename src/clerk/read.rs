@@ -266,7 +266,12 @@ pub async fn read_memberships(
         ..LiveState::default()
     };
     if per_org {
-        let read = list_per_organization(client, &counts).await?;
+        // An organization counted empty needs no read.
+        let ids = counts
+            .iter()
+            .filter(|(_, count)| **count > 0)
+            .map(|(id, _)| id);
+        let read = list_per_organization(client, ids.collect()).await?;
         state.take_per_organization(read, &mut missing);
     } else {
         state.strategy = Some(super::ListingStrategy::Instance);
@@ -302,17 +307,10 @@ pub async fn read_memberships(
                 organizations = managed.len(),
                 "the instance's memberships changed while they were read; reading the managed organizations one by one"
             );
-            let counts: HashMap<String, u64> = managed
-                .iter()
-                .filter(|(id, _)| !missing.contains(*id))
-                .map(|(id, count)| {
-                    let seen = collected.memberships.get(id).map_or(0, Vec::len) as u64;
-                    // At least one page, even for an organization that looked empty.
-                    (id.clone(), count.unwrap_or(seen).max(seen).max(1))
-                })
-                .collect();
             drop(collected);
-            let read = list_per_organization(client, &counts).await?;
+            // Every one, even an organization that looked empty: the view was not to be trusted.
+            let ids = managed.keys().filter(|id| !missing.contains(*id));
+            let read = list_per_organization(client, ids.collect()).await?;
             state.take_per_organization(read, &mut missing);
         }
     }
@@ -470,11 +468,7 @@ impl Movement {
             self.moved("the pages held another number of rows than the total");
         }
         self.edges.sort();
-        if self
-            .edges
-            .windows(2)
-            .any(|pair| pair[0].2 == pair[1].1 || pair[0].0 == pair[1].0)
-        {
+        if self.edges.windows(2).any(|pair| pair[0].2 == pair[1].1) {
             self.moved("two pages shared a membership");
         }
         self.reason
@@ -494,12 +488,11 @@ struct OrganizationRead {
 /// organization that no longer exists is reported in `gone`.
 async fn list_per_organization(
     client: &Client,
-    counts: &HashMap<String, u64>,
+    ids: Vec<&String>,
 ) -> Result<PerOrganization, ClerkError> {
     let concurrency = client.config().concurrency as usize;
-    let reads: Vec<(&String, Option<OrganizationRead>)> = stream::iter(counts)
-        .filter(|(_, count)| std::future::ready(**count > 0))
-        .map(|(id, _)| async move {
+    let reads: Vec<(&String, Option<OrganizationRead>)> = stream::iter(ids)
+        .map(|id| async move {
             let read = read_organization(client, id).await?;
             Ok::<_, ClerkError>((id, read))
         })
