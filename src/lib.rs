@@ -17,5 +17,7 @@ pub mod desired;
 pub mod plan;
 /// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals.
 pub mod simulator;
+/// The sync flow as library calls: read and plan, check the safety limits, apply.
+pub mod sync;
 /// Logging (tracing to stderr), metrics (Prometheus), and the Pushgateway push.
 pub mod telemetry;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::apply::{Outcome, Report, execute};
+use crate::apply::{Outcome as ChangeResult, Report};
 use crate::clerk::Client;
 use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
 use crate::plan::saved::PlanFile;
@@ -16,7 +16,9 @@ use crate::plan::{
     render_outcomes,
 };
 
-use super::{Exit, prepare};
+use crate::sync::{Applied, Limits, guard_and_apply};
+
+use super::{CommandError, CommandResult, Exit, Outcome, prepare};
 
 /// What one apply run did: the summary log line and the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,25 +46,33 @@ impl Totals {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> Exit {
+pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
     if args.dry_run && args.saved.is_none() {
         return super::plan::run_with(global, &args.common, None).await;
     }
     let started = Instant::now();
     let mut totals = Totals::default();
-    let exit = match &args.saved {
+    let result = match &args.saved {
         Some(saved) => run_saved(global, args, saved, &mut totals).await,
         None => apply_files(global, &args.common.files, args.into(), None, &mut totals).await,
     };
     if !args.dry_run {
-        finish("apply", exit, started, &totals);
+        finish("apply", exit_code(&result), started, &totals);
         if let Some(url) = &args.pushgateway
             && let Err(error) = crate::telemetry::push(url).await
         {
             tracing::warn!(%error, "metrics were not pushed");
         }
     }
-    exit
+    result
+}
+
+/// The exit status a result ends the process with.
+pub fn exit_code(result: &CommandResult) -> Exit {
+    match result {
+        Ok(outcome) => (*outcome).into(),
+        Err(error) => error.exit,
+    }
 }
 
 /// Records a finished run in the metrics and ends it with one structured summary line.
@@ -108,40 +118,34 @@ pub async fn apply_files(
     options: ApplyOptions,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
     totals: &mut Totals,
-) -> Exit {
-    let desired = match prepare::load(files) {
-        Ok(desired) => desired,
-        Err(exit) => return exit,
-    };
-    let client = match prepare::client_with_shutdown(global, shutdown) {
-        Ok(client) => client,
-        Err(exit) => return exit,
-    };
+) -> CommandResult {
+    let desired = prepare::load(files)?;
+    let client = prepare::client_with_shutdown(global, shutdown)?;
     let computed = match prepare::compute(client.clone(), desired).await {
         Ok(computed) => computed,
-        Err(exit) => {
+        Err(error) => {
             totals.set_request_counts(&client);
-            return exit;
+            return Err(error);
         }
     };
-    super::report_missing(&computed.missing);
     totals.reached_clerk = true;
     totals.rejected = computed.plan.rejected.len();
-    let exit = run_plan(&computed.client, &computed.plan, options, totals).await;
+    let result = run_plan(&computed.client, &computed.plan, options, totals).await;
     totals.set_request_counts(&computed.client);
-    if !computed.plan.rejected.is_empty() {
-        super::report_error(format_args!(
+    let rejected = (!computed.plan.rejected.is_empty()).then(|| {
+        CommandError::failure(format!(
             "{} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
             computed.plan.rejected.len()
-        ));
-    }
-    let unsettled = super::report_unsettled(&computed.plan);
-    if exit == Exit::Success
-        && (!computed.missing.is_empty() || !computed.plan.rejected.is_empty() || unsettled)
-    {
-        Exit::Failure
-    } else {
-        exit
+        ))
+    });
+    let found = [
+        super::missing_error(&computed.missing),
+        rejected,
+        super::unsettled_error(&computed.plan),
+    ];
+    match result {
+        Ok(outcome) => super::finish_with(outcome, found),
+        Err(error) => Err(found.into_iter().flatten().fold(error, CommandError::and)),
     }
 }
 
@@ -151,40 +155,30 @@ async fn run_saved(
     args: &ApplyArgs,
     path: &Path,
     totals: &mut Totals,
-) -> Exit {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!(
-                "error: cannot read the plan file {}: {error}",
-                path.display()
-            );
-            return Exit::Invalid;
-        }
-    };
-    let file = match PlanFile::parse(&text) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!("error: {}: {error}", path.display());
-            return Exit::Invalid;
-        }
-    };
-    let client = match prepare::client(global) {
-        Ok(client) => client,
-        Err(exit) => return exit,
-    };
+) -> CommandResult {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CommandError::invalid(format!(
+            "cannot read the plan file {}: {error}",
+            path.display()
+        ))
+    })?;
+    let file = PlanFile::parse(&text)
+        .map_err(|error| CommandError::invalid(format!("{}: {error}", path.display())))?;
+    let client = prepare::client(global)?;
     if let Some(planned) = &file.instance {
         let current = prepare::instance(&client);
         if planned != &current {
-            eprintln!(
-                "error: refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",
-                path.display(),
-                planned.api_url,
-                planned.key,
-                current.api_url,
-                current.key
-            );
-            return Exit::Refused;
+            return Err(CommandError::new(
+                Exit::Refused,
+                format!(
+                    "refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",
+                    path.display(),
+                    planned.api_url,
+                    planned.key,
+                    current.api_url,
+                    current.key
+                ),
+            ));
         }
     }
     let organizations: Vec<String> = file
@@ -194,43 +188,49 @@ async fn run_saved(
         .filter(|o| !o.changes.is_empty())
         .map(|o| o.organization_id.clone())
         .collect();
-    let observed = match prepare::read_organizations(&client, &organizations).await {
+    let observed = match crate::sync::read_organizations(&client, &organizations).await {
         Ok(observed) => observed,
         Err(error) => {
-            eprintln!("error: {error}");
             totals.set_request_counts(&client);
-            return Exit::Failure;
+            return Err(error.into());
         }
     };
     let drifted = file.drifted(&observed);
     if !drifted.is_empty() {
-        for entry in &drifted {
-            eprintln!(
-                "error: the membership of {} in {} changed since the plan was made (role, metadata or presence)",
-                entry.user_id, entry.organization_id
-            );
-        }
-        eprintln!(
-            "error: refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
+        let mut errors: Vec<String> = drifted
+            .iter()
+            .map(|entry| {
+                format!(
+                    "the membership of {} in {} changed since the plan was made (role, metadata or presence)",
+                    entry.user_id, entry.organization_id
+                )
+            })
+            .collect();
+        errors.push(format!(
+            "refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
             path.display(),
             drifted.len(),
             file.created_at
-        );
-        return Exit::Refused;
+        ));
+        return Err(CommandError {
+            exit: Exit::Refused,
+            errors,
+            summary: None,
+        });
     }
     tracing::info!(plan = %path.display(), created_at = %file.created_at, "the saved plan matches the live state");
     if args.dry_run {
         let refusals = plan::refusals(&file.plan, args.common.max_deletes);
         super::plan::print_plan(&file.plan, &refusals, args.common.output);
-        return if args.common.detailed_exitcode && !file.plan.is_empty() {
-            Exit::Changes
+        return Ok(if args.common.detailed_exitcode && !file.plan.is_empty() {
+            Outcome::Changes
         } else {
-            Exit::Success
-        };
+            Outcome::Done
+        });
     }
-    let exit = run_plan(&client, &file.plan, args.into(), totals).await;
+    let result = run_plan(&client, &file.plan, args.into(), totals).await;
     totals.set_request_counts(&client);
-    exit
+    result
 }
 
 /// How a plan is applied: the output format and the safety limits.
@@ -263,7 +263,7 @@ pub async fn run_plan(
     plan: &Plan,
     options: ApplyOptions,
     totals: &mut Totals,
-) -> Exit {
+) -> CommandResult {
     let output = options.output;
     // The daemon prints nothing on stdout: its log lines are the record.
     let say = |text: String| {
@@ -273,58 +273,62 @@ pub async fn run_plan(
     };
     totals.planned = plan.changes().count();
     set_drift(plan.changes());
-    let refusals = plan::refusals(plan, options.max_deletes);
-    if !refusals.is_empty() && !options.force {
-        match output {
-            OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
-            OutputFormat::Text => {
-                let mut text = plan::render_text(plan);
-                for refusal in &refusals {
-                    text.push_str(&format!("Refused: {}.\n", refusal.reason));
+    let total = plan.changes().count() as u64;
+    let progress = if options.quiet || plan.is_empty() {
+        None
+    } else {
+        progress_bar(total)
+    };
+    let on_done = |_: &Change, _: &ChangeResult| {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    };
+    let before = |_: &[plan::Refusal]| {
+        if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
+            say(plan::render_text(plan));
+        }
+        if output == OutputFormat::Text && options.show_plan && !plan.is_empty() {
+            say("\n".to_owned());
+        }
+    };
+    let limits = Limits {
+        max_deletes: options.max_deletes,
+        force: options.force,
+    };
+    let (refusals, report) = match guard_and_apply(client, plan, limits, before, &on_done).await {
+        Applied::Refused(refusals) => {
+            match output {
+                OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
+                OutputFormat::Text => {
+                    let mut text = plan::render_text(plan);
+                    for refusal in &refusals {
+                        text.push_str(&format!("Refused: {}.\n", refusal.reason));
+                    }
+                    say(text);
                 }
-                say(text);
             }
+            return Err(CommandError {
+                exit: Exit::Refused,
+                // The daemon has logged each refusal.
+                errors: if options.quiet {
+                    Vec::new()
+                } else {
+                    vec!["the plan was refused by a safety limit; nothing was written (--force overrides, after review)".to_owned()]
+                },
+                summary: None,
+            });
         }
-        for refusal in &refusals {
-            tracing::error!(limit = ?refusal.limit, reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
-        }
-        if !options.quiet {
-            eprintln!(
-                "error: the plan was refused by a safety limit; nothing was written (--force overrides, after review)"
-            );
-        }
-        return Exit::Refused;
-    }
-    for refusal in &refusals {
-        tracing::warn!(limit = ?refusal.limit, reason = %refusal.reason, "safety limit overridden by --force");
-    }
-    if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
-        say(plan::render_text(plan));
+        Applied::Ran { overridden, report } => (overridden, report),
+    };
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
     }
     if plan.is_empty() {
         if output == OutputFormat::Json {
             say(format!("{}\n", render_json(plan, &refusals, Some(&[]))));
         }
-        return Exit::Success;
-    }
-    if output == OutputFormat::Text && options.show_plan {
-        say("\n".to_owned());
-    }
-
-    let total = plan.changes().count();
-    let progress = if options.quiet {
-        None
-    } else {
-        progress_bar(total as u64)
-    };
-    let on_done = |_: &Change, _: &Outcome| {
-        if let Some(bar) = &progress {
-            bar.inc(1);
-        }
-    };
-    let report = execute(client, plan, &on_done).await;
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
+        return Ok(Outcome::Done);
     }
     let outcomes = outcome_pairs(&report);
     totals.applied = report.count(OutcomeKind::Applied);
@@ -333,7 +337,7 @@ pub async fn run_plan(
     set_drift(
         plan.changes()
             .zip(&report.outcomes)
-            .filter(|(_, outcome)| !matches!(outcome, Outcome::Applied { .. }))
+            .filter(|(_, outcome)| !matches!(outcome, ChangeResult::Applied { .. }))
             .map(|(change, _)| change),
     );
     match output {
@@ -343,11 +347,11 @@ pub async fn run_plan(
         )),
         OutputFormat::Text => say(render_outcomes(plan, &outcomes)),
     }
-    if report.is_success() {
-        Exit::Success
+    Ok(if report.is_success() {
+        Outcome::Done
     } else {
-        Exit::Failure
-    }
+        Outcome::ChangesFailed
+    })
 }
 
 /// The drift gauge: these changes, counted by action.

@@ -9,20 +9,18 @@ use tracing::Instrument;
 use crate::cli::{DaemonArgs, GlobalArgs, OutputFormat};
 use crate::daemon::{self, Health};
 
-use super::Exit;
-use super::apply::{ApplyOptions, Totals, apply_files, finish};
+use super::apply::{ApplyOptions, Totals, apply_files, exit_code, finish};
+use super::{CommandError, CommandResult, Exit, Outcome};
 
-pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> Exit {
+pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
     super::report_structured();
     let health = Arc::new(Health::default());
     health.set_ready(false);
-    let address = match daemon::serve(args.listen, health.clone()).await {
-        Ok(address) => address,
-        Err(error) => {
-            super::report_error(format_args!("cannot listen on {}: {error}", args.listen));
-            return Exit::Failure;
-        }
-    };
+    let address = daemon::serve(args.listen, health.clone())
+        .await
+        .map_err(|error| {
+            CommandError::failure(format!("cannot listen on {}: {error}", args.listen))
+        })?;
     tracing::info!(%address, interval = ?args.interval, "daemon started: /healthz, /readyz, /metrics");
     let (shutdown, signal) = daemon::shutdown_on_signal();
     let options = ApplyOptions {
@@ -39,7 +37,12 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> Exit {
         async move {
             let started = Instant::now();
             let mut totals = Totals::default();
-            let exit = apply_files(global, &args.files, options, Some(shutdown), &mut totals).await;
+            let result =
+                apply_files(global, &args.files, options, Some(shutdown), &mut totals).await;
+            let exit = exit_code(&result);
+            if let Err(error) = &result {
+                super::report(error);
+            }
             match exit {
                 // The files did not parse: the cycle is skipped; readiness is unchanged.
                 Exit::Invalid => {
@@ -55,5 +58,5 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> Exit {
     })
     .await;
     tracing::info!("daemon stopped");
-    Exit::Success
+    Ok(Outcome::Done)
 }

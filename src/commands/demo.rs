@@ -11,44 +11,29 @@ use crate::plan::{self, MaxDeletes, render_text};
 use crate::simulator::{SimOptions, Simulator};
 
 use super::apply::{ApplyOptions, run_plan};
-use super::{Exit, prepare, simulate};
+use super::{CommandError, CommandResult, prepare, simulate};
 
 const STATE: &str = "config/demo/state.json";
 const DESIRED: &str = "config/demo/membersync.yaml";
 const BUILT_IN_STATE: &str = include_str!("../../config/demo/state.json");
 const BUILT_IN_DESIRED: &str = include_str!("../../config/demo/membersync.yaml");
 
-pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> Exit {
+pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> CommandResult {
     // Outside the repository, the built-in copies of the demo files are written to a
     // temporary directory, so that messages still name a real file.
     let scratch = std::env::temp_dir().join(format!("membersync-demo-{}", std::process::id()));
-    let state_path = match pick(args.state.as_deref(), STATE, BUILT_IN_STATE, &scratch) {
-        Ok(path) => path,
-        Err(exit) => return exit,
-    };
-    let desired_path = match pick(args.file.as_deref(), DESIRED, BUILT_IN_DESIRED, &scratch) {
-        Ok(path) => path,
-        Err(exit) => return exit,
-    };
-    let exit = demo(global, &state_path, &desired_path).await;
+    let state_path = pick(args.state.as_deref(), STATE, BUILT_IN_STATE, &scratch)?;
+    let desired_path = pick(args.file.as_deref(), DESIRED, BUILT_IN_DESIRED, &scratch)?;
+    let result = demo(global, &state_path, &desired_path).await;
     let _ = std::fs::remove_dir_all(&scratch);
-    exit
+    result
 }
 
-async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Exit {
-    let state = match simulate::read_state(state_path) {
-        Ok(state) => state,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
-    };
-    let desired = match prepare::load(&FileArgs {
+async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> CommandResult {
+    let state = simulate::read_state(state_path).map_err(CommandError::invalid)?;
+    let desired = prepare::load(&FileArgs {
         files: vec![desired_path.to_path_buf()],
-    }) {
-        Ok(desired) => desired,
-        Err(exit) => return exit,
-    };
+    })?;
     // A throwaway key: the simulator and the client share it; it is never shown.
     let key = format!("sk_test_demo_{:032x}", rand::random::<u128>());
     let counts = (
@@ -62,13 +47,9 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
         fail_rate: 0.0,
         churn: Vec::new(),
     };
-    let simulator = match Simulator::start_with(state, &key, options).await {
-        Ok(simulator) => simulator,
-        Err(error) => {
-            eprintln!("error: cannot start the simulator: {error}");
-            return Exit::Failure;
-        }
-    };
+    let simulator = Simulator::start_with(state, &key, options)
+        .await
+        .map_err(|error| CommandError::failure(format!("cannot start the simulator: {error}")))?;
     println!("membersync demo: no Clerk account needed.");
     println!(
         "A Clerk Backend API simulator serves {} ({} organizations, {} users, {} memberships from {}).",
@@ -80,17 +61,10 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     );
     println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
 
-    let client = match prepare::client_for(global, &simulator.api_url(), SecretKey::new(key), None)
-    {
-        Ok(client) => client,
-        Err(exit) => return exit,
-    };
+    let client = prepare::client_for(global, &simulator.api_url(), SecretKey::new(key), None)?;
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
-    let computed = match prepare::compute(client.clone(), desired.clone()).await {
-        Ok(computed) => computed,
-        Err(exit) => return exit,
-    };
+    let computed = prepare::compute(client.clone(), desired.clone()).await?;
     print!("{}", render_text(&computed.plan));
     for refusal in plan::refusals(&computed.plan, MaxDeletes::default()) {
         println!("apply would refuse this plan: {}", refusal.reason);
@@ -108,10 +82,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
     let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
-    let again = match prepare::compute(client.clone(), desired).await {
-        Ok(computed) => computed,
-        Err(exit) => return exit,
-    };
+    let again = prepare::compute(client.clone(), desired).await?;
     print!("{}", render_text(&again.plan));
     let stats = &client.stats;
     let load =
@@ -126,10 +97,13 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Ex
         "Next: `membersync export` bootstraps a file from your instance; `membersync simulate --state {}` serves this simulator for your own rehearsals.",
         state_path.display()
     );
-    if applied == Exit::Success && again.plan.is_empty() {
-        Exit::Success
+    let applied = applied?;
+    if again.plan.is_empty() {
+        Ok(applied)
     } else {
-        Exit::Failure
+        Err(CommandError::failure(
+            "the second plan is not empty: the demo did not converge",
+        ))
     }
 }
 
@@ -139,7 +113,7 @@ fn pick(
     default: &str,
     built_in: &str,
     scratch: &Path,
-) -> Result<PathBuf, Exit> {
+) -> Result<PathBuf, CommandError> {
     if let Some(path) = given {
         return Ok(path.to_path_buf());
     }
@@ -152,8 +126,7 @@ fn pick(
     std::fs::create_dir_all(scratch)
         .and_then(|()| std::fs::write(&path, built_in))
         .map_err(|error| {
-            eprintln!("error: cannot write {}: {error}", path.display());
-            Exit::Failure
+            CommandError::failure(format!("cannot write {}: {error}", path.display()))
         })?;
     Ok(path)
 }

@@ -7,33 +7,23 @@ use crate::cli::{ExportArgs, GlobalArgs};
 use crate::desired::OrgRef;
 use crate::desired::export::{ExportMember, ExportOrganization, render};
 
-use super::{Exit, prepare};
+use super::{CommandError, CommandResult, Outcome, prepare};
 
-pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
+pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
     let mut references = Vec::new();
     for text in &args.organizations {
         let text = text.trim();
         if text.is_empty() || text.contains('/') {
-            eprintln!("error: --org `{text}` is not an organization ID or slug");
-            return Exit::Invalid;
+            return Err(CommandError::invalid(format!(
+                "--org `{text}` is not an organization ID or slug"
+            )));
         }
         references.push(OrgRef::parse(text));
     }
-    let client = match prepare::client(global) {
-        Ok(client) => client,
-        Err(exit) => return exit,
-    };
-    let (organizations, missing) = match read(&client, &references).await {
-        Ok(read) => read,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Failure;
-        }
-    };
-    if !missing.is_empty() {
-        super::report_missing(&missing);
-        eprintln!("error: nothing was exported");
-        return Exit::Failure;
+    let client = prepare::client(global)?;
+    let (organizations, missing) = read(&client, &references).await?;
+    if let Some(missing) = super::missing_error(&missing) {
+        return Err(missing.and(CommandError::failure("nothing was exported")));
     }
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -46,10 +36,9 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
     let members: usize = organizations.iter().map(|o| o.members.len()).sum();
     match &args.output {
         Some(path) => {
-            if let Err(error) = std::fs::write(path, &text) {
-                eprintln!("error: cannot write {}: {error}", path.display());
-                return Exit::Failure;
-            }
+            std::fs::write(path, &text).map_err(|error| {
+                CommandError::failure(format!("cannot write {}: {error}", path.display()))
+            })?;
             eprintln!(
                 "Exported {} organization(s) and {members} membership(s) to {}.",
                 organizations.len(),
@@ -58,7 +47,7 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> Exit {
         }
         None => print!("{text}"),
     }
-    Exit::Success
+    Ok(Outcome::Done)
 }
 
 /// Reads the named organizations (every one when none is named) and their memberships.

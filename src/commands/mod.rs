@@ -45,10 +45,117 @@ impl Exit {
     }
 }
 
-/// Runs the command the user asked for, in a span carrying a run ID (on every log line).
+/// What a command that finished says about its result, once its output is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// In sync, or every change applied.
+    Done,
+    /// `--detailed-exitcode` and the plan is not empty.
+    Changes,
+    /// Some changes failed or were skipped; the report on stdout lists them.
+    ChangesFailed,
+}
+
+impl From<Outcome> for Exit {
+    fn from(outcome: Outcome) -> Exit {
+        match outcome {
+            Outcome::Done => Exit::Success,
+            Outcome::Changes => Exit::Changes,
+            Outcome::ChangesFailed => Exit::Failure,
+        }
+    }
+}
+
+/// Why a command did not succeed: what to tell the user, and how the process ends. It is
+/// printed in one place, [`report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    pub exit: Exit,
+    /// Each printed as `error: …` (or logged as an error in the daemon).
+    pub errors: Vec<String>,
+    /// A last line, printed as it is (`2 errors found; nothing was sent`).
+    pub summary: Option<String>,
+}
+
+impl CommandError {
+    pub fn new(exit: Exit, error: impl Into<String>) -> CommandError {
+        CommandError {
+            exit,
+            errors: vec![error.into()],
+            summary: None,
+        }
+    }
+
+    /// Invalid files or command line (exit 2).
+    pub fn invalid(error: impl Into<String>) -> CommandError {
+        CommandError::new(Exit::Invalid, error)
+    }
+
+    /// An operational failure (exit 1).
+    pub fn failure(error: impl Into<String>) -> CommandError {
+        CommandError::new(Exit::Failure, error)
+    }
+
+    /// Invalid desired state: one line per diagnostic, then how many.
+    pub fn diagnostics(diagnostics: &[crate::desired::Diagnostic], nothing: &str) -> CommandError {
+        let count = diagnostics.len();
+        CommandError {
+            exit: Exit::Invalid,
+            errors: diagnostics.iter().map(ToString::to_string).collect(),
+            summary: Some(format!(
+                "{count} {} found; nothing was {nothing}",
+                validate::plural(count, "error", "errors")
+            )),
+        }
+    }
+
+    /// Adds the problems of `other`; the process ends with the more serious exit.
+    pub fn and(mut self, other: CommandError) -> CommandError {
+        if other.exit as u8 > self.exit as u8 {
+            self.exit = other.exit;
+        }
+        self.errors.extend(other.errors);
+        self.summary = self.summary.or(other.summary);
+        self
+    }
+}
+
+impl From<crate::sync::SyncError> for CommandError {
+    fn from(error: crate::sync::SyncError) -> CommandError {
+        match error {
+            crate::sync::SyncError::Invalid(diagnostics) => {
+                CommandError::diagnostics(&diagnostics, "written")
+            }
+            crate::sync::SyncError::Clerk(error) => CommandError::failure(error.to_string()),
+        }
+    }
+}
+
+impl From<crate::clerk::ClerkError> for CommandError {
+    fn from(error: crate::clerk::ClerkError) -> CommandError {
+        CommandError::failure(error.to_string())
+    }
+}
+
+/// What a command returns.
+pub type CommandResult = Result<Outcome, CommandError>;
+
+/// Runs the command the user asked for, in a span carrying a run ID (on every log line),
+/// reports an error, and says how the process ends.
 pub async fn run(cli: Cli) -> Exit {
     let span = tracing::info_span!("run", run_id = %new_run_id());
-    dispatch(cli).instrument(span).await
+    exit_of(dispatch(cli).instrument(span).await)
+}
+
+/// The exit status of a command's result, reporting its error if it has one.
+pub fn exit_of(result: CommandResult) -> Exit {
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(error) => {
+            report(&error);
+            error.exit
+        }
+    }
 }
 
 /// A short random ID that tells one run's log lines from another's.
@@ -56,7 +163,7 @@ pub fn new_run_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-async fn dispatch(cli: Cli) -> Exit {
+async fn dispatch(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Validate(files) => validate::run(&files),
         Command::Plan(command) => plan::run(&cli.global, &command).await,
@@ -68,30 +175,48 @@ async fn dispatch(cli: Cli) -> Exit {
     }
 }
 
-/// Says which organizations of the file do not exist.
-fn report_missing(missing: &[OrgRef]) {
-    for missing in missing {
-        report_error(format_args!(
-            "organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
-        ));
-    }
+/// The organizations of the file that do not exist, as errors (the run ends with exit 1).
+fn missing_error(missing: &[OrgRef]) -> Option<CommandError> {
+    let errors: Vec<String> = missing
+        .iter()
+        .map(|missing| {
+            format!(
+                "organization `{missing}` does not exist in this Clerk instance; nothing is planned for it"
+            )
+        })
+        .collect();
+    (!errors.is_empty()).then_some(CommandError {
+        exit: Exit::Failure,
+        errors,
+        summary: None,
+    })
 }
 
-/// Reports the organizations whose memberships could not be read consistently (the run then
-/// ends with exit 1); says whether there were any.
-fn report_unsettled(plan: &crate::plan::Plan) -> bool {
+/// The organizations whose memberships could not be read consistently, as an error (the run
+/// then ends with exit 1).
+fn unsettled_error(plan: &crate::plan::Plan) -> Option<CommandError> {
     let unsettled: Vec<&str> = plan
         .unsettled()
         .map(|organization| organization.organization_id.as_str())
         .collect();
-    if !unsettled.is_empty() {
-        report_error(format_args!(
+    (!unsettled.is_empty()).then(|| {
+        CommandError::failure(format!(
             "the memberships of {} organization(s) kept changing while they were read ({}); no deletion or demotion was planned in them, and the next run will plan them",
             unsettled.len(),
             unsettled.join(", ")
-        ));
+        ))
+    })
+}
+
+/// Joins the errors found after a command's output was printed: none is `Ok(outcome)`.
+fn finish_with(
+    outcome: Outcome,
+    errors: impl IntoIterator<Item = Option<CommandError>>,
+) -> CommandResult {
+    match errors.into_iter().flatten().reduce(CommandError::and) {
+        Some(error) => Err(error),
+        None => Ok(outcome),
     }
-    !unsettled.is_empty()
 }
 
 /// Set by the daemon: problems go to the log (one structured line each) instead of plain
@@ -102,12 +227,23 @@ fn report_structured() {
     STRUCTURED.store(true, Ordering::SeqCst);
 }
 
-/// Reports a problem: `error: …` on stderr, or an error log line in the daemon.
-fn report_error(message: std::fmt::Arguments<'_>) {
-    if STRUCTURED.load(Ordering::SeqCst) {
-        tracing::error!("{message}");
-    } else {
-        eprintln!("error: {message}");
+/// Reports a command's error: `error: …` lines on stderr, or error log lines in the daemon.
+/// The only place errors are printed.
+pub fn report(error: &CommandError) {
+    let structured = STRUCTURED.load(Ordering::SeqCst);
+    for line in &error.errors {
+        if structured {
+            tracing::error!("{line}");
+        } else {
+            eprintln!("error: {line}");
+        }
+    }
+    if let Some(summary) = &error.summary {
+        if structured {
+            tracing::error!("{summary}");
+        } else {
+            eprintln!("{summary}");
+        }
     }
 }
 

@@ -7,25 +7,16 @@ use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::plan::saved::{FileDigest, PlanFile};
 use crate::plan::{self, Plan, Refusal, render_json, render_text};
 
-use super::{Exit, prepare};
+use super::{CommandError, CommandResult, Outcome, prepare};
 
-pub async fn run(global: &GlobalArgs, command: &PlanCommand) -> Exit {
+pub async fn run(global: &GlobalArgs, command: &PlanCommand) -> CommandResult {
     run_with(global, &command.common, command.out.as_deref()).await
 }
 
-pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) -> Exit {
-    let desired = match prepare::load(&args.files) {
-        Ok(desired) => desired,
-        Err(exit) => return exit,
-    };
-    let client = match prepare::client(global) {
-        Ok(client) => client,
-        Err(exit) => return exit,
-    };
-    let computed = match prepare::compute(client, desired).await {
-        Ok(computed) => computed,
-        Err(exit) => return exit,
-    };
+pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) -> CommandResult {
+    let desired = prepare::load(&args.files)?;
+    let client = prepare::client(global)?;
+    let computed = prepare::compute(client, desired).await?;
     let stats = &computed.client.stats;
     tracing::info!(
         requests = stats.sent.load(std::sync::atomic::Ordering::Relaxed),
@@ -35,39 +26,35 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     let refusals = plan::refusals(&computed.plan, args.max_deletes);
     print_plan(&computed.plan, &refusals, args.output);
     crate::telemetry::log_memory("plan printed");
-    super::report_missing(&computed.missing);
-    if !computed.missing.is_empty() {
-        if out.is_some() {
-            eprintln!("error: the plan was not saved, because of the errors above");
-        }
-        return Exit::Failure;
+    if let Some(missing) = super::missing_error(&computed.missing) {
+        return Err(match out {
+            Some(_) => missing.and(CommandError::failure(
+                "the plan was not saved, because of the errors above",
+            )),
+            None => missing,
+        });
     }
-    if let Some(out) = out
-        && let Err(exit) = save(
+    if let Some(out) = out {
+        save(
             out,
             &computed.files,
             computed.plan.clone(),
             &computed.observed,
             prepare::instance(&computed.client),
-        )
-    {
-        return exit;
+        )?;
     }
-    if super::report_unsettled(&computed.plan) {
-        return Exit::Failure;
-    }
-    if !computed.plan.rejected.is_empty() {
-        eprintln!(
-            "error: {} change(s) cannot be made (marked ! in the plan); fix the roles in the file",
+    let rejected = (!computed.plan.rejected.is_empty()).then(|| {
+        CommandError::failure(format!(
+            "{} change(s) cannot be made (marked ! in the plan); fix the roles in the file",
             computed.plan.rejected.len()
-        );
-        return Exit::Failure;
-    }
-    if args.detailed_exitcode && !computed.plan.is_empty() {
-        Exit::Changes
+        ))
+    });
+    let outcome = if args.detailed_exitcode && !computed.plan.is_empty() {
+        Outcome::Changes
     } else {
-        Exit::Success
-    }
+        Outcome::Done
+    };
+    super::finish_with(outcome, [super::unsettled_error(&computed.plan), rejected])
 }
 
 /// Prints the plan on stdout, with what the safety limits would say.
@@ -92,7 +79,7 @@ fn save(
     plan: Plan,
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
     instance: crate::plan::saved::Instance,
-) -> Result<(), Exit> {
+) -> Result<(), CommandError> {
     let digests = files
         .iter()
         .map(|file| FileDigest {
@@ -107,8 +94,10 @@ fn save(
     file.instance = Some(instance);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|error| {
-        eprintln!("error: cannot write the plan to {}: {error}", out.display());
-        Exit::Failure
+        CommandError::failure(format!(
+            "cannot write the plan to {}: {error}",
+            out.display()
+        ))
     })?;
     eprintln!(
         "Saved the plan to {}; apply exactly it with `membersync apply --plan {}`.",

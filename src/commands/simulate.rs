@@ -5,19 +5,13 @@ use crate::clerk::SecretKey;
 use crate::cli::{GlobalArgs, SimulateArgs};
 use crate::simulator::{SimOptions, SimState, Simulator};
 
-use super::Exit;
+use super::{CommandError, CommandResult, Outcome};
 
 /// The key the simulator accepts when no key is configured (it guards nothing real).
 pub const SIMULATOR_KEY: &str = "sk_test_simulator";
 
-pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
-    let state = match read_state(&args.state) {
-        Ok(state) => state,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
-    };
+pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
+    let state = read_state(&args.state).map_err(CommandError::invalid)?;
     // Accept the key membersync itself would send, so that the same environment works for
     // both; never print it. Without one, accept a fixed, public test key.
     let (key, announce) = match SecretKey::from_env_or_file(global.secret_key_file.as_deref()) {
@@ -41,13 +35,11 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
         state.users.len(),
         state.memberships.len(),
     );
-    let simulator = match Simulator::start_on(args.listen, state, &key, options).await {
-        Ok(simulator) => simulator,
-        Err(error) => {
-            eprintln!("error: cannot listen on {}: {error}", args.listen);
-            return Exit::Failure;
-        }
-    };
+    let simulator = Simulator::start_on(args.listen, state, &key, options)
+        .await
+        .map_err(|error| {
+            CommandError::failure(format!("cannot listen on {}: {error}", args.listen))
+        })?;
     println!("Clerk simulator serving {}", simulator.api_url());
     println!(
         "  {} organizations, {} users, {} memberships from {}",
@@ -64,13 +56,12 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> Exit {
     crate::daemon::shutdown_signal().await;
     if let Some(path) = &args.save {
         let text = serde_json::to_string_pretty(&simulator.state()).unwrap_or_default();
-        if let Err(error) = std::fs::write(path, text + "\n") {
-            eprintln!("error: cannot write {}: {error}", path.display());
-            return Exit::Failure;
-        }
+        std::fs::write(path, text + "\n").map_err(|error| {
+            CommandError::failure(format!("cannot write {}: {error}", path.display()))
+        })?;
         eprintln!("Saved the final state to {}.", path.display());
     }
-    Exit::Success
+    Ok(Outcome::Done)
 }
 
 /// Reads a simulator state file.

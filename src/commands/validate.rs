@@ -3,9 +3,9 @@
 use crate::cli::FileArgs;
 use crate::desired;
 
-use super::Exit;
+use super::{CommandError, CommandResult, Outcome};
 
-pub fn run(args: &FileArgs) -> Exit {
+pub fn run(args: &FileArgs) -> CommandResult {
     match desired::load(&args.files) {
         Ok(state) => {
             for warning in &state.warnings {
@@ -20,17 +20,9 @@ pub fn run(args: &FileArgs) -> Exit {
                 state.member_count(),
                 plural(state.member_count(), "member", "members"),
             );
-            Exit::Success
+            Ok(Outcome::Done)
         }
-        Err(error) => {
-            eprintln!("{error}");
-            let count = error.0.len();
-            eprintln!(
-                "{count} {} found; nothing was sent",
-                plural(count, "error", "errors")
-            );
-            Exit::Invalid
-        }
+        Err(error) => Err(CommandError::diagnostics(&error.0, "sent")),
     }
 }
 

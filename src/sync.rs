@@ -1,0 +1,231 @@
+//! The sync flow as library calls: read live state and plan ([`plan`]), check the safety
+//! limits and apply ([`guard_and_apply`]), or all of it at once ([`sync`]). The commands print
+//! around these steps; tests and the bench call them directly.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::apply::{OnDone, Report, execute};
+use crate::clerk::{self, ClerkError, Client};
+use crate::desired::{self, DesiredState, OrgRef, UserRef};
+use crate::plan::{self, Action, MaxDeletes, Observed, Plan, Refusal, ResolveInput};
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The files are valid on their own but not against this instance (a role it does not
+    /// know, one person listed twice through an email and an ID, …). Nothing was written.
+    #[error("{} error(s) in the desired state", .0.len())]
+    Invalid(Vec<desired::Diagnostic>),
+    /// Clerk could not be read.
+    #[error(transparent)]
+    Clerk(#[from] ClerkError),
+}
+
+/// A computed plan and what was learnt while computing it.
+#[derive(Debug)]
+pub struct Planned {
+    pub plan: Plan,
+    /// Organizations the files name that do not exist in Clerk.
+    pub missing: Vec<OrgRef>,
+    /// The live memberships of the managed organizations, by organization ID.
+    pub observed: HashMap<String, Vec<Observed>>,
+}
+
+/// The safety limits a run applies (CONTRACT §4).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub max_deletes: MaxDeletes,
+    /// Override the limits (`--force`); the refusals are still reported.
+    pub force: bool,
+}
+
+/// What checking the limits and applying did.
+#[derive(Debug)]
+pub enum Applied {
+    /// A safety limit refused the plan: nothing was sent.
+    Refused(Vec<Refusal>),
+    /// The plan ran (the refusals, if any, were overridden with `--force`).
+    Ran {
+        overridden: Vec<Refusal>,
+        report: Report,
+    },
+}
+
+/// Reads live state and computes the plan for `desired`, which planning consumes. Changes
+/// that set a role its organization does not allow are left out (in `plan.rejected`).
+pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, SyncError> {
+    let refs: Vec<OrgRef> = desired
+        .organizations
+        .iter()
+        .map(|o| o.key.clone())
+        .collect();
+    let lookup = clerk::resolve_organizations(client, &refs, false).await?;
+
+    let mut emails: Vec<String> = desired
+        .organizations
+        .iter()
+        .flat_map(|o| o.members.iter().map(|m| &m.user).chain(o.ignore.iter()))
+        .filter_map(|user| match user {
+            UserRef::Email(email) => Some(email.clone()),
+            UserRef::Id(_) => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    emails.sort();
+    let users = clerk::resolve_emails(client, &emails).await?;
+
+    let mut managed: HashMap<String, Option<u64>> = HashMap::new();
+    for reference in &refs {
+        match reference {
+            OrgRef::Id(id) => {
+                managed.entry(id.clone()).or_insert(None);
+            }
+            OrgRef::Slug(_) => {
+                if let Some(org) = lookup.found.get(reference) {
+                    managed.insert(org.id.clone(), org.members_count);
+                }
+            }
+        }
+    }
+    let (mut live, missing_ids) = clerk::read_memberships(client, &managed).await?;
+    crate::telemetry::log_memory("memory after reading live state");
+    tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
+    drop(managed);
+
+    let mut organizations: HashMap<&OrgRef, (&str, Option<&str>)> =
+        HashMap::with_capacity(refs.len());
+    for reference in &refs {
+        let found = match reference {
+            OrgRef::Id(id) if !missing_ids.contains(id) => {
+                let label = live.slugs.get(id).map(String::as_str);
+                Some((id.as_str(), label))
+            }
+            OrgRef::Id(_) => None,
+            OrgRef::Slug(slug) => lookup
+                .found
+                .get(reference)
+                .map(|org| (org.id.as_str(), Some(slug.as_str()))),
+        };
+        if let Some(found) = found {
+            organizations.insert(reference, found);
+        }
+    }
+    let user_ids: HashMap<String, String> = users
+        .into_iter()
+        .map(|(email, user)| (email, user.id))
+        .collect();
+    let planning = crate::telemetry::CpuClock::start();
+    let observed = std::mem::take(&mut live.memberships);
+    let input = ResolveInput {
+        organizations: &organizations,
+        users: &user_ids,
+        today: time::OffsetDateTime::now_utc().date(),
+    };
+    let (mut plan, missing) =
+        plan::compute(&input, desired.organizations, &observed, &live.unsettled)
+            .map_err(SyncError::Invalid)?;
+    for pending in &plan.pending {
+        tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
+    }
+    let (cpu, wall) = planning.elapsed();
+    crate::telemetry::log_memory("memory after planning");
+    tracing::debug!(
+        cpu_ms = cpu.as_secs_f64() * 1000.0,
+        wall_ms = wall.as_secs_f64() * 1000.0,
+        memberships = observed.values().map(Vec::len).sum::<usize>(),
+        changes = plan.changes().count(),
+        "planned (resolve and diff)"
+    );
+    check_roles(client, &mut plan, &lookup, &observed).await?;
+    Ok(Planned {
+        plan,
+        missing,
+        observed,
+    })
+}
+
+/// Leaves out the changes that set a role their organization does not allow. Roles are checked
+/// only where the plan sets one (creates and role changes).
+async fn check_roles(
+    client: &Client,
+    plan: &mut Plan,
+    lookup: &clerk::OrgLookup,
+    observed: &HashMap<String, Vec<Observed>>,
+) -> Result<(), ClerkError> {
+    let to_check: Vec<String> = plan
+        .organizations
+        .iter()
+        .filter(|o| {
+            o.changes
+                .iter()
+                .any(|c| matches!(c.action, Action::Create | Action::UpdateRole))
+        })
+        .map(|o| o.organization_id.clone())
+        .collect();
+    if to_check.is_empty() {
+        return Ok(());
+    }
+    let known: HashMap<String, clerk::Organization> = lookup
+        .found
+        .values()
+        .map(|o| (o.id.clone(), o.clone()))
+        .collect();
+    let allowed = clerk::allowed_roles(client, &to_check, &known).await?;
+    plan::reject_disallowed_roles(plan, &allowed, observed);
+    for rejected in &plan.rejected {
+        tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
+    }
+    Ok(())
+}
+
+/// Reads the live memberships of these organizations (by ID), for checking a saved plan.
+pub async fn read_organizations(
+    client: &Client,
+    organization_ids: &[String],
+) -> Result<HashMap<String, Vec<Observed>>, ClerkError> {
+    let managed: HashMap<String, Option<u64>> = organization_ids
+        .iter()
+        .map(|id| (id.clone(), None))
+        .collect();
+    let (live, _missing) = clerk::read_memberships(client, &managed).await?;
+    Ok(live.memberships)
+}
+
+/// Checks the safety limits; unless they refuse, calls `before` (which may show the plan) and
+/// runs every change, reporting each to `on_done` as it ends.
+pub async fn guard_and_apply(
+    client: &Client,
+    plan: &Plan,
+    limits: Limits,
+    before: impl FnOnce(&[Refusal]),
+    on_done: OnDone<'_>,
+) -> Applied {
+    let refusals = plan::refusals(plan, limits.max_deletes);
+    if !refusals.is_empty() && !limits.force {
+        for refusal in &refusals {
+            tracing::error!(limit = ?refusal.limit, reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
+        }
+        return Applied::Refused(refusals);
+    }
+    for refusal in &refusals {
+        tracing::warn!(limit = ?refusal.limit, reason = %refusal.reason, "safety limit overridden by --force");
+    }
+    before(&refusals);
+    let report = execute(client, plan, on_done).await;
+    Applied::Ran {
+        overridden: refusals,
+        report,
+    }
+}
+
+/// The whole flow in one call: read, plan, check the limits, apply.
+pub async fn sync(
+    client: &Client,
+    desired: DesiredState,
+    limits: Limits,
+) -> Result<(Planned, Applied), SyncError> {
+    let planned = plan(client, desired).await?;
+    let applied = guard_and_apply(client, &planned.plan, limits, |_| {}, &|_, _| {}).await;
+    Ok((planned, applied))
+}
