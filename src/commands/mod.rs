@@ -1,5 +1,5 @@
-//! One function per command: each takes its parsed arguments, does the work, prints the
-//! result on stdout, and says which exit status the process ends with.
+//! One function per command: each takes its parsed arguments, does the work, prints its output
+//! on stdout, and returns an [`Outcome`] or a [`CommandError`], which [`run`] reports once.
 
 mod apply;
 mod daemon;
