@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ClerkError, Client, FILTER_LIMIT, Membership, MembershipPage, Organization, OrganizationPage,
-    Request, RolePage, RoleSet, User,
+    ClerkError, Client, FILTER_LIMIT, Invitation, InvitationPage, Membership, MembershipPage,
+    Organization, OrganizationPage, Request, RolePage, RoleSet, User,
 };
 
 impl Client {
@@ -28,7 +28,8 @@ impl Client {
                     ("offset", offset.to_string()),
                 ],
                 body: None,
-                context: format!("listing the instance's memberships (offset {offset})"),
+                own_limit: false,
+            context: format!("listing the instance's memberships (offset {offset})"),
             })
             .await?;
         page.served_at = served_at;
@@ -57,7 +58,8 @@ impl Client {
                 segments: &["organizations", organization_id, "memberships"],
                 query,
                 body: None,
-                context: format!("listing the memberships of {organization_id}"),
+                own_limit: false,
+            context: format!("listing the memberships of {organization_id}"),
             })
             .await?;
         page.served_at = served_at;
@@ -86,6 +88,7 @@ impl Client {
             segments: &["organizations", organization_id, "memberships"],
             query: Vec::new(),
             body: Some(body),
+            own_limit: false,
             context: format!("creating the membership of {user_id} in {organization_id}"),
         })
         .await
@@ -104,6 +107,7 @@ impl Client {
             segments: &["organizations", organization_id, "memberships", user_id],
             query: Vec::new(),
             body: Some(json!({ "role": role })),
+            own_limit: false,
             context: format!("changing the role of {user_id} in {organization_id}"),
         })
         .await
@@ -121,6 +125,7 @@ impl Client {
             segments: &["organizations", organization_id, "memberships", user_id],
             query: Vec::new(),
             body: None,
+            own_limit: false,
             context: format!("deleting the membership of {user_id} in {organization_id}"),
         })
         .await
@@ -145,6 +150,7 @@ impl Client {
             ],
             query: Vec::new(),
             body: Some(patch.clone()),
+            own_limit: false,
             context: format!("merging the metadata of {user_id} in {organization_id}"),
         })
         .await
@@ -163,6 +169,7 @@ impl Client {
             segments: &["users"],
             query,
             body: None,
+            own_limit: false,
             context: format!("looking up {} email address(es)", emails.len()),
         })
         .await
@@ -183,6 +190,7 @@ impl Client {
             segments: &["organizations"],
             query,
             body: None,
+            own_limit: false,
             context: format!("looking up {} organization(s)", ids.len()),
         })
         .await
@@ -204,6 +212,7 @@ impl Client {
                 ("offset", offset.to_string()),
             ],
             body: None,
+            own_limit: false,
             context: format!("listing the organizations (offset {offset})"),
         })
         .await
@@ -217,6 +226,7 @@ impl Client {
             segments: &["role_sets", key],
             query: Vec::new(),
             body: None,
+            own_limit: false,
             context: format!("reading the role set {key}"),
         })
         .await
@@ -238,6 +248,7 @@ impl Client {
                 ("offset", offset.to_string()),
             ],
             body: None,
+            own_limit: false,
             context: format!("listing the organization roles (offset {offset})"),
         })
         .await
@@ -251,7 +262,126 @@ impl Client {
             segments: &["organizations", id_or_slug],
             query: vec![("include_members_count", "true".to_owned())],
             body: None,
+            own_limit: false,
             context: format!("looking up the organization {id_or_slug}"),
+        })
+        .await
+    }
+
+    /// `GET /organization_invitations?status=pending`: a page of the instance's pending
+    /// organization invitations, oldest first.
+    pub async fn list_instance_invitations(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<InvitationPage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_instance_invitations",
+            method: Method::GET,
+            segments: &["organization_invitations"],
+            query: vec![
+                ("status", "pending".to_owned()),
+                ("order_by", "+created_at".to_owned()),
+                ("limit", limit.to_string()),
+                ("offset", offset.to_string()),
+            ],
+            body: None,
+            own_limit: false,
+            context: format!("listing the instance's pending invitations (offset {offset})"),
+        })
+        .await
+    }
+
+    /// `GET /organizations/{id}/invitations?status=pending`: a page of one organization's
+    /// pending invitations, optionally only those to one email address.
+    pub async fn list_organization_invitations(
+        &self,
+        organization_id: &str,
+        offset: u64,
+        limit: u64,
+        email: Option<&str>,
+    ) -> Result<InvitationPage, ClerkError> {
+        let mut query = vec![
+            ("status", "pending".to_owned()),
+            ("order_by", "+created_at".to_owned()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        if let Some(email) = email {
+            query.push(("email_address", email.to_owned()));
+        }
+        self.send(Request {
+            endpoint: "list_organization_invitations",
+            method: Method::GET,
+            segments: &["organizations", organization_id, "invitations"],
+            query,
+            body: None,
+            own_limit: false,
+            context: format!("listing the pending invitations of {organization_id}"),
+        })
+        .await
+    }
+
+    /// `POST /organizations/{id}/invitations`: one invitation.
+    pub async fn create_invitation(
+        &self,
+        organization_id: &str,
+        invitation: &Value,
+    ) -> Result<Invitation, ClerkError> {
+        let email = invitation["email_address"].as_str().unwrap_or_default();
+        self.send(Request {
+            endpoint: "create_invitation",
+            method: Method::POST,
+            segments: &["organizations", organization_id, "invitations"],
+            query: Vec::new(),
+            body: Some(invitation.clone()),
+            own_limit: true,
+            context: format!("inviting {email} to {organization_id}"),
+        })
+        .await
+    }
+
+    /// `POST /organizations/{id}/invitations/bulk`: up to 10 invitations in one request.
+    pub async fn create_invitations(
+        &self,
+        organization_id: &str,
+        invitations: &[Value],
+    ) -> Result<InvitationPage, ClerkError> {
+        self.send(Request {
+            endpoint: "create_invitations_bulk",
+            method: Method::POST,
+            segments: &["organizations", organization_id, "invitations", "bulk"],
+            query: Vec::new(),
+            body: Some(Value::Array(invitations.to_vec())),
+            own_limit: true,
+            context: format!(
+                "inviting {} people to {organization_id}",
+                invitations.len()
+            ),
+        })
+        .await
+    }
+
+    /// `POST /organizations/{id}/invitations/{invitation_id}/revoke`.
+    pub async fn revoke_invitation(
+        &self,
+        organization_id: &str,
+        invitation_id: &str,
+    ) -> Result<Invitation, ClerkError> {
+        self.send(Request {
+            endpoint: "revoke_invitation",
+            method: Method::POST,
+            segments: &[
+                "organizations",
+                organization_id,
+                "invitations",
+                invitation_id,
+                "revoke",
+            ],
+            query: Vec::new(),
+            body: Some(json!({})),
+            own_limit: true,
+            context: format!("revoking the invitation {invitation_id} in {organization_id}"),
         })
         .await
     }

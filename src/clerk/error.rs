@@ -15,6 +15,14 @@ pub fn not_sent_out_of_retries(budget: u64) -> String {
     )
 }
 
+/// Why invitations are not sent once Clerk's own invitation limit is spent for a long time.
+pub const NOT_SENT_DEFERRED: &str =
+    "deferred by Clerk's invitation limit; the next run sends it";
+
+/// How long a 429 of an endpoint with its own limit may make a run wait before the changes
+/// that need it are deferred to the next run.
+pub const LONGEST_OWN_LIMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A request to Clerk that did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClerkError {
@@ -54,6 +62,12 @@ pub enum ClerkError {
     /// Not sent, because Clerk kept failing and the run's retry budget is spent.
     #[error("{context}: {}", not_sent_out_of_retries(*budget))]
     OutOfRetries { context: String, budget: u64 },
+    /// An invitation endpoint's own (hourly) limit is spent for longer than a run should wait.
+    #[error("{context}: {NOT_SENT_DEFERRED} (Clerk says retry in {} s)", retry_after.as_secs())]
+    Deferred {
+        context: String,
+        retry_after: std::time::Duration,
+    },
     /// Not sent, because the process is shutting down (SIGTERM).
     #[error("{context}: {NOT_SENT_SHUTTING_DOWN}")]
     ShuttingDown { context: String },

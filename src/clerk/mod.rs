@@ -6,6 +6,7 @@
 
 mod endpoints;
 mod error;
+mod invitations;
 pub mod models;
 mod pacing;
 mod read;
@@ -23,9 +24,10 @@ use serde_json::Value;
 use url::Url;
 
 pub use error::{
-    ClerkError, NOT_SENT_SHUTTING_DOWN, NOT_SENT_STOPPED, RetryClass, classify,
-    not_sent_out_of_retries,
+    ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_SHUTTING_DOWN,
+    NOT_SENT_STOPPED, RetryClass, classify, not_sent_out_of_retries,
 };
+pub use invitations::{PendingInvitations, read_invitations};
 pub use models::*;
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
@@ -124,6 +126,10 @@ struct Request<'a> {
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
     context: String,
+    /// The endpoint has its own limit at Clerk, besides the instance's (the invitation
+    /// endpoints: hourly): its 429 holds only this request, teaches the pacer nothing, and
+    /// one that asks for more than [`LONGEST_OWN_LIMIT_WAIT`] defers the request.
+    own_limit: bool,
 }
 
 /// An answer from Clerk, read whole.
@@ -407,6 +413,25 @@ impl Client {
             });
         }
         let class = classify(status, &body);
+        if class == RetryClass::Throttled && request.own_limit {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            let wait = retry_after.unwrap_or(Duration::from_secs(1));
+            if wait > LONGEST_OWN_LIMIT_WAIT {
+                return permanent(ClerkError::Deferred {
+                    context: request.context.clone(),
+                    retry_after: wait,
+                });
+            }
+            return Failure {
+                error: ClerkError::Api {
+                    context: request.context.clone(),
+                    status,
+                    body,
+                },
+                class,
+                retry_after: Some(wait),
+            };
+        }
         if class == RetryClass::Throttled {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(crate::telemetry::names::API_THROTTLED).increment(1);

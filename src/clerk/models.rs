@@ -54,6 +54,26 @@ pub struct Page<T> {
     pub served_at: Option<i64>,
 }
 
+/// An organization invitation (`OrganizationInvitation`); only what the diff needs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Invitation {
+    pub id: String,
+    pub email_address: String,
+    pub role: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub public_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub private_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+}
+
+/// A page of invitations.
+pub type InvitationPage = Page<Invitation>;
 /// A page of memberships.
 pub type MembershipPage = Page<Membership>;
 /// A page of organizations.

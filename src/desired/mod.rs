@@ -54,7 +54,21 @@ pub struct DesiredOrganization {
     pub members: Vec<DesiredMember>,
     /// Users membership of whom membersync never creates, changes or deletes.
     pub ignore: Vec<UserRef>,
+    /// Whether and how people with no Clerk account yet are invited (CONTRACT §7);
+    /// `None`: they stay pending, and the organization's invitations are never read.
+    pub invitations: Option<Invitations>,
     pub origin: Origin,
+}
+
+/// How an organization invites the emails it lists that have no Clerk user (`send: true`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Invitations {
+    /// Where the invitation link leads (Clerk's `redirect_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// 1–365; Clerk's default is 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u16>,
 }
 
 /// How an organization is named in the file.

@@ -24,6 +24,17 @@ pub struct RawFile {
 pub struct RawDefaults {
     pub prune: Option<bool>,
     pub metadata: Option<RawMetadataMode>,
+    pub invitations: Option<At<RawInvitations>>,
+}
+
+/// `invitations:` (in `defaults` or on an organization; an organization's fields override the
+/// defaults' one by one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvitations {
+    pub send: Option<bool>,
+    pub redirect_url: Option<At<String>>,
+    pub expires_in_days: Option<At<i64>>,
 }
 
 /// `metadata: exact | merge`.
@@ -40,6 +51,7 @@ pub enum RawMetadataMode {
 pub struct RawOrganization {
     pub prune: Option<bool>,
     pub metadata: Option<RawMetadataMode>,
+    pub invitations: Option<At<RawInvitations>>,
     pub members: Option<At<Entries<At<RawMember>>>>,
     pub ignore: Option<Vec<At<String>>>,
 }

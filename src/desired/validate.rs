@@ -8,11 +8,39 @@ use serde_json::{Map, Value};
 use time::Date;
 use time::macros::format_description;
 
-use super::raw::{RawFile, RawMember, RawMetadataMode};
+use super::raw::{RawFile, RawInvitations, RawMember, RawMetadataMode};
 use super::yaml::{self, At};
 use super::{
-    DesiredMember, DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Origin, Role, UserRef,
+    DesiredMember, DesiredOrganization, Diagnostic, Invitations, MetadataMode, OrgRef, Origin,
+    Role, UserRef,
 };
+
+/// The fields of one `invitations:` block, each `None` where it is not set.
+#[derive(Debug, Clone, Default)]
+struct InvitationFields {
+    send: Option<bool>,
+    redirect_url: Option<String>,
+    expires_in_days: Option<u16>,
+}
+
+impl InvitationFields {
+    /// These fields, with `defaults` where they are not set.
+    fn over(self, defaults: &InvitationFields) -> InvitationFields {
+        InvitationFields {
+            send: self.send.or(defaults.send),
+            redirect_url: self.redirect_url.or_else(|| defaults.redirect_url.clone()),
+            expires_in_days: self.expires_in_days.or(defaults.expires_in_days),
+        }
+    }
+
+    /// The organization's invitation settings, when it sends invitations.
+    fn resolved(self) -> Option<Invitations> {
+        self.send.unwrap_or(false).then_some(Invitations {
+            redirect_url: self.redirect_url,
+            expires_in_days: self.expires_in_days,
+        })
+    }
+}
 
 /// What one valid file declares.
 #[derive(Debug)]
@@ -120,6 +148,12 @@ impl Checker {
             None => (true, None),
         };
         let default_mode = default_mode.unwrap_or_default();
+        let default_invitations = raw
+            .defaults
+            .as_ref()
+            .and_then(|defaults| defaults.value.invitations.as_ref())
+            .map(|invitations| self.invitations("defaults.invitations", &invitations.value))
+            .unwrap_or_default();
         let Some(organizations) = raw.organizations else {
             self.error(
                 (1, 1),
@@ -145,16 +179,57 @@ impl Checker {
                 None => Vec::new(),
             };
             let ignore = self.ignore(&path, organization.ignore.unwrap_or_default(), &members);
+            let invitations = match &organization.invitations {
+                Some(own) => self
+                    .invitations(&format!("{path}.invitations"), &own.value)
+                    .over(&default_invitations),
+                None => default_invitations.clone(),
+            };
             result.push(DesiredOrganization {
                 key: OrgRef::parse(&org_key),
                 prune: organization.prune.unwrap_or(default_prune),
                 metadata_mode: organization.metadata.map(mode).unwrap_or(default_mode),
                 members,
                 ignore,
+                invitations: invitations.resolved(),
                 origin: self.origin(yaml::position(&key)),
             });
         }
         result
+    }
+
+    /// Checks an `invitations:` block; each field is kept only where it is set.
+    fn invitations(&mut self, path: &str, raw: &RawInvitations) -> InvitationFields {
+        let mut fields = InvitationFields {
+            send: raw.send,
+            ..InvitationFields::default()
+        };
+        if let Some(url) = &raw.redirect_url {
+            let text = url.value.trim();
+            if text.starts_with("https://") || text.starts_with("http://") {
+                fields.redirect_url = Some(text.to_owned());
+            } else {
+                self.error(
+                    yaml::position(url),
+                    format!("{path}.redirect_url"),
+                    format!("`{text}` is not an http(s) URL"),
+                );
+            }
+        }
+        if let Some(days) = &raw.expires_in_days {
+            match u16::try_from(days.value) {
+                Ok(value @ 1..=365) => fields.expires_in_days = Some(value),
+                _ => self.error(
+                    yaml::position(days),
+                    format!("{path}.expires_in_days"),
+                    format!(
+                        "{} is out of range; an invitation lasts 1 to 365 days",
+                        days.value
+                    ),
+                ),
+            }
+        }
+        fields
     }
 
     fn members(
