@@ -323,6 +323,7 @@ async fn scale() {
                 slug: format!("team-{org}"),
                 name: format!("Team {org}"),
                 role_set_key: None,
+                max_allowed_memberships: None,
             });
         for member in 0..MEMBERS {
             created += 1;

@@ -180,6 +180,11 @@ pub struct SimulateArgs {
     /// loses its oldest member and gains a new one, as on a busy live instance
     #[arg(long, value_name = "ORG_ID")]
     pub churn: Vec<String>,
+
+    /// Invitation requests allowed per hour (Clerk has its own hourly invitation limits);
+    /// over it, 429 with a Retry-After until the hour ends
+    #[arg(long, value_name = "N")]
+    pub invitation_limit: Option<u32>,
 }
 
 /// Options of `demo`.

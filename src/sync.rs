@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
 use crate::desired::{self, DesiredState, OrgRef, UserRef};
-use crate::plan::{self, Action, MaxDeletes, Observed, Plan, Refusal, ResolveInput};
+use crate::plan::{
+    self, Action, Live, MaxDeletes, Observed, ObservedInvitation, Plan, Refusal, ResolveInput,
+};
 
 /// Why no plan could be made.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub struct Planned {
     pub missing: Vec<OrgRef>,
     /// The live memberships of the managed organizations, by organization ID.
     pub observed: HashMap<String, Vec<Observed>>,
+    /// The pending invitations of the organizations that send invitations.
+    pub invitations: HashMap<String, Vec<ObservedInvitation>>,
 }
 
 /// The safety limits a run applies (CONTRACT §4).
@@ -115,16 +119,32 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
         .into_iter()
         .map(|(email, user)| (email, user.id))
         .collect();
+    let inviting: Vec<String> = desired
+        .organizations
+        .iter()
+        .filter(|o| o.invitations.is_some())
+        .filter_map(|o| organizations.get(&o.key).map(|(id, _)| (*id).to_owned()))
+        .collect();
+    let invitations = clerk::read_invitations(client, &inviting).await?;
+    let unsettled_invitations = invitations.unsettled;
     let planning = crate::telemetry::CpuClock::start();
-    let observed = std::mem::take(&mut live.memberships);
+    let observed = Live {
+        memberships: std::mem::take(&mut live.memberships),
+        unsettled: std::mem::take(&mut live.unsettled),
+        invitations: invitations
+            .by_organization
+            .into_iter()
+            .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
+            .collect(),
+        unsettled_invitations,
+    };
     let input = ResolveInput {
         organizations: &organizations,
         users: &user_ids,
         today: time::OffsetDateTime::now_utc().date(),
     };
-    let (mut plan, missing) =
-        plan::compute(&input, desired.organizations, &observed, &live.unsettled)
-            .map_err(SyncError::Invalid)?;
+    let (mut plan, missing) = plan::compute(&input, desired.organizations, &observed)
+        .map_err(SyncError::Invalid)?;
     for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
@@ -133,15 +153,16 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
     tracing::debug!(
         cpu_ms = cpu.as_secs_f64() * 1000.0,
         wall_ms = wall.as_secs_f64() * 1000.0,
-        memberships = observed.values().map(Vec::len).sum::<usize>(),
+        memberships = observed.memberships.values().map(Vec::len).sum::<usize>(),
         changes = plan.changes().count(),
         "planned (resolve and diff)"
     );
-    check_roles(client, &mut plan, &lookup, &observed).await?;
+    check_roles(client, &mut plan, &lookup, &observed.memberships).await?;
     Ok(Planned {
         plan,
         missing,
-        observed,
+        observed: observed.memberships,
+        invitations: observed.invitations,
     })
 }
 
@@ -190,6 +211,19 @@ pub async fn read_organizations(
         .collect();
     let (live, _missing) = clerk::read_memberships(client, &managed).await?;
     Ok(live.memberships)
+}
+
+/// Reads the pending invitations of these organizations (by ID), for checking a saved plan.
+pub async fn read_invitations(
+    client: &Client,
+    organization_ids: &[String],
+) -> Result<HashMap<String, Vec<ObservedInvitation>>, ClerkError> {
+    let read = clerk::read_invitations(client, organization_ids).await?;
+    Ok(read
+        .by_organization
+        .into_iter()
+        .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
+        .collect())
 }
 
 /// Checks the safety limits; unless they refuse, calls `before` (which may show the plan) and

@@ -52,6 +52,7 @@ pub mod names {
     pub const CONFIG_ERRORS: &str = "membersync_config_errors_total";
     pub const READY: &str = "membersync_ready";
     pub const INCONSISTENT_READS: &str = "membersync_inconsistent_reads_total";
+    pub const INVITATIONS_DEFERRED: &str = "membersync_invitations_deferred_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -103,6 +104,10 @@ fn describe() {
         "Organizations whose memberships kept changing while they were read (no deletion or demotion planned in them that run)"
     );
     describe_counter!(names::API_THROTTLED, "Clerk API responses with status 429");
+    describe_counter!(
+        names::INVITATIONS_DEFERRED,
+        "Invitation changes deferred to the next run by Clerk's own invitation limit"
+    );
     describe_histogram!(
         names::LIMITER_WAIT,
         "Seconds each request waited on membersync's own rate limiter (_sum: the total)"

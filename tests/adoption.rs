@@ -19,6 +19,7 @@ fn instance() -> SimState {
         slug: "big-team".into(),
         name: "Big \"Team\"\n#1".into(),
         role_set_key: None,
+        max_allowed_memberships: None,
     });
     state.users.push(SimUser {
         id: "user_noemail".into(),

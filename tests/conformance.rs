@@ -202,10 +202,12 @@ async fn every_request_conforms_to_clerks_api_description() {
             admins_before: 1,
             admins_after: 2,
             withheld: None,
+            invitations: None,
+            current_invitations: 0,
         }],
         ..Plan::default()
     };
-    let file = PlanFile::new(plan, &observed, vec![], "2026-11-28T00:00:00Z".into());
+    let file = PlanFile::new(plan, &observed, &Default::default(), vec![], "2026-11-28T00:00:00Z".into());
     common::write_file(
         dir.path(),
         "plan.json",

@@ -73,6 +73,9 @@ fn target() -> impl Strategy<Value = Target> {
                 .collect(),
             ignore: ignore.into_iter().map(|u| format!("user_{u}")).collect(),
             pending: Vec::new(),
+            ignore_emails: Vec::new(),
+            invitations: None,
+            invitees: Vec::new(),
         })
 }
 
@@ -130,6 +133,9 @@ fn apply_change(state: &mut State, change: &membersync::plan::Change) {
         Action::Delete => {
             state.remove(&change.user_id);
         }
+        Action::Invite | Action::RevokeInvitation => {
+            panic!("a target without invitations planned {change:?}")
+        }
     }
 }
 
@@ -157,6 +163,7 @@ proptest! {
                 public_metadata: Some(m.public_metadata.clone()), private_metadata: Some(m.private_metadata.clone()),
             }).collect(),
             ignore: vec![], pending: vec![],
+            ignore_emails: vec![], invitations: None, invitees: vec![],
         };
         prop_assert!(run(&target, &live).is_empty());
     }

@@ -7,6 +7,20 @@ use std::collections::{HashMap, HashSet};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{ClerkError, Client, Invitation, InvitationPage, PAGE_LIMIT};
+use crate::desired::Role;
+use crate::plan::ObservedInvitation;
+
+impl From<Invitation> for ObservedInvitation {
+    fn from(invitation: Invitation) -> ObservedInvitation {
+        ObservedInvitation {
+            id: invitation.id,
+            email: invitation.email_address.to_lowercase(),
+            role: Role::observed(&invitation.role),
+            public_metadata: invitation.public_metadata.unwrap_or_default().into(),
+            private_metadata: invitation.private_metadata.unwrap_or_default().into(),
+        }
+    }
+}
 
 /// Reads of one organization's own listing before its invitations count as unsettled.
 const ATTEMPTS: usize = 3;

@@ -188,22 +188,40 @@ async fn run_saved(
         .filter(|o| !o.changes.is_empty())
         .map(|o| o.organization_id.clone())
         .collect();
-    let observed = match crate::sync::read_organizations(&client, &organizations).await {
-        Ok(observed) => observed,
+    let inviting: Vec<String> = file
+        .plan
+        .organizations
+        .iter()
+        .filter(|o| o.changes.iter().any(|c| c.action.is_invitation()))
+        .map(|o| o.organization_id.clone())
+        .collect();
+    let read = async {
+        let observed = crate::sync::read_organizations(&client, &organizations).await?;
+        let invitations = crate::sync::read_invitations(&client, &inviting).await?;
+        Ok::<_, crate::clerk::ClerkError>((observed, invitations))
+    };
+    let (observed, invitations) = match read.await {
+        Ok(read) => read,
         Err(error) => {
             totals.set_request_counts(&client);
             return Err(error.into());
         }
     };
-    let drifted = file.drifted(&observed);
+    let drifted = file.drifted(&observed, &invitations);
     if !drifted.is_empty() {
         let mut errors: Vec<String> = drifted
             .iter()
             .map(|entry| {
-                format!(
-                    "the membership of {} in {} changed since the plan was made (role, metadata or presence)",
-                    entry.user_id, entry.organization_id
-                )
+                match entry.user_id.strip_prefix("invitation:") {
+                    Some(email) => format!(
+                        "the pending invitations of {email} in {} changed since the plan was made",
+                        entry.organization_id
+                    ),
+                    None => format!(
+                        "the membership of {} in {} changed since the plan was made (role, metadata or presence)",
+                        entry.user_id, entry.organization_id
+                    ),
+                }
             })
             .collect();
         errors.push(format!(
@@ -356,16 +374,11 @@ pub async fn run_plan(
 
 /// The drift gauge: these changes, counted by action.
 fn set_drift<'a>(changes: impl Iterator<Item = &'a Change>) {
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; Action::ALL.len()];
     for change in changes {
         counts[change.action as usize] += 1;
     }
-    for action in [
-        Action::Create,
-        Action::UpdateRole,
-        Action::UpdateMetadata,
-        Action::Delete,
-    ] {
+    for action in Action::ALL {
         metrics::gauge!(crate::telemetry::names::DRIFT, "action" => action.name())
             .set(counts[action as usize] as f64);
     }

@@ -46,6 +46,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Co
         rate_limit: None,
         fail_rate: 0.0,
         churn: Vec::new(),
+        invitation_limit: None,
     };
     let simulator = Simulator::start_with(state, &key, options)
         .await

@@ -40,6 +40,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
             &computed.files,
             computed.plan.clone(),
             &computed.observed,
+            &computed.invitations,
             prepare::instance(&computed.client),
         )?;
     }
@@ -78,6 +79,7 @@ fn save(
     files: &[crate::desired::SourceFile],
     plan: Plan,
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
+    invitations: &crate::plan::saved::Invitations,
     instance: crate::plan::saved::Instance,
 ) -> Result<(), CommandError> {
     let digests = files
@@ -90,7 +92,7 @@ fn save(
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let mut file = PlanFile::new(plan, observed, digests, created_at);
+    let mut file = PlanFile::new(plan, observed, invitations, digests, created_at);
     file.instance = Some(instance);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|error| {

@@ -21,6 +21,8 @@ pub struct Computed {
     pub missing: Vec<OrgRef>,
     /// The live memberships of the managed organizations, by organization ID.
     pub observed: HashMap<String, Vec<Observed>>,
+    /// The pending invitations of the organizations that send invitations.
+    pub invitations: crate::plan::saved::Invitations,
     pub client: Arc<Client>,
 }
 
@@ -97,6 +99,7 @@ pub async fn compute(
         plan: planned.plan,
         missing: planned.missing,
         observed: planned.observed,
+        invitations: planned.invitations,
         client,
     })
 }

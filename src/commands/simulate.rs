@@ -29,6 +29,7 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
         rate_limit: global.rate_limit,
         fail_rate: args.fail_rate,
         churn: args.churn.clone(),
+        invitation_limit: args.invitation_limit,
     };
     let counts = (
         state.organizations.len(),

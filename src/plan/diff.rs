@@ -4,9 +4,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use super::invitations::diff_invitations;
 use super::metadata::{exact_patch, merge_patch};
 use super::resolve::{ResolveInput, resolve_each};
-use super::{Action, Change, Declared, Metadata, Observed, OrganizationPlan, Plan, Target};
+use super::{
+    Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan,
+    Plan, Target,
+};
 use crate::desired::{DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Role};
 
 /// Compares each target with its live memberships. Organizations not in `targets` are never
@@ -23,26 +27,33 @@ pub fn diff(targets: &[Target], observed: &HashMap<String, Vec<Observed>>) -> Pl
     in_order(plan)
 }
 
-/// Resolves and diffs the desired organizations one by one against their live memberships
+/// Resolves and diffs the desired organizations one by one against what was read live
 /// (each desired organization and each target is dropped once diffed, so that a large file
-/// never exists twice). In an organization in `unsettled`, whose memberships kept changing
-/// while they were read, deletions and demotions are withheld. Returns the plan in order and
-/// the organizations that do not exist, or the problems that make the input invalid.
+/// never exists twice). In an organization whose memberships kept changing while they were
+/// read, deletions and demotions are withheld; in one whose invitations did, revocations.
+/// Returns the plan in order and the organizations that do not exist, or the problems that
+/// make the input invalid.
 pub fn compute(
     input: &ResolveInput<'_>,
     organizations: Vec<DesiredOrganization>,
-    observed: &HashMap<String, Vec<Observed>>,
-    unsettled: &[String],
+    live: &Live,
 ) -> Result<(Plan, Vec<OrgRef>), Vec<Diagnostic>> {
-    let unsettled: HashSet<&str> = unsettled.iter().map(String::as_str).collect();
+    let unsettled: HashSet<&str> = live.unsettled.iter().map(String::as_str).collect();
     let no_members = Vec::new();
+    let no_invitations = Vec::new();
     let mut plan = Plan::default();
     plan.organizations.reserve_exact(input.organizations.len());
     let resolution = resolve_each(input, organizations, |target| {
-        let live = observed.get(&target.organization_id).unwrap_or(&no_members);
-        let mut organization = diff_organization(&target, live);
-        if unsettled.contains(target.organization_id.as_str()) {
-            withhold_removals(&mut organization, live);
+        let id = target.organization_id.as_str();
+        let members = live.memberships.get(id).unwrap_or(&no_members);
+        let mut organization = diff_organization(&target, members);
+        if unsettled.contains(id) {
+            withhold_removals(&mut organization, members);
+        }
+        if target.invitations.is_some() {
+            let invitations = live.invitations.get(id).unwrap_or(&no_invitations);
+            let settled = !live.unsettled_invitations.iter().any(|o| o == id);
+            add_invitations(&mut organization, &target, invitations, settled);
         }
         plan.organizations.push(organization);
         plan.pending.extend(target.pending);
@@ -51,6 +62,44 @@ pub fn compute(
         return Err(resolution.errors);
     }
     Ok((in_order(plan), resolution.missing))
+}
+
+/// Adds an inviting organization's invitation changes to its plan. When its invitations kept
+/// changing while they were read (`settled` false), nothing is revoked, and an invitation
+/// that would replace one is not sent either.
+fn add_invitations(
+    organization: &mut OrganizationPlan,
+    target: &Target,
+    invitations: &[ObservedInvitation],
+    settled: bool,
+) {
+    let listed: HashSet<&str> = target
+        .members
+        .iter()
+        .filter_map(|member| member.email.as_deref())
+        .collect();
+    let mut changes = diff_invitations(target, &listed, invitations);
+    if !settled {
+        let replaced: HashSet<String> = changes
+            .iter()
+            .filter(|c| c.action == Action::RevokeInvitation)
+            .filter_map(|c| c.email.clone())
+            .collect();
+        changes.retain(|c| {
+            c.action == Action::Invite && !c.email.as_ref().is_some_and(|e| replaced.contains(e))
+        });
+    }
+    organization.changes.extend(changes);
+    sort_changes(&mut organization.changes);
+    organization.invitations = target.invitations.clone();
+    organization.current_invitations = invitations.len();
+}
+
+/// The order within one organization: by phase, then action, then user ID and email.
+fn sort_changes(changes: &mut [Change]) {
+    changes.sort_by(|a, b| {
+        (a.phase(), a.action, &a.user_id, &a.email).cmp(&(b.phase(), b.action, &b.user_id, &b.email))
+    });
 }
 
 /// Puts a plan built organization by organization in its deterministic order.
@@ -109,8 +158,7 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
             }
         }
     }
-    changes
-        .sort_by(|a, b| (a.phase(), a.action, &a.user_id).cmp(&(b.phase(), b.action, &b.user_id)));
+    sort_changes(&mut changes);
 
     let admins_before = live.iter().filter(|m| m.role == Role::ADMIN).count();
     let admins_after = admins_after(live, &changes);
@@ -122,6 +170,8 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
         admins_before,
         admins_after,
         withheld: None,
+        invitations: None,
+        current_invitations: 0,
     }
 }
 
@@ -131,7 +181,9 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
 /// (the executor converges a membership that turns out to exist).
 pub fn withhold_removals(organization: &mut OrganizationPlan, live: &[Observed]) {
     let before = organization.changes.len();
-    organization.changes.retain(|change| change.phase() == 0);
+    organization
+        .changes
+        .retain(|change| change.phase() == 0 || change.action.is_invitation());
     organization.withheld = Some(before - organization.changes.len());
     organization.admins_after = admins_after(live, &organization.changes);
 }
@@ -150,7 +202,7 @@ pub fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
             Action::Delete => {
                 roles.remove(change.user_id.as_str());
             }
-            Action::UpdateMetadata => {}
+            Action::UpdateMetadata | Action::Invite | Action::RevokeInvitation => {}
         }
     }
     roles.values().filter(|role| **role == Role::ADMIN).count()
@@ -185,7 +237,9 @@ pub fn converge(
             ..change(Action::UpdateRole)
         });
     }
-    if let Some(patch) = metadata_patch(declared, current) {
+    if let Some(patch) =
+        metadata_patch(declared, &current.public_metadata, &current.private_metadata)
+    {
         let previous = previous_metadata(&patch, current);
         changes.push(Change {
             metadata_patch: Some(patch),
@@ -203,8 +257,8 @@ fn bare(action: Action, organization_id: &str, user_id: &str, email: Option<Stri
     }
 }
 
-/// The declared metadata a create carries in its POST.
-fn declared_metadata(declared: &Declared) -> Option<Value> {
+/// The declared metadata a create (or an invitation) carries in its POST.
+pub(super) fn declared_metadata(declared: &Declared) -> Option<Value> {
     let mut parts = Map::new();
     if let Some(public) = &declared.public_metadata {
         parts.insert(
@@ -221,8 +275,13 @@ fn declared_metadata(declared: &Declared) -> Option<Value> {
     (!parts.is_empty()).then_some(Value::Object(parts))
 }
 
-/// The merge patch for a member's managed metadata, or `None` when nothing differs.
-fn metadata_patch(declared: &Declared, current: &Observed) -> Option<Value> {
+/// The merge patch that brings this metadata to the declared one, or `None` when nothing
+/// differs.
+pub(super) fn metadata_patch(
+    declared: &Declared,
+    public: &Metadata,
+    private: &Metadata,
+) -> Option<Value> {
     let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
         if declared.exact {
             exact_patch(have, wanted)
@@ -232,12 +291,12 @@ fn metadata_patch(declared: &Declared, current: &Observed) -> Option<Value> {
     };
     let mut parts = Map::new();
     if let Some(wanted) = &declared.public_metadata
-        && let Some(patch) = compute(&current.public_metadata, wanted)
+        && let Some(patch) = compute(public, wanted)
     {
         parts.insert("public_metadata".into(), Value::Object(patch));
     }
     if let Some(wanted) = &declared.private_metadata
-        && let Some(patch) = compute(&current.private_metadata, wanted)
+        && let Some(patch) = compute(private, wanted)
     {
         parts.insert("private_metadata".into(), Value::Object(patch));
     }

@@ -73,18 +73,26 @@ pub enum Limit {
 /// Evaluates the limits on a plan; an empty list means the plan may run.
 pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
     let mut refusals = Vec::new();
-    let deletes = plan.count(Action::Delete);
+    // Revoked invitations count as deletions, and pending invitations as memberships.
+    let deletes = plan.removals();
     let current = plan.current_members();
     let over = match max_deletes {
         MaxDeletes::Count(limit) => deletes > limit,
         MaxDeletes::Percent(percent) => deletes as f64 > percent / 100.0 * current as f64,
     };
     if over {
+        let reason = if plan.count(Action::RevokeInvitation) == 0 {
+            format!(
+                "the plan deletes {deletes} of {current} memberships of the managed organizations, over --max-deletes {max_deletes}"
+            )
+        } else {
+            format!(
+                "the plan deletes or revokes {deletes} of {current} memberships and pending invitations of the managed organizations, over --max-deletes {max_deletes}"
+            )
+        };
         refusals.push(Refusal {
             limit: Limit::MaxDeletes,
-            reason: format!(
-                "the plan deletes {deletes} of {current} memberships of the managed organizations, over --max-deletes {max_deletes}"
-            ),
+            reason,
         });
     }
     for organization in &plan.organizations {

@@ -6,22 +6,26 @@
 
 mod diff;
 mod guard;
+mod invitations;
 pub mod metadata;
 mod render;
 mod resolve;
 mod roles;
 pub mod saved;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use crate::desired::Metadata;
+pub use crate::desired::{Invitations, Metadata};
 use crate::desired::{MetadataMode, Role};
 
 pub use diff::{
     admins_after, compute, converge, diff, diff_organization, in_order, withhold_removals,
 };
 pub use guard::{Limit, MaxDeletes, Refusal, refusals};
+pub use invitations::{diff_invitations, invitation_in_sync};
 pub use render::{
     ChangeOutcome, JsonReport, OutcomeKind, render_json, render_outcomes, render_text,
 };
@@ -38,16 +42,42 @@ pub enum Action {
     UpdateRole,
     UpdateMetadata,
     Delete,
+    /// Invite an email that has no Clerk user yet (CONTRACT §7).
+    Invite,
+    /// Revoke a pending invitation.
+    RevokeInvitation,
 }
 
 impl Action {
+    /// Every action, in the order of the summary.
+    pub const ALL: [Action; 6] = [
+        Action::Create,
+        Action::UpdateRole,
+        Action::UpdateMetadata,
+        Action::Delete,
+        Action::Invite,
+        Action::RevokeInvitation,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::UpdateRole => "update_role",
             Action::UpdateMetadata => "update_metadata",
             Action::Delete => "delete",
+            Action::Invite => "invite",
+            Action::RevokeInvitation => "revoke_invitation",
         }
+    }
+
+    /// Whether the action is about an invitation rather than a membership.
+    pub fn is_invitation(self) -> bool {
+        matches!(self, Action::Invite | Action::RevokeInvitation)
+    }
+
+    /// Whether the safety limit on deletions counts it (deletions and revocations).
+    pub fn takes_access(self) -> bool {
+        matches!(self, Action::Delete | Action::RevokeInvitation)
     }
 }
 
@@ -56,6 +86,8 @@ impl Action {
 pub struct Change {
     pub action: Action,
     pub organization_id: String,
+    /// Empty for invitations (the person has no Clerk user yet).
+    #[serde(default)]
     pub user_id: String,
     /// The user's email, where known (from the file or from Clerk).
     pub email: Option<String>,
@@ -72,6 +104,9 @@ pub struct Change {
     /// converge from whatever it meets (already a member, or gone) without the file.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub declared: Option<Declared>,
+    /// For revoke_invitation: the invitation revoked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub invitation_id: Option<String>,
 }
 
 /// A member as the file declares it: role, managed metadata (`None`: unmanaged), and whether
@@ -99,6 +134,16 @@ impl Change {
             metadata_patch: None,
             previous_metadata: None,
             declared: None,
+            invitation_id: None,
+        }
+    }
+
+    /// Who the change is about: `user_x (email)`, `user_x`, or the email of an invitation.
+    pub fn who(&self) -> String {
+        match (&self.email, self.user_id.is_empty()) {
+            (Some(email), true) => email.clone(),
+            (Some(email), false) => format!("{} ({email})", self.user_id),
+            (None, _) => self.user_id.clone(),
         }
     }
 
@@ -110,10 +155,12 @@ impl Change {
     }
 
     /// The ordering phase within an organization: creates and promotions (everything that
-    /// cannot remove an admin) first, then demotions, then deletions.
+    /// cannot remove an admin) first, then demotions, then deletions and revocations, then
+    /// invitations (after the revocation of an invitation they replace).
     pub fn phase(&self) -> u8 {
         match self.action {
-            Action::Delete => 2,
+            Action::Invite => 3,
+            Action::Delete | Action::RevokeInvitation => 2,
             _ if self.is_demotion() => 1,
             _ => 0,
         }
@@ -144,6 +191,16 @@ pub struct OrganizationPlan {
     /// while they were read (see [`withhold_removals`]); `None` when it was read consistently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld: Option<usize>,
+    /// How the organization invites people; `None` when it sends no invitations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitations: Option<Invitations>,
+    /// Pending invitations today (read only where invitations are sent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub current_invitations: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// Everything a run would change.
@@ -188,12 +245,23 @@ impl Plan {
             .filter(|org| org.withheld.is_some())
     }
 
-    /// Memberships of the managed organizations today.
+    /// Memberships of the managed organizations today, and their pending invitations where
+    /// they send invitations.
     pub fn current_members(&self) -> usize {
         self.organizations
             .iter()
-            .map(|org| org.current_members)
+            .map(|org| org.current_members + org.current_invitations)
             .sum()
+    }
+
+    /// Deletions and revocations: what the deletion limit counts.
+    pub fn removals(&self) -> usize {
+        self.changes().filter(|c| c.action.takes_access()).count()
+    }
+
+    /// Whether any organization of the plan sends invitations.
+    pub fn sends_invitations(&self) -> bool {
+        self.organizations.iter().any(|o| o.invitations.is_some())
     }
 }
 
@@ -208,7 +276,34 @@ pub struct Target {
     pub members: Vec<TargetMember>,
     /// User IDs never touched.
     pub ignore: Vec<String>,
+    /// Emails never touched (their invitations are never revoked), lower-cased.
+    pub ignore_emails: Vec<String>,
     pub pending: Vec<Pending>,
+    /// How the organization invites; `None`: emails with no user stay pending.
+    pub invitations: Option<Invitations>,
+    /// Listed emails with no Clerk user, to invite (only when `invitations` is set).
+    pub invitees: Vec<Invitee>,
+}
+
+/// An email the file lists that has no Clerk user yet, in an organization that invites.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitee {
+    /// Lower-cased.
+    pub email: String,
+    pub role: Role,
+    pub public_metadata: Option<Metadata>,
+    pub private_metadata: Option<Metadata>,
+}
+
+/// One pending invitation, as the diff needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedInvitation {
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub role: Role,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
 }
 
 /// One member as the file wants it.
@@ -219,6 +314,19 @@ pub struct TargetMember {
     pub role: Role,
     pub public_metadata: Option<Metadata>,
     pub private_metadata: Option<Metadata>,
+}
+
+/// What was read live, as the diff needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// The memberships of the managed organizations, by organization ID.
+    pub memberships: HashMap<String, Vec<Observed>>,
+    /// Organizations whose memberships kept changing while they were read.
+    pub unsettled: Vec<String>,
+    /// The pending invitations of the organizations that send invitations, by organization ID.
+    pub invitations: HashMap<String, Vec<ObservedInvitation>>,
+    /// Organizations whose invitations kept changing while they were read.
+    pub unsettled_invitations: Vec<String>,
 }
 
 /// One live membership, as the diff needs it.

@@ -42,7 +42,8 @@ pub type ChangeOutcome = (OutcomeKind, Option<String>);
 pub struct ChangeReport<'a> {
     pub action: Action,
     pub organization_id: &'a str,
-    pub user_id: &'a str,
+    /// `null` for invitations (the person has no Clerk user yet).
+    pub user_id: Option<&'a str>,
     pub email: Option<&'a str>,
     pub role: Option<&'a str>,
     pub previous_role: Option<&'a str>,
@@ -62,6 +63,11 @@ pub struct Summary {
     pub update_role: usize,
     pub update_metadata: usize,
     pub delete: usize,
+    /// Only when an organization of the plan sends invitations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_invitation: Option<usize>,
     pub failed: usize,
     pub skipped: usize,
 }
@@ -122,7 +128,7 @@ pub fn render_json(
             ChangeReport {
                 action: change.action,
                 organization_id: &change.organization_id,
-                user_id: &change.user_id,
+                user_id: (!change.user_id.is_empty()).then_some(change.user_id.as_str()),
                 email: change.email.as_deref(),
                 role: change.role.as_deref(),
                 previous_role: change.previous_role.as_deref(),
@@ -141,12 +147,15 @@ pub fn render_json(
         .iter()
         .filter(|c| c.outcome == OutcomeKind::Skipped)
         .count();
+    let invitations = plan.sends_invitations();
     let report = JsonReport {
         summary: Summary {
             create: plan.count(Action::Create),
             update_role: plan.count(Action::UpdateRole),
             update_metadata: plan.count(Action::UpdateMetadata),
             delete: plan.count(Action::Delete),
+            invite: invitations.then(|| plan.count(Action::Invite)),
+            revoke_invitation: invitations.then(|| plan.count(Action::RevokeInvitation)),
             failed,
             skipped,
         },
@@ -230,12 +239,10 @@ fn header(organization: &super::OrganizationPlan) -> String {
     }
 }
 
-/// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`.
+/// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`, `+ invite EMAIL ROLE`,
+/// `- revoke invitation EMAIL ROLE`.
 pub fn change_line(change: &Change) -> String {
-    let who = match &change.email {
-        Some(email) => format!("{} ({email})", change.user_id),
-        None => change.user_id.clone(),
-    };
+    let who = change.who();
     let role = change.role.as_deref().unwrap_or_default();
     match change.action {
         Action::Create => match &change.metadata_patch {
@@ -275,6 +282,11 @@ pub fn change_line(change: &Change) -> String {
             format!("~ {who} {}", parts.join(", "))
         }
         Action::Delete => format!("- {who} {role}"),
+        Action::Invite => match &change.metadata_patch {
+            Some(metadata) => format!("+ invite {who} {role} with {}", compact_parts(metadata)),
+            None => format!("+ invite {who} {role}"),
+        },
+        Action::RevokeInvitation => format!("- revoke invitation {who} {role}"),
     }
 }
 
@@ -318,8 +330,17 @@ fn counts_line(plan: &Plan) -> String {
             plan.organizations.len()
         );
     }
+    let invitations = if plan.sends_invitations() {
+        format!(
+            ", {} to invite, {} invitation(s) to revoke",
+            plan.count(Action::Invite),
+            plan.count(Action::RevokeInvitation)
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {} to create, {} role change(s), {} metadata change(s), {} to delete, {} pending.",
+        "Plan: {} to create, {} role change(s), {} metadata change(s), {} to delete{invitations}, {} pending.",
         plan.count(Action::Create),
         plan.count(Action::UpdateRole),
         plan.count(Action::UpdateMetadata),

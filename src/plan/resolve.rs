@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use time::Date;
 
-use super::{Pending, Target, TargetMember};
+use super::{Invitee, Pending, Target, TargetMember};
 use crate::desired::{DesiredOrganization, Diagnostic, OrgRef, UserRef};
 
 /// What resolution needs from Clerk.
@@ -63,7 +63,10 @@ pub fn resolve_each(
             metadata_mode: organization.metadata_mode,
             members: Vec::with_capacity(organization.members.len()),
             ignore: Vec::new(),
+            ignore_emails: Vec::new(),
             pending: Vec::new(),
+            invitations: organization.invitations.clone(),
+            invitees: Vec::new(),
         };
         let mut seen: HashMap<String, &crate::desired::DesiredMember> = HashMap::new();
         for member in &organization.members {
@@ -71,8 +74,16 @@ pub fn resolve_each(
                 UserRef::Id(id) => (id.clone(), None),
                 UserRef::Email(email) => match input.users.get(email) {
                     Some(id) => (id.clone(), Some(email.clone())),
+                    None if !member.is_listed_on(input.today) => continue,
                     None => {
-                        if member.is_listed_on(input.today) {
+                        if target.invitations.is_some() {
+                            target.invitees.push(Invitee {
+                                email: email.clone(),
+                                role: member.role.clone(),
+                                public_metadata: member.public_metadata().cloned(),
+                                private_metadata: member.private_metadata().cloned(),
+                            });
+                        } else {
                             target.pending.push(Pending {
                                 organization_id: (*organization_id).to_owned(),
                                 email: email.clone(),
@@ -110,6 +121,7 @@ pub fn resolve_each(
                     if let Some(id) = input.users.get(email) {
                         target.ignore.push(id.clone());
                     }
+                    target.ignore_emails.push(email.clone());
                 }
             }
         }

@@ -77,6 +77,8 @@ mod tests {
                 admins_before: 0,
                 admins_after: 1,
                 withheld: None,
+                invitations: None,
+                current_invitations: 0,
             }],
             ..Plan::default()
         };

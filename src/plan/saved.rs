@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Observed, Plan};
+use super::{Observed, ObservedInvitation, Plan};
+
+/// The pending invitations of the organizations that send invitations, by organization ID.
+pub type Invitations = HashMap<String, Vec<ObservedInvitation>>;
 use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
@@ -82,14 +85,15 @@ pub enum SavedPlanError {
 
 impl PlanFile {
     /// A plan file for `plan`, computed against `observed` (the live memberships of the plan's
-    /// organizations).
+    /// organizations) and `invitations` (their pending invitations, where they invite).
     pub fn new(
         plan: Plan,
         observed: &HashMap<String, Vec<Observed>>,
+        invitations: &Invitations,
         desired_files: Vec<FileDigest>,
         created_at: String,
     ) -> PlanFile {
-        let touched = touched(&plan, observed);
+        let touched = touched(&plan, observed, invitations);
         PlanFile {
             format: FORMAT.to_owned(),
             version: VERSION,
@@ -127,9 +131,14 @@ impl PlanFile {
         Ok(file)
     }
 
-    /// The memberships whose live state differs from the plan's, compared with `observed`.
-    pub fn drifted(&self, observed: &HashMap<String, Vec<Observed>>) -> Vec<Touched> {
-        let now = touched(&self.plan, observed);
+    /// The memberships (and invited emails) whose live state differs from the plan's,
+    /// compared with `observed` and `invitations`.
+    pub fn drifted(
+        &self,
+        observed: &HashMap<String, Vec<Observed>>,
+        invitations: &Invitations,
+    ) -> Vec<Touched> {
+        let now = touched(&self.plan, observed, invitations);
         now.into_iter()
             .zip(&self.touched)
             .filter(|(now, then)| now.state != then.state)
@@ -138,11 +147,22 @@ impl PlanFile {
     }
 }
 
-/// The (organization, user) pairs a plan touches, sorted and without repeats.
+/// The prefix of an invited email in `Touched::user_id`.
+const INVITED: &str = "invitation:";
+
+/// The (organization, user) pairs a plan touches, sorted and without repeats; an invitation
+/// change touches `invitation:EMAIL`.
 fn touched_keys(plan: &Plan) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = plan
         .changes()
-        .map(|c| (c.organization_id.clone(), c.user_id.clone()))
+        .map(|c| {
+            let who = if c.action.is_invitation() {
+                format!("{INVITED}{}", c.email.as_deref().unwrap_or_default())
+            } else {
+                c.user_id.clone()
+            };
+            (c.organization_id.clone(), who)
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -153,16 +173,29 @@ fn key(touched: &Touched) -> (String, String) {
     (touched.organization_id.clone(), touched.user_id.clone())
 }
 
-/// The state of every membership the plan touches.
-pub fn touched(plan: &Plan, observed: &HashMap<String, Vec<Observed>>) -> Vec<Touched> {
+/// The state of every membership (and invited email) the plan touches.
+pub fn touched(
+    plan: &Plan,
+    observed: &HashMap<String, Vec<Observed>>,
+    invitations: &Invitations,
+) -> Vec<Touched> {
     touched_keys(plan)
         .into_iter()
         .map(|(organization_id, user_id)| {
-            let state = observed
-                .get(&organization_id)
-                .and_then(|members| members.iter().find(|m| *m.user_id == *user_id))
-                .map(membership_digest)
-                .unwrap_or_else(|| "absent".to_owned());
+            let state = match user_id.strip_prefix(INVITED) {
+                Some(email) => invitations_digest(
+                    invitations
+                        .get(&organization_id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default(),
+                    email,
+                ),
+                None => observed
+                    .get(&organization_id)
+                    .and_then(|members| members.iter().find(|m| *m.user_id == *user_id))
+                    .map(membership_digest)
+                    .unwrap_or_else(|| "absent".to_owned()),
+            };
             Touched {
                 organization_id,
                 user_id,
@@ -179,6 +212,27 @@ fn membership_digest(membership: &Observed) -> String {
         "private_metadata": canonical(&Value::Object(membership.private_metadata.to_map())),
     });
     sha256_hex(canonical.to_string().as_bytes())
+}
+
+/// A digest of the pending invitations to one email (ID, role and metadata), or `absent`.
+fn invitations_digest(invitations: &[ObservedInvitation], email: &str) -> String {
+    let mut states: Vec<Value> = invitations
+        .iter()
+        .filter(|invitation| invitation.email == email)
+        .map(|invitation| {
+            serde_json::json!({
+                "id": invitation.id,
+                "role": invitation.role,
+                "public_metadata": canonical(&Value::Object(invitation.public_metadata.to_map())),
+                "private_metadata": canonical(&Value::Object(invitation.private_metadata.to_map())),
+            })
+        })
+        .collect();
+    if states.is_empty() {
+        return "absent".to_owned();
+    }
+    states.sort_by_key(|state| state["id"].as_str().unwrap_or_default().to_owned());
+    sha256_hex(Value::Array(states).to_string().as_bytes())
 }
 
 /// SHA-256 over the touched entries, in order, and the plan itself (so that an edited plan
@@ -243,6 +297,8 @@ mod tests {
                 admins_before: 0,
                 admins_after: 1,
                 withheld: None,
+                invitations: None,
+                current_invitations: 0,
             }],
             ..Plan::default()
         }
@@ -254,7 +310,7 @@ mod tests {
             "org_1".to_owned(),
             vec![observed("org:member", json!({"a": 1, "b": 2}))],
         )]);
-        let file = PlanFile::new(plan(), &live, vec![], "2026-11-28T00:00:00Z".into());
+        let file = PlanFile::new(plan(), &live, &Invitations::new(), vec![], "2026-11-28T00:00:00Z".into());
         let text = serde_json::to_string_pretty(&file).unwrap();
         let read = PlanFile::parse(&text).unwrap();
         assert_eq!(read, file);
@@ -264,19 +320,19 @@ mod tests {
             "org_1".to_owned(),
             vec![observed("org:member", json!({"b": 2, "a": 1}))],
         )]);
-        assert!(read.drifted(&reordered).is_empty());
+        assert!(read.drifted(&reordered, &Invitations::new()).is_empty());
         // Role changed, or the membership gone: drift.
         let promoted = HashMap::from([(
             "org_1".to_owned(),
             vec![observed("org:admin", json!({"a": 1, "b": 2}))],
         )]);
-        assert_eq!(read.drifted(&promoted).len(), 1);
-        assert_eq!(read.drifted(&HashMap::new())[0].state, "absent");
+        assert_eq!(read.drifted(&promoted, &Invitations::new()).len(), 1);
+        assert_eq!(read.drifted(&HashMap::new(), &Invitations::new())[0].state, "absent");
     }
 
     #[test]
     fn an_edited_or_foreign_plan_file_is_refused() {
-        let file = PlanFile::new(plan(), &HashMap::new(), vec![], "t".into());
+        let file = PlanFile::new(plan(), &HashMap::new(), &Invitations::new(), vec![], "t".into());
         let mut edited = file.clone();
         edited.plan.organizations[0].changes[0].user_id = "user_2".into();
         let text = serde_json::to_string(&edited).unwrap();

@@ -8,12 +8,16 @@
 //! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
 //! request that never gets an answer). It records the admin count of an organization after
 //! every write, so tests can check that no moment left an organization without an admin.
+//! It also serves organization invitations (CONTRACT §7): listing, single and bulk creation
+//! with Clerk's errors, revocation, an hourly invitation limit, and a person accepting
+//! ([`Simulator::accept_invitation`]).
 //! The tests use it, and so do `membersync simulate` and `membersync demo`.
 
 // Handler helpers return the error response to send as their `Err`; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
 mod faults;
+mod invitations;
 mod merge;
 mod routes;
 mod server;
@@ -22,6 +26,6 @@ mod state;
 pub use faults::{Fault, FaultKind, StateHook};
 pub use server::{SimOptions, Simulator};
 pub use state::{
-    IndexCache, LoggedRequest, SimMembership, SimOrganization, SimRoleSet, SimState, SimUser,
-    generated_state,
+    IndexCache, LoggedRequest, SimInvitation, SimMembership, SimOrganization, SimRoleSet,
+    SimState, SimUser, generated_state,
 };

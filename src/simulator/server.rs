@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use serde_json::{Map, json};
@@ -35,6 +35,9 @@ pub struct SimOptions {
     /// (the instance's or an organization's), each loses its oldest membership and gains a new
     /// member, so offsets shift while the total stays the same — a busy live instance.
     pub churn: Vec<String>,
+    /// Invitation requests (single or bulk) allowed per hour, as Clerk's own invitation
+    /// limits; over it, 429 with `Retry-After` until the hour ends.
+    pub invitation_limit: Option<u32>,
 }
 
 pub(super) struct Inner {
@@ -49,6 +52,8 @@ pub(super) struct Inner {
     pub(super) sorted: bool,
     /// Members added by churn so far.
     pub(super) churned: u64,
+    /// When each invitation request of the last hour arrived (since `started`).
+    pub(super) invitation_requests: Vec<Duration>,
 }
 
 impl Inner {
@@ -129,6 +134,12 @@ pub(super) struct Shared {
     in_flight: Arc<InFlight>,
 }
 
+impl Shared {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
 impl Simulator {
     /// Starts a simulator on a free loopback port, seeded with `state`, accepting `key`.
     pub async fn start(state: SimState, key: &str) -> std::io::Result<Simulator> {
@@ -167,6 +178,7 @@ impl Simulator {
             started: std::time::Instant::now(),
             sorted: false,
             churned: 0,
+            invitation_requests: Vec::new(),
         }));
         let limiter = options.rate_limit.map(|rate| {
             let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
@@ -198,6 +210,22 @@ impl Simulator {
             .route(
                 "/v1/organizations/{org}/memberships/{user}/metadata",
                 patch(merge_metadata),
+            )
+            .route(
+                "/v1/organization_invitations",
+                get(super::invitations::list_instance),
+            )
+            .route(
+                "/v1/organizations/{org}/invitations",
+                get(super::invitations::list_organization).post(super::invitations::create),
+            )
+            .route(
+                "/v1/organizations/{org}/invitations/bulk",
+                post(super::invitations::create_bulk),
+            )
+            .route(
+                "/v1/organizations/{org}/invitations/{invitation}/revoke",
+                post(super::invitations::revoke),
             )
             .route("/v1/users", get(list_users))
             .route("/v1/role_sets/{key}", get(get_role_set))
@@ -278,7 +306,7 @@ impl Simulator {
         self.address
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -14,6 +14,27 @@ pub struct SimOrganization {
     /// The role set the organization uses; `None`: the instance's organization roles.
     #[serde(default)]
     pub role_set_key: Option<String>,
+    /// The most memberships (plus pending invitations) the organization may have; over it,
+    /// invitations answer 403 `organization_membership_quota_exceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_allowed_memberships: Option<usize>,
+}
+
+/// An organization invitation in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimInvitation {
+    pub id: String,
+    pub organization_id: String,
+    pub email_address: String,
+    pub role: String,
+    #[serde(default)]
+    pub public_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub private_metadata: Map<String, Value>,
+    /// `pending`, `accepted` or `revoked`.
+    pub status: String,
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// A role set: the roles organizations with this key allow.
@@ -61,6 +82,8 @@ pub struct SimState {
     pub roles: Vec<String>,
     #[serde(default)]
     pub role_sets: Vec<SimRoleSet>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invitations: Vec<SimInvitation>,
     /// Lookups by organization ID or slug and by user ID, built on first use. Whoever changes
     /// `organizations` or `users` of a live simulator calls [`SimState::reindex`].
     #[serde(skip)]
@@ -166,6 +189,25 @@ impl SimState {
         let position = *self.index().users.get(id)?;
         self.users.get(position)
     }
+
+    /// The user with this email address (compared case-insensitively).
+    pub(super) fn user_by_email(&self, email: &str) -> Option<&SimUser> {
+        self.users
+            .iter()
+            .find(|user| user.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
+    }
+
+    /// The pending invitations of one organization, as (email, role), sorted.
+    pub fn pending_invitations(&self, organization_id: &str) -> Vec<(String, String)> {
+        let mut pending: Vec<_> = self
+            .invitations
+            .iter()
+            .filter(|i| i.organization_id == organization_id && i.status == "pending")
+            .map(|i| (i.email_address.clone(), i.role.clone()))
+            .collect();
+        pending.sort();
+        pending
+    }
 }
 
 /// One request the simulator answered.
@@ -202,6 +244,7 @@ pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState
             slug: format!("team-{org}"),
             name: format!("Team {org}"),
             role_set_key: None,
+            max_allowed_memberships: None,
         });
         for member in 0..members_per_org {
             created += 1;

@@ -33,6 +33,7 @@ pub fn seed() -> SimState {
             slug: slug.into(),
             name: slug.to_uppercase(),
             role_set_key: None,
+            max_allowed_memberships: None,
         });
     }
     let mut add = |org: &str, user: &str, role: &str, public: Value| {

@@ -11,6 +11,10 @@
 //! membership; a delete that meets 404 is done already; an update that meets 404 creates the
 //! membership as declared.
 
+mod invitations;
+
+use std::sync::atomic::AtomicBool;
+
 use futures::StreamExt;
 use futures::stream;
 use serde_json::{Map, Value};
@@ -29,6 +33,9 @@ pub enum Outcome {
     Failed { error: String },
     /// Not sent; the reason says why.
     Skipped { reason: String },
+    /// Not sent because Clerk's own invitation limit is spent for longer than a run waits;
+    /// reported as skipped, and not a failure of the run: the next run sends it.
+    Deferred { reason: String },
 }
 
 impl Outcome {
@@ -37,7 +44,7 @@ impl Outcome {
         match self {
             Outcome::Applied { .. } => OutcomeKind::Applied,
             Outcome::Failed { .. } => OutcomeKind::Failed,
-            Outcome::Skipped { .. } => OutcomeKind::Skipped,
+            Outcome::Skipped { .. } | Outcome::Deferred { .. } => OutcomeKind::Skipped,
         }
     }
 
@@ -46,7 +53,7 @@ impl Outcome {
         match self {
             Outcome::Applied { note } => note.as_deref(),
             Outcome::Failed { error } => Some(error),
-            Outcome::Skipped { reason } => Some(reason),
+            Outcome::Skipped { reason } | Outcome::Deferred { reason } => Some(reason),
         }
     }
 
@@ -83,10 +90,20 @@ impl Report {
         self.outcomes.iter().filter(|o| o.kind() == kind).count()
     }
 
+    /// Whether every change was applied (or deferred to the next run by Clerk's invitation
+    /// limit).
     pub fn is_success(&self) -> bool {
         self.outcomes
             .iter()
-            .all(|o| matches!(o, Outcome::Applied { .. }))
+            .all(|o| matches!(o, Outcome::Applied { .. } | Outcome::Deferred { .. }))
+    }
+
+    /// Invitations deferred by Clerk's invitation limit.
+    pub fn deferred(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Deferred { .. }))
+            .count()
     }
 }
 
@@ -97,28 +114,51 @@ pub type OnDone<'a> = &'a (dyn Fn(&Change, &Outcome) + Sync);
 /// phases, and reports each change to `on_done` as it ends.
 pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Report {
     let parallel = (client.config().concurrency as usize).max(1);
+    // Set once Clerk's invitation limit defers an invitation: the run sends no more.
+    let deferred = AtomicBool::new(false);
+    let deferred = &deferred;
     let mut per_organization: Vec<(usize, Vec<Outcome>)> =
         stream::iter(plan.organizations.iter().enumerate())
             .map(|(index, organization)| {
                 let span = tracing::info_span!("organization", id = %organization.organization_id);
-                async move {
-                    (
-                        index,
-                        run_organization(client, organization, parallel, on_done).await,
-                    )
-                }
-                .instrument(span)
+                let run = Run {
+                    client,
+                    parallel,
+                    on_done,
+                    deferred,
+                };
+                async move { (index, run_organization(run, organization).await) }.instrument(span)
             })
             .buffer_unordered(parallel)
             .collect()
             .await;
     per_organization.sort_by_key(|(index, _)| *index);
-    Report {
+    let report = Report {
         outcomes: per_organization
             .into_iter()
             .flat_map(|(_, outcomes)| outcomes)
             .collect(),
+    };
+    let deferred = report.deferred();
+    if deferred > 0 {
+        metrics::counter!(crate::telemetry::names::INVITATIONS_DEFERRED)
+            .increment(deferred as u64);
+        tracing::warn!(
+            deferred,
+            "{deferred} invitation change(s) deferred by Clerk's invitation limit; the next run sends them"
+        );
     }
+    report
+}
+
+/// What every organization of one run shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    client: &'a Client,
+    parallel: usize,
+    on_done: OnDone<'a>,
+    /// Set once Clerk's invitation limit deferred an invitation.
+    deferred: &'a AtomicBool,
 }
 
 /// Whether a change takes an admin away (a demotion, or deleting an admin).
@@ -134,19 +174,20 @@ fn grants_admin(change: &Change) -> bool {
         && change.previous_role.as_deref() != Some(Role::ADMIN)
 }
 
-async fn run_organization(
-    client: &Client,
-    organization: &OrganizationPlan,
-    parallel: usize,
-    on_done: OnDone<'_>,
-) -> Vec<Outcome> {
+async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<Outcome> {
+    let Run {
+        client,
+        parallel,
+        on_done,
+        deferred,
+    } = run;
     let changes = &organization.changes;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; changes.len()];
     // The admins the organization must keep at every moment: one, unless the plan itself
     // (forced) leaves it without.
     let keep = usize::from(organization.admins_after > 0);
     let mut admins = organization.admins_before;
-    for phase in 0..=2u8 {
+    for phase in 0..=3u8 {
         let mut runnable = Vec::new();
         for (index, change) in changes.iter().enumerate() {
             if change.phase() != phase {
@@ -165,6 +206,15 @@ async fn run_organization(
                 admins -= 1;
             }
             runnable.push(index);
+        }
+        if phase == 3 {
+            // Invitations: batched through the bulk endpoint.
+            let done =
+                invitations::send(client, organization, &runnable, deferred, parallel).await;
+            for (index, outcome) in done {
+                outcomes[index] = Some(outcome);
+            }
+            continue;
         }
         let done: Vec<(usize, Outcome)> = stream::iter(runnable)
             .map(|index| {
@@ -219,29 +269,37 @@ fn log_outcome(change: &Change, outcome: &Outcome) {
             organization = %organization, user = %user, action, outcome = "failed",
             error = %error, "change failed"
         ),
-        Outcome::Skipped { reason } => tracing::warn!(
-            organization = %organization, user = %user, action, outcome = "skipped",
-            reason = %reason, "change skipped"
+        Outcome::Skipped { reason } | Outcome::Deferred { reason } => tracing::warn!(
+            organization = %organization, user = %user, email = change.email.as_deref().unwrap_or_default(),
+            action, outcome = "skipped", reason = %reason, "change skipped"
         ),
+    }
+}
+
+/// Why a change must not start: the key was refused, membersync is shutting down, or the
+/// retry budget is spent.
+fn not_to_start(client: &Client) -> Option<Outcome> {
+    if client.is_stopped() {
+        Some(Outcome::Skipped {
+            reason: crate::clerk::NOT_SENT_STOPPED.to_owned(),
+        })
+    } else if client.is_closing() {
+        Some(Outcome::Skipped {
+            reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
+        })
+    } else if client.is_out_of_retries() {
+        Some(Outcome::Failed {
+            error: crate::clerk::not_sent_out_of_retries(client.retry_budget()),
+        })
+    } else {
+        None
     }
 }
 
 /// Runs one change, turning the idempotent cases into success.
 async fn run_change(client: &Client, change: &Change) -> Outcome {
-    if client.is_stopped() {
-        return Outcome::Skipped {
-            reason: crate::clerk::NOT_SENT_STOPPED.to_owned(),
-        };
-    }
-    if client.is_closing() {
-        return Outcome::Skipped {
-            reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
-        };
-    }
-    if client.is_out_of_retries() {
-        return Outcome::Failed {
-            error: crate::clerk::not_sent_out_of_retries(client.retry_budget()),
-        };
+    if let Some(outcome) = not_to_start(client) {
+        return outcome;
     }
     let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());
     match change.action {
@@ -290,6 +348,11 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
                 Outcome::applied_with("the membership was already gone")
             }
             Err(error) => Outcome::failed(&error),
+        },
+        Action::RevokeInvitation => invitations::revoke(client, change).await,
+        // Sent in their own phase, in batches (`invitations::send`).
+        Action::Invite => Outcome::Skipped {
+            reason: "not sent".to_owned(),
         },
     }
 }
@@ -366,7 +429,7 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
                     .map(drop),
                 None => Ok(()),
             },
-            Action::Create | Action::Delete => Ok(()),
+            Action::Create | Action::Delete | Action::Invite | Action::RevokeInvitation => Ok(()),
         };
         if let Err(error) = result {
             return Outcome::failed(&error);
