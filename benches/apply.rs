@@ -138,6 +138,7 @@ async fn throughput(concurrency: u32) -> Duration {
         rate_limit: Some(format!("{rate}/s").parse().expect("a rate")),
         fail_rate: 0.0,
         churn: Vec::new(),
+        invitation_limit: None,
     };
     let simulator = Simulator::start_with(state, KEY, options)
         .await

@@ -143,8 +143,8 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
         users: &user_ids,
         today: time::OffsetDateTime::now_utc().date(),
     };
-    let (mut plan, missing) = plan::compute(&input, desired.organizations, &observed)
-        .map_err(SyncError::Invalid)?;
+    let (mut plan, missing) =
+        plan::compute(&input, desired.organizations, &observed).map_err(SyncError::Invalid)?;
     for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }

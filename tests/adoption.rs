@@ -165,13 +165,19 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
     let first = out.find("Plan: 1 to create, 4 role change(s)").expect(&out);
+    let invited = out
+        .find("+ invite newhire@acme.test org:member")
+        .expect(&out);
     let applied = out
-        .find("Apply complete: 8 applied, 0 failed, 0 skipped.")
+        .find("Apply complete: 9 applied, 0 failed, 0 skipped.")
         .expect(&out);
     let again = out
         .find("No changes: the 2 managed organization(s)")
         .expect(&out);
-    assert!(first < applied && applied < again, "{out}");
+    assert!(
+        invited < first && first < applied && applied < again,
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

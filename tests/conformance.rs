@@ -207,7 +207,13 @@ async fn every_request_conforms_to_clerks_api_description() {
         }],
         ..Plan::default()
     };
-    let file = PlanFile::new(plan, &observed, &Default::default(), vec![], "2026-11-28T00:00:00Z".into());
+    let file = PlanFile::new(
+        plan,
+        &observed,
+        &Default::default(),
+        vec![],
+        "2026-11-28T00:00:00Z".into(),
+    );
     common::write_file(
         dir.path(),
         "plan.json",

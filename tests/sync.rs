@@ -11,7 +11,7 @@ use membersync::simulator::{SimOptions, Simulator, generated_state};
 use membersync::sync::{Applied, Limits, sync};
 
 fn client(simulator: &Simulator) -> Client {
-    let config = ClientConfig::new(&simulator.api_url(), "200/s".parse().unwrap(), 8);
+    let config = ClientConfig::new(simulator.api_url(), "200/s".parse().unwrap(), 8);
     Client::new(config, SecretKey::new(KEY)).unwrap()
 }
 

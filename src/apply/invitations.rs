@@ -85,7 +85,10 @@ async fn bulk(
 ) -> Vec<(usize, Outcome)> {
     let id = organization.organization_id.as_str();
     let all = |outcome: Outcome| -> Vec<(usize, Outcome)> {
-        batch.iter().map(|(index, _)| (*index, outcome.clone())).collect()
+        batch
+            .iter()
+            .map(|(index, _)| (*index, outcome.clone()))
+            .collect()
     };
     if deferred.load(Ordering::SeqCst) {
         return all(deferred_outcome());

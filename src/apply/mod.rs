@@ -141,8 +141,7 @@ pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Repor
     };
     let deferred = report.deferred();
     if deferred > 0 {
-        metrics::counter!(crate::telemetry::names::INVITATIONS_DEFERRED)
-            .increment(deferred as u64);
+        metrics::counter!(crate::telemetry::names::INVITATIONS_DEFERRED).increment(deferred as u64);
         tracing::warn!(
             deferred,
             "{deferred} invitation change(s) deferred by Clerk's invitation limit; the next run sends them"
@@ -209,8 +208,7 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
         }
         if phase == 3 {
             // Invitations: batched through the bulk endpoint.
-            let done =
-                invitations::send(client, organization, &runnable, deferred, parallel).await;
+            let done = invitations::send(client, organization, &runnable, deferred, parallel).await;
             for (index, outcome) in done {
                 outcomes[index] = Some(outcome);
             }

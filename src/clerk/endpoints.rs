@@ -29,7 +29,7 @@ impl Client {
                 ],
                 body: None,
                 own_limit: false,
-            context: format!("listing the instance's memberships (offset {offset})"),
+                context: format!("listing the instance's memberships (offset {offset})"),
             })
             .await?;
         page.served_at = served_at;
@@ -59,7 +59,7 @@ impl Client {
                 query,
                 body: None,
                 own_limit: false,
-            context: format!("listing the memberships of {organization_id}"),
+                context: format!("listing the memberships of {organization_id}"),
             })
             .await?;
         page.served_at = served_at;
@@ -354,10 +354,7 @@ impl Client {
             query: Vec::new(),
             body: Some(Value::Array(invitations.to_vec())),
             own_limit: true,
-            context: format!(
-                "inviting {} people to {organization_id}",
-                invitations.len()
-            ),
+            context: format!("inviting {} people to {organization_id}", invitations.len()),
         })
         .await
     }

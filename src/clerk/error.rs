@@ -16,8 +16,7 @@ pub fn not_sent_out_of_retries(budget: u64) -> String {
 }
 
 /// Why invitations are not sent once Clerk's own invitation limit is spent for a long time.
-pub const NOT_SENT_DEFERRED: &str =
-    "deferred by Clerk's invitation limit; the next run sends it";
+pub const NOT_SENT_DEFERRED: &str = "deferred by Clerk's invitation limit; the next run sends it";
 
 /// How long a 429 of an endpoint with its own limit may make a run wait before the changes
 /// that need it are deferred to the next run.

@@ -8,8 +8,8 @@ use super::invitations::diff_invitations;
 use super::metadata::{exact_patch, merge_patch};
 use super::resolve::{ResolveInput, resolve_each};
 use super::{
-    Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan,
-    Plan, Target,
+    Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan, Plan,
+    Target,
 };
 use crate::desired::{DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Role};
 
@@ -98,7 +98,12 @@ fn add_invitations(
 /// The order within one organization: by phase, then action, then user ID and email.
 fn sort_changes(changes: &mut [Change]) {
     changes.sort_by(|a, b| {
-        (a.phase(), a.action, &a.user_id, &a.email).cmp(&(b.phase(), b.action, &b.user_id, &b.email))
+        (a.phase(), a.action, &a.user_id, &a.email).cmp(&(
+            b.phase(),
+            b.action,
+            &b.user_id,
+            &b.email,
+        ))
     });
 }
 
@@ -237,9 +242,11 @@ pub fn converge(
             ..change(Action::UpdateRole)
         });
     }
-    if let Some(patch) =
-        metadata_patch(declared, &current.public_metadata, &current.private_metadata)
-    {
+    if let Some(patch) = metadata_patch(
+        declared,
+        &current.public_metadata,
+        &current.private_metadata,
+    ) {
         let previous = previous_metadata(&patch, current);
         changes.push(Change {
             metadata_patch: Some(patch),

@@ -63,13 +63,19 @@ pub fn diff_invitations(
         {
             continue;
         }
-        changes.extend(existing.iter().map(|invitation| revoke(organization, invitation)));
+        changes.extend(
+            existing
+                .iter()
+                .map(|invitation| revoke(organization, invitation)),
+        );
         changes.push(invite(organization, &invitee.email, declared));
     }
     if target.prune {
         for invitation in live {
             let email = invitation.email.as_str();
-            if !invitees.contains(email) && !listed_emails.contains(email) && !ignored.contains(email)
+            if !invitees.contains(email)
+                && !listed_emails.contains(email)
+                && !ignored.contains(email)
             {
                 changes.push(revoke(organization, invitation));
             }
@@ -144,7 +150,10 @@ mod tests {
     #[test]
     fn an_uninvited_email_is_invited_with_its_role_and_metadata() {
         let changes = diff_invitations(&target(true), &HashSet::new(), &[]);
-        assert_eq!(actions(&changes), [(Action::Invite, "new@example.com".into())]);
+        assert_eq!(
+            actions(&changes),
+            [(Action::Invite, "new@example.com".into())]
+        );
         assert_eq!(changes[0].role.as_deref(), Some("org:member"));
         assert_eq!(
             changes[0].metadata_patch,
@@ -154,15 +163,30 @@ mod tests {
 
     #[test]
     fn an_invitation_as_declared_is_in_sync() {
-        let live = [pending("inv_1", "new@example.com", "org:member", json!({"team": "a"}))];
+        let live = [pending(
+            "inv_1",
+            "new@example.com",
+            "org:member",
+            json!({"team": "a"}),
+        )];
         assert!(diff_invitations(&target(true), &HashSet::new(), &live).is_empty());
     }
 
     #[test]
     fn another_role_or_metadata_is_revoked_and_invited_again() {
         for live in [
-            pending("inv_1", "new@example.com", "org:admin", json!({"team": "a"})),
-            pending("inv_1", "new@example.com", "org:member", json!({"team": "b"})),
+            pending(
+                "inv_1",
+                "new@example.com",
+                "org:admin",
+                json!({"team": "a"}),
+            ),
+            pending(
+                "inv_1",
+                "new@example.com",
+                "org:member",
+                json!({"team": "b"}),
+            ),
         ] {
             let changes = diff_invitations(&target(false), &HashSet::new(), &[live]);
             assert_eq!(
@@ -183,7 +207,12 @@ mod tests {
             pending("inv_1", "gone@example.com", "org:member", json!({})),
             pending("inv_2", "breakglass@example.com", "org:admin", json!({})),
             pending("inv_3", "member@example.com", "org:member", json!({})),
-            pending("inv_4", "new@example.com", "org:member", json!({"team": "a"})),
+            pending(
+                "inv_4",
+                "new@example.com",
+                "org:member",
+                json!({"team": "a"}),
+            ),
         ];
         let listed: HashSet<&str> = ["member@example.com"].into();
         let changes = diff_invitations(&target(true), &listed, &live);
@@ -198,7 +227,12 @@ mod tests {
     fn an_organization_that_does_not_invite_plans_nothing() {
         let mut target = target(true);
         target.invitations = None;
-        let live = [pending("inv_1", "gone@example.com", "org:member", json!({}))];
+        let live = [pending(
+            "inv_1",
+            "gone@example.com",
+            "org:member",
+            json!({}),
+        )];
         assert!(diff_invitations(&target, &HashSet::new(), &live).is_empty());
     }
 }

@@ -310,7 +310,13 @@ mod tests {
             "org_1".to_owned(),
             vec![observed("org:member", json!({"a": 1, "b": 2}))],
         )]);
-        let file = PlanFile::new(plan(), &live, &Invitations::new(), vec![], "2026-11-28T00:00:00Z".into());
+        let file = PlanFile::new(
+            plan(),
+            &live,
+            &Invitations::new(),
+            vec![],
+            "2026-11-28T00:00:00Z".into(),
+        );
         let text = serde_json::to_string_pretty(&file).unwrap();
         let read = PlanFile::parse(&text).unwrap();
         assert_eq!(read, file);
@@ -327,12 +333,21 @@ mod tests {
             vec![observed("org:admin", json!({"a": 1, "b": 2}))],
         )]);
         assert_eq!(read.drifted(&promoted, &Invitations::new()).len(), 1);
-        assert_eq!(read.drifted(&HashMap::new(), &Invitations::new())[0].state, "absent");
+        assert_eq!(
+            read.drifted(&HashMap::new(), &Invitations::new())[0].state,
+            "absent"
+        );
     }
 
     #[test]
     fn an_edited_or_foreign_plan_file_is_refused() {
-        let file = PlanFile::new(plan(), &HashMap::new(), &Invitations::new(), vec![], "t".into());
+        let file = PlanFile::new(
+            plan(),
+            &HashMap::new(),
+            &Invitations::new(),
+            vec![],
+            "t".into(),
+        );
         let mut edited = file.clone();
         edited.plan.organizations[0].changes[0].user_id = "user_2".into();
         let text = serde_json::to_string(&edited).unwrap();

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::routes::{check_role, one, pairs, paging};
+use super::routes::{check_role, one, paging, pairs};
 use super::server::{Inner, Shared, Simulator, error};
 use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser};
 
@@ -32,7 +32,7 @@ fn invitation_json(state: &SimState, invitation: &SimInvitation) -> Value {
         "public_metadata": invitation.public_metadata,
         "private_metadata": invitation.private_metadata,
         "url": null,
-        "expires_at": invitation.created_at + 30 * 86_400_000,
+        "expires_at": invitation.created_at + invitation.expires_in_days.unwrap_or(30) * 86_400_000,
         "created_at": invitation.created_at,
         "updated_at": invitation.created_at,
         "public_organization_data": organization.map(|o| json!({
@@ -186,10 +186,15 @@ fn over_hourly_limit(inner: &mut Inner, shared: &Shared) -> Option<Response> {
     let limit = shared.options.invitation_limit?;
     let now = inner.started.elapsed();
     let hour = std::time::Duration::from_secs(3600);
-    inner.invitation_requests.retain(|at| now.saturating_sub(*at) < hour);
+    inner
+        .invitation_requests
+        .retain(|at| now.saturating_sub(*at) < hour);
     if inner.invitation_requests.len() >= limit as usize {
         let oldest = inner.invitation_requests.first().copied().unwrap_or(now);
-        let wait = hour.saturating_sub(now.saturating_sub(oldest)).as_secs().max(1);
+        let wait = hour
+            .saturating_sub(now.saturating_sub(oldest))
+            .as_secs()
+            .max(1);
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -249,6 +254,8 @@ fn invite(
             private_metadata: body.private_metadata.clone().unwrap_or_default(),
             status: "pending".to_owned(),
             created_at: inner.next_created_at(),
+            redirect_url: body.redirect_url.clone(),
+            expires_in_days: body.expires_in_days,
         };
         inner.state.invitations.push(invitation.clone());
         created.push(invitation);
@@ -280,7 +287,9 @@ fn check(
             &format!("`{email}` is not a valid email address."),
         ));
     }
-    if body.expires_in_days.is_some_and(|days| !(1..=365).contains(&days))
+    if body
+        .expires_in_days
+        .is_some_and(|days| !(1..=365).contains(&days))
         || body
             .redirect_url
             .as_ref()
@@ -364,7 +373,8 @@ impl Simulator {
         let pending: Vec<usize> = (0..inner.state.invitations.len())
             .filter(|&i| {
                 let invitation = &inner.state.invitations[i];
-                invitation.status == "pending" && invitation.email_address.eq_ignore_ascii_case(email)
+                invitation.status == "pending"
+                    && invitation.email_address.eq_ignore_ascii_case(email)
             })
             .collect();
         for &index in &pending {

@@ -26,6 +26,6 @@ mod state;
 pub use faults::{Fault, FaultKind, StateHook};
 pub use server::{SimOptions, Simulator};
 pub use state::{
-    IndexCache, LoggedRequest, SimInvitation, SimMembership, SimOrganization, SimRoleSet,
-    SimState, SimUser, generated_state,
+    IndexCache, LoggedRequest, SimInvitation, SimMembership, SimOrganization, SimRoleSet, SimState,
+    SimUser, generated_state,
 };

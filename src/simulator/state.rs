@@ -35,6 +35,11 @@ pub struct SimInvitation {
     pub status: String,
     #[serde(default)]
     pub created_at: i64,
+    /// As the request gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<i64>,
 }
 
 /// A role set: the roles organizations with this key allow.
