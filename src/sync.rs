@@ -167,7 +167,7 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
 }
 
 /// Leaves out the changes that set a role their organization does not allow. Roles are checked
-/// only where the plan sets one (creates and role changes).
+/// only where the plan sets one (creates, role changes and invitations).
 async fn check_roles(
     client: &Client,
     plan: &mut Plan,
@@ -180,7 +180,7 @@ async fn check_roles(
         .filter(|o| {
             o.changes
                 .iter()
-                .any(|c| matches!(c.action, Action::Create | Action::UpdateRole))
+                .any(|c| matches!(c.action, Action::Create | Action::UpdateRole | Action::Invite))
         })
         .map(|o| o.organization_id.clone())
         .collect();

@@ -34,6 +34,18 @@ fn change(action: Action, user: &str, role: Option<&str>) -> Change {
     }
 }
 
+/// An invitation body as membersync sends it, with every optional field.
+fn invitation(email: &str) -> serde_json::Value {
+    json!({
+        "email_address": email,
+        "role": "org:member",
+        "public_metadata": {"team": "web"},
+        "private_metadata": {"level": 2},
+        "redirect_url": "https://app.example.com/accept",
+        "expires_in_days": 7,
+    })
+}
+
 /// Prism's log lines that report a request breaking the spec.
 fn violations(log: &str) -> Vec<String> {
     std::fs::read_to_string(log)
@@ -134,6 +146,41 @@ async fn every_request_conforms_to_clerks_api_description() {
             "list_organization_roles",
             clerk.list_organization_roles(0, 500).await.map(drop),
         ),
+        (
+            "list_instance_invitations",
+            clerk.list_instance_invitations(500, 500).await.map(drop),
+        ),
+        (
+            "list_organization_invitations",
+            clerk
+                .list_organization_invitations("org_2abc", 0, 500, Some("a@example.com"))
+                .await
+                .map(drop),
+        ),
+        (
+            "create_invitation",
+            clerk
+                .create_invitation("org_2abc", &invitation("a@example.com"))
+                .await
+                .map(drop),
+        ),
+        (
+            "create_invitations",
+            clerk
+                .create_invitations(
+                    "org_2abc",
+                    &[invitation("a@example.com"), invitation("b@example.com")],
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "revoke_invitation",
+            clerk
+                .revoke_invitation("org_2abc", "orginv_1")
+                .await
+                .map(drop),
+        ),
     ];
     for (endpoint, outcome) in &outcomes {
         assert!(outcome.is_ok(), "{endpoint}: {outcome:?}");
@@ -147,19 +194,26 @@ async fn every_request_conforms_to_clerks_api_description() {
         "m.yaml",
         "version: 1\norganizations:\n  string:\n    members:\n      user_new: admin\n      someone@example.com: member\n  org_2other:\n    members:\n      user_1: admin\n",
     );
+    common::write_file(
+        dir.path(),
+        "invites.yaml",
+        "version: 1\ndefaults:\n  invitations: {send: true, redirect_url: https://app.example.com/accept, expires_in_days: 7}\norganizations:\n  string:\n    members:\n      user_new: admin\n      new1@example.com: member\n      new2@example.com: {role: member, public_metadata: {team: web}}\n  org_2other:\n    members:\n      user_1: admin\n      new3@example.com: member\n",
+    );
     for args in [
         vec!["plan", "-f", "m.yaml"],
         vec!["plan", "-f", "m.yaml", "--output", "json"],
         vec!["export"],
         vec!["export", "--org", "string", "--by-email"],
         vec!["apply", "-f", "m.yaml", "--force"],
+        vec!["plan", "-f", "invites.yaml", "--output", "json"],
+        vec!["apply", "-f", "invites.yaml", "--force"],
     ] {
         let output = common::run(dir.path(), &args, &env).await;
         let code = output.status.code();
         // Prism's made-up data may make a command fail (exit 1); it must never crash or
-        // send a request the spec forbids.
+        // send a request the spec forbids. The files are valid: never exit 2.
         assert!(
-            matches!(code, Some(0..=4)),
+            matches!(code, Some(0 | 1 | 3 | 4)),
             "{args:?}: {code:?}\n{}",
             common::stderr(&output)
         );
@@ -172,6 +226,12 @@ async fn every_request_conforms_to_clerks_api_description() {
     let declared = Declared {
         role: "org:admin".into(),
         public_metadata: Some(metadata.clone()),
+        private_metadata: None,
+        exact: true,
+    };
+    let invited = Declared {
+        role: "org:member".into(),
+        public_metadata: None,
         private_metadata: None,
         exact: true,
     };
@@ -197,20 +257,42 @@ async fn every_request_conforms_to_clerks_api_description() {
                     ..change(Action::UpdateMetadata, "string", None)
                 },
                 change(Action::Delete, "user_gone", Some("org:member")),
+                Change {
+                    email: Some("gone@example.com".into()),
+                    invitation_id: Some("orginv_1".into()),
+                    ..change(Action::RevokeInvitation, "", Some("org:member"))
+                },
+                Change {
+                    email: Some("new1@example.com".into()),
+                    declared: Some(invited.clone()),
+                    ..change(Action::Invite, "", Some("org:member"))
+                },
+                Change {
+                    email: Some("new2@example.com".into()),
+                    metadata_patch: Some(json!({"public_metadata": {"team": "web"}})),
+                    declared: Some(invited),
+                    ..change(Action::Invite, "", Some("org:member"))
+                },
             ],
             current_members: 10,
             admins_before: 1,
             admins_after: 2,
             withheld: None,
-            invitations: None,
-            current_invitations: 0,
+            invitations: Some(membersync::desired::Invitations {
+                redirect_url: Some("https://app.example.com/accept".into()),
+                expires_in_days: Some(7),
+            }),
+            current_invitations: 1,
         }],
         ..Plan::default()
     };
+    let invitations = membersync::sync::read_invitations(&clerk, &["string".to_owned()])
+        .await
+        .unwrap();
     let file = PlanFile::new(
         plan,
         &observed,
-        &Default::default(),
+        &invitations,
         vec![],
         "2026-11-28T00:00:00Z".into(),
     );

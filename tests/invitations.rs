@@ -474,3 +474,48 @@ async fn a_saved_plan_refuses_when_the_invitations_it_touches_moved() {
         [("new@example.com".to_owned(), "org:member".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn an_invitation_to_a_role_the_organization_lacks_is_rejected_and_replaces_nothing() {
+    let mut state = seed();
+    state
+        .invitations
+        .push(invitation("orginv_old", "org_alpha", "new@example.com", "org:member"));
+    let text = inviting(&[], "").replace(
+        "      user_5: admin\n",
+        "      user_5: admin\n      new@example.com: auditor\n",
+    );
+    let (simulator, dir, file) = with_state(state, &text).await;
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(1), "{}", stderr(&apply));
+    assert!(
+        stdout(&apply).contains("! invite new@example.com org:auditor: not sent"),
+        "{}",
+        stdout(&apply)
+    );
+    assert_eq!(writes(&simulator), 0, "the old invitation is not revoked");
+    assert_eq!(simulator.state().pending_invitations("org_alpha").len(), 1);
+}
+
+#[tokio::test]
+async fn an_export_lists_pending_invitations_and_plans_empty() {
+    let mut state = seed();
+    let mut invited = invitation("orginv_1", "org_alpha", "New@Example.com", "org:billing");
+    invited.public_metadata = json!({"team": "web"}).as_object().cloned().unwrap();
+    state.invitations.push(invited);
+    let (simulator, dir, _) = with_state(state, "").await;
+    let export = membersync(&simulator, dir.path(), &["export", "-o", "exported.yaml"]).await;
+    assert_eq!(export.status.code(), Some(0), "{}", stderr(&export));
+    let text = std::fs::read_to_string(dir.path().join("exported.yaml")).unwrap();
+    assert!(text.contains("    invitations: {send: true}"), "{text}");
+    assert!(
+        text.contains("      \"new@example.com\":  # invited; no Clerk account yet\n        role: org:billing\n        public_metadata: {\"team\":\"web\"}\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("invitations: {send: true}").count(), 1, "only alpha invites:\n{text}");
+
+    simulator.clear_requests();
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", "exported.yaml"]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert!(stdout(&plan).starts_with("No changes"), "{}", stdout(&plan));
+}

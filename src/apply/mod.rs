@@ -258,18 +258,19 @@ fn log_outcome(change: &Change, outcome: &Outcome) {
     )
     .increment(1);
     let (organization, user) = (&change.organization_id, &change.user_id);
+    let email = change.email.as_deref().unwrap_or_default();
     match outcome {
         Outcome::Applied { note } => tracing::info!(
-            organization = %organization, user = %user, action, outcome = "applied",
+            organization = %organization, user = %user, email, action, outcome = "applied",
             note = note.as_deref().unwrap_or_default(), "change applied"
         ),
         Outcome::Failed { error } => tracing::warn!(
-            organization = %organization, user = %user, action, outcome = "failed",
+            organization = %organization, user = %user, email, action, outcome = "failed",
             error = %error, "change failed"
         ),
         Outcome::Skipped { reason } | Outcome::Deferred { reason } => tracing::warn!(
-            organization = %organization, user = %user, email = change.email.as_deref().unwrap_or_default(),
-            action, outcome = "skipped", reason = %reason, "change skipped"
+            organization = %organization, user = %user, email, action, outcome = "skipped",
+            reason = %reason, "change skipped"
         ),
     }
 }

@@ -32,6 +32,12 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
         "Exported by membersync {} at {created_at}.\nEvery organization below is managed with the defaults (prune: true, metadata: exact):\nmembers not listed are removed, and declared metadata is the whole metadata.",
         env!("CARGO_PKG_VERSION")
     );
+    let header = if organizations.iter().any(|o| !o.invited.is_empty()) {
+        header
+            + "\nAn organization with pending invitations sends invitations: its invited emails are members below."
+    } else {
+        header
+    };
     let text = render(&organizations, args.by_email, &header);
     let members: usize = organizations.iter().map(|o| o.members.len()).sum();
     match &args.output {
@@ -72,6 +78,8 @@ async fn read(
         .map(|o| (o.id.clone(), o.members_count))
         .collect();
     let (mut live, _) = clerk::read_memberships(client, &managed).await?;
+    let ids: Vec<String> = organizations.iter().map(|o| o.id.clone()).collect();
+    let mut invitations = clerk::read_invitations(client, &ids).await?.by_organization;
     let exported = organizations
         .into_iter()
         .map(|organization| {
@@ -88,7 +96,20 @@ async fn read(
                     private_metadata: m.private_metadata.into_map(),
                 })
                 .collect();
+            let invited = invitations
+                .remove(&organization.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|invitation| ExportMember {
+                    email: Some(invitation.email_address),
+                    user_id: String::new(),
+                    role: invitation.role,
+                    public_metadata: invitation.public_metadata.unwrap_or_default(),
+                    private_metadata: invitation.private_metadata.unwrap_or_default(),
+                })
+                .collect();
             ExportOrganization {
+                invited,
                 id: organization.id,
                 slug: organization.slug,
                 name: organization.name,

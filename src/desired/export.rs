@@ -16,6 +16,9 @@ pub struct ExportOrganization {
     pub slug: Option<String>,
     pub name: Option<String>,
     pub members: Vec<ExportMember>,
+    /// Pending invitations: written as email members of an organization that sends
+    /// invitations, so that planning the export finds them in sync.
+    pub invited: Vec<ExportMember>,
 }
 
 /// One membership as exported.
@@ -57,7 +60,27 @@ pub fn render(organizations: &[ExportOrganization], by_email: bool, header: &str
             format!("  # {}", about.join(", "))
         };
         let _ = writeln!(out, "  {}:{comment}", key(&organization.id));
-        if organization.members.is_empty() {
+        let invited: Vec<&ExportMember> = organization
+            .invited
+            .iter()
+            .filter(|invited| {
+                // Someone invited who is a member already is listed as the member.
+                let email = invited.email.as_deref().unwrap_or_default().to_lowercase();
+                !organization.members.iter().any(|m| {
+                    m.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+                })
+            })
+            .collect();
+        if !invited.is_empty() {
+            let _ = writeln!(
+                out,
+                "    invitations: {{send: true}}  # {} pending invitation(s), listed below by email",
+                invited.len()
+            );
+        }
+        if organization.members.is_empty() && invited.is_empty() {
             out.push_str("    members: {}\n");
             continue;
         }
@@ -73,6 +96,13 @@ pub fn render(organizations: &[ExportOrganization], by_email: bool, header: &str
                 ),
                 _ => (key(&member.user_id), member.email.clone(), member),
             })
+            .chain(invited.into_iter().map(|invited| {
+                (
+                    key(&invited.email.as_deref().unwrap_or_default().to_lowercase()),
+                    Some("invited; no Clerk account yet".to_owned()),
+                    invited,
+                )
+            }))
             .collect();
         members.sort_by(|a, b| a.0.cmp(&b.0));
         for (member_key, comment, member) in members {
@@ -166,6 +196,7 @@ mod tests {
                     private_metadata: Map::new(),
                 },
             ],
+            invited: Vec::new(),
         }];
         let text = render(&organizations, false, "exported");
         assert_eq!(

@@ -216,6 +216,7 @@ pub fn render_text(plan: &Plan) -> String {
         }
         for rejected in rejected {
             let who = match &rejected.email {
+                Some(email) if rejected.user_id.is_empty() => format!("invite {email}"),
                 Some(email) => format!("{} ({email})", rejected.user_id),
                 None => rejected.user_id.clone(),
             };

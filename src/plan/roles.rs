@@ -1,11 +1,12 @@
-//! Role checks: a create or role change to a role the organization does not allow is taken
-//! out of the plan (and reported) before anything is sent; the other changes stay.
+//! Role checks: a create, role change or invitation to a role the organization does not
+//! allow is taken out of the plan (and reported) before anything is sent; the other changes
+//! stay.
 
 use std::collections::{HashMap, HashSet};
 
 use super::{Action, Observed, Plan, Rejected, admins_after};
 
-/// Moves every create and role change whose role is not in its organization's `allowed`
+/// Moves every create, role change and invitation whose role is not in its organization's `allowed`
 /// roles from the plan to `plan.rejected`. Organizations absent from `allowed` are not
 /// checked. `observed` (live memberships) recomputes the admins left after the plan.
 pub fn reject_disallowed_roles(
@@ -22,7 +23,10 @@ pub fn reject_disallowed_roles(
         let mut rejected = Vec::new();
         organization.changes.retain(|change| {
             let role = change.role.as_deref().unwrap_or_default();
-            let checked = matches!(change.action, Action::Create | Action::UpdateRole);
+            let checked = matches!(
+                change.action,
+                Action::Create | Action::UpdateRole | Action::Invite
+            );
             if !checked || roles.contains(role) {
                 return true;
             }
@@ -39,6 +43,19 @@ pub fn reject_disallowed_roles(
                 ),
             });
             false
+        });
+        // An invitation that cannot be sent does not replace the one there.
+        let not_invited: HashSet<&str> = rejected
+            .iter()
+            .filter(|r| r.user_id.is_empty())
+            .filter_map(|r| r.email.as_deref())
+            .collect();
+        organization.changes.retain(|change| {
+            change.action != Action::RevokeInvitation
+                || !change
+                    .email
+                    .as_deref()
+                    .is_some_and(|email| not_invited.contains(email))
         });
         if organization.changes.len() != before {
             let live = observed
