@@ -178,9 +178,12 @@ async fn check_roles(
         .organizations
         .iter()
         .filter(|o| {
-            o.changes
-                .iter()
-                .any(|c| matches!(c.action, Action::Create | Action::UpdateRole | Action::Invite))
+            o.changes.iter().any(|c| {
+                matches!(
+                    c.action,
+                    Action::Create | Action::UpdateRole | Action::Invite
+                )
+            })
         })
         .map(|o| o.organization_id.clone())
         .collect();

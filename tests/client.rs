@@ -464,3 +464,55 @@ async fn a_listing_that_changes_while_it_is_read_is_read_again_per_organization(
         "two instance pages, then the organization's two pages"
     );
 }
+
+#[tokio::test]
+async fn an_invitation_limit_over_a_minute_defers_at_once_and_holds_no_other_request() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/organizations/org_a/invitations/bulk"))
+        .respond_with(clerk_error(429, "too_many_requests").insert_header("retry-after", "3600"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/organizations/org_a/invitations"))
+        .respond_with(clerk_error(429, "too_many_requests").insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/v1/organizations/org_a/invitations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "orginv_1", "email_address": "a@example.com", "role": "org:member"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "org_x"})))
+        .mount(&server)
+        .await;
+    let client = client(&server);
+    let body = json!({"email_address": "a@example.com", "role": "org:member"});
+    let error = client
+        .create_invitations("org_a", &[body.clone(), body.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClerkError::Deferred { .. }), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("deferred by Clerk's invitation limit"),
+        "{error}"
+    );
+    let started = Instant::now();
+    client.get_organization("org_b").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "an invitation endpoint's limit does not pause the other requests"
+    );
+    // A short wait on the invitation endpoint is waited out and retried.
+    let created = client.create_invitation("org_a", &body).await.unwrap();
+    assert_eq!(created.id, "orginv_1");
+    let bulk = received(&server)
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/bulk"))
+        .count();
+    assert_eq!(bulk, 1, "a deferred request is not retried");
+}

@@ -478,9 +478,12 @@ async fn a_saved_plan_refuses_when_the_invitations_it_touches_moved() {
 #[tokio::test]
 async fn an_invitation_to_a_role_the_organization_lacks_is_rejected_and_replaces_nothing() {
     let mut state = seed();
-    state
-        .invitations
-        .push(invitation("orginv_old", "org_alpha", "new@example.com", "org:member"));
+    state.invitations.push(invitation(
+        "orginv_old",
+        "org_alpha",
+        "new@example.com",
+        "org:member",
+    ));
     let text = inviting(&[], "").replace(
         "      user_5: admin\n",
         "      user_5: admin\n      new@example.com: auditor\n",
@@ -512,7 +515,11 @@ async fn an_export_lists_pending_invitations_and_plans_empty() {
         text.contains("      \"new@example.com\":  # invited; no Clerk account yet\n        role: org:billing\n        public_metadata: {\"team\":\"web\"}\n"),
         "{text}"
     );
-    assert_eq!(text.matches("invitations: {send: true}").count(), 1, "only alpha invites:\n{text}");
+    assert_eq!(
+        text.matches("invitations: {send: true}").count(),
+        1,
+        "only alpha invites:\n{text}"
+    );
 
     simulator.clear_requests();
     let plan = membersync(&simulator, dir.path(), &["plan", "-f", "exported.yaml"]).await;

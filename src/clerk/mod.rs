@@ -415,6 +415,7 @@ impl Client {
         let class = classify(status, &body);
         if class == RetryClass::Throttled && request.own_limit {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::telemetry::names::API_THROTTLED).increment(1);
             let wait = retry_after.unwrap_or(Duration::from_secs(1));
             if wait > LONGEST_OWN_LIMIT_WAIT {
                 return permanent(ClerkError::Deferred {
