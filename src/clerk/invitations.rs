@@ -59,7 +59,7 @@ pub async fn read_invitations(
                     read.by_organization.entry(id.clone()).or_default();
                 }
                 for invitation in invitations {
-                    if let Some(organization) = invitation.organization_id.as_deref()
+                    if let Some(organization) = invitation.organization()
                         && wanted.contains(organization)
                     {
                         read.by_organization

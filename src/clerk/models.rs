@@ -62,6 +62,9 @@ pub struct Invitation {
     pub role: String,
     #[serde(default)]
     pub organization_id: Option<String>,
+    /// The instance-wide listing also embeds the organization.
+    #[serde(default)]
+    pub public_organization_data: Option<OrganizationRef>,
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
@@ -70,6 +73,16 @@ pub struct Invitation {
     pub private_metadata: Option<Map<String, Value>>,
     #[serde(default)]
     pub created_at: Option<i64>,
+}
+
+impl Invitation {
+    /// The organization the invitation is to: its `organization_id`, else the embedded
+    /// organization's ID.
+    pub fn organization(&self) -> Option<&str> {
+        self.organization_id
+            .as_deref()
+            .or(self.public_organization_data.as_ref().map(|o| o.id.as_str()))
+    }
 }
 
 /// A page of invitations.
