@@ -108,6 +108,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply every interval, re-reading the files each cycle; serve /healthz, /readyz, /metrics
     Daemon(DaemonArgs),
+    /// Print the JSON Schema (draft 2020-12) of the desired-state file, for editors and CI
+    Schema,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+}
+
+/// Options of `completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `daemon`.
@@ -204,6 +216,8 @@ pub struct DemoArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    /// One Markdown document, for a pull-request comment or a CI job summary
+    Markdown,
 }
 
 /// `plan`: the options it shares with `apply`, and `--out`.

@@ -108,3 +108,34 @@ fn the_manifests_run_as_documented() {
         assert!(daemon.get_arguments().any(|a| a.get_long() == Some(flag)));
     }
 }
+
+#[test]
+fn the_recipes_post_one_markdown_comment_and_update_it_in_place() {
+    let marker = membersync::plan::markdown::MARKER;
+    for (path, text) in recipes() {
+        assert!(
+            text.contains("--output markdown"),
+            "{path}: the plan is Markdown"
+        );
+        assert!(
+            text.contains(marker),
+            "{path}: finds its comment by the plan's first line"
+        );
+        if path.ends_with("github-actions.yml") {
+            assert!(
+                text.contains("--method PATCH"),
+                "{path}: updates the comment"
+            );
+            assert!(
+                text.contains("GITHUB_STEP_SUMMARY"),
+                "{path}: the job summary"
+            );
+            assert!(
+                !text.contains("gh pr comment"),
+                "{path}: not a new comment per push"
+            );
+        } else {
+            assert!(text.contains("-X PUT"), "{path}: updates the note");
+        }
+    }
+}

@@ -79,9 +79,10 @@ impl Invitation {
     /// The organization the invitation is to: its `organization_id`, else the embedded
     /// organization's ID.
     pub fn organization(&self) -> Option<&str> {
-        self.organization_id
-            .as_deref()
-            .or(self.public_organization_data.as_ref().map(|o| o.id.as_str()))
+        self.organization_id.as_deref().or(self
+            .public_organization_data
+            .as_ref()
+            .map(|o| o.id.as_str()))
     }
 }
 

@@ -318,6 +318,7 @@ pub async fn run_plan(
         Applied::Refused(refusals) => {
             match output {
                 OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
+                OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, None)),
                 OutputFormat::Text => {
                     let mut text = plan::render_text(plan);
                     for refusal in &refusals {
@@ -343,8 +344,10 @@ pub async fn run_plan(
         bar.finish_and_clear();
     }
     if plan.is_empty() {
-        if output == OutputFormat::Json {
-            say(format!("{}\n", render_json(plan, &refusals, Some(&[]))));
+        match output {
+            OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, Some(&[])))),
+            OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, Some(&[]))),
+            OutputFormat::Text => {}
         }
         return Ok(Outcome::Done);
     }
@@ -364,6 +367,7 @@ pub async fn run_plan(
             render_json(plan, &refusals, Some(&outcomes))
         )),
         OutputFormat::Text => say(render_outcomes(plan, &outcomes)),
+        OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, Some(&outcomes))),
     }
     Ok(if report.is_success() {
         Outcome::Done

@@ -172,6 +172,21 @@ async fn dispatch(cli: Cli) -> CommandResult {
         Command::Simulate(args) => simulate::run(&cli.global, &args).await,
         Command::Demo(args) => demo::run(&cli.global, &args).await,
         Command::Daemon(args) => daemon::run(&cli.global, &args).await,
+        Command::Schema => {
+            print!("{}", crate::desired::json_schema());
+            Ok(Outcome::Done)
+        }
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(
+                args.shell,
+                &mut command,
+                "membersync",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Done)
+        }
     }
 }
 

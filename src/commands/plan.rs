@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::plan::saved::{FileDigest, PlanFile};
-use crate::plan::{self, Plan, Refusal, render_json, render_text};
+use crate::plan::{self, Plan, Refusal, render_json, render_markdown, render_text};
 
 use super::{CommandError, CommandResult, Outcome, prepare};
 
@@ -62,6 +62,7 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
 pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat) {
     match output {
         OutputFormat::Json => println!("{}", render_json(plan, refusals, None)),
+        OutputFormat::Markdown => print!("{}", render_markdown(plan, refusals, None)),
         OutputFormat::Text => {
             print!("{}", render_text(plan));
             for refusal in refusals {

@@ -19,6 +19,13 @@ use time::Date;
 
 pub use load::{DEFAULT_FILE, hex, load, load_files, sha256_hex};
 
+/// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
+/// loader reads it into; `schema/membersync.schema.json` holds the same text.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(raw::RawFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
 /// One desired-state file as it was read: its path and the SHA-256 of its bytes (saved plans
 /// record it, so the digest is of exactly what was planned).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,59 +1,140 @@
 //! Raw serde structs that mirror the YAML file exactly, with the position of every value.
 //!
 //! Nothing here is validated beyond shape and type; `validate` turns these into domain types.
+//! The same types give the file's JSON Schema (`membersync schema`): the doc comments below
+//! are its descriptions.
 
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::yaml::At;
 
-/// A whole desired-state file.
-#[derive(Debug, Deserialize)]
+/// A role: `org:<key>`, or just `<key>`; a key is lower-case letters, digits, `_` and `-`.
+const ROLE_PATTERN: &str = "^(org:)?[a-z0-9_-]+$";
+/// A member key: a Clerk user ID (`user_…`) or an email address.
+const MEMBER_KEY_PATTERN: &str = "^(user_[A-Za-z0-9]+|[^@\\s]+@[^@\\s]+)$";
+
+/// A membersync desired-state file (schema version 1): which people belong to which Clerk
+/// organization, with which role.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "membersync desired state")]
 pub struct RawFile {
+    /// The schema version: 1.
+    #[schemars(required, schema_with = "version_schema")]
     pub version: Option<At<serde_json::Value>>,
+    /// Settings for every organization, unless an organization overrides them.
     pub defaults: Option<At<RawDefaults>>,
+    /// The managed organizations, keyed by organization ID (`org_…`) or slug. Organizations
+    /// not named here are never read for changes nor written.
+    #[schemars(required, schema_with = "organizations_schema")]
     pub organizations: Option<At<Entries<RawOrganization>>>,
 }
 
-/// `defaults:`.
-#[derive(Debug, Deserialize)]
+fn version_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "const": 1, "description": "The schema version: 1." })
+}
+
+fn organizations_schema(generator: &mut SchemaGenerator) -> Schema {
+    let organization = generator.subschema_for::<RawOrganization>();
+    json_schema!({
+        "type": "object",
+        "description": "The managed organizations, keyed by organization ID (`org_…`) or slug.",
+        "propertyNames": { "minLength": 1 },
+        "additionalProperties": organization,
+    })
+}
+
+/// `defaults:` — settings for every organization, unless an organization overrides them.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
+    /// Remove the memberships (and, where invitations are sent, the pending invitations) of a
+    /// managed organization that the file does not list. Default true.
     pub prune: Option<bool>,
+    /// How declared metadata is applied. Default `exact`.
     pub metadata: Option<RawMetadataMode>,
+    /// Whether and how people with no Clerk account yet are invited.
     pub invitations: Option<At<RawInvitations>>,
 }
 
 /// `invitations:` (in `defaults` or on an organization; an organization's fields override the
 /// defaults' one by one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Invitations")]
 pub struct RawInvitations {
+    /// Invite the listed emails that have no Clerk user, with their role and metadata
+    /// (default false: they stay pending).
     pub send: Option<bool>,
+    /// Where the invitation link leads (an http(s) URL).
+    #[serde(default)]
+    #[schemars(schema_with = "redirect_url_schema")]
     pub redirect_url: Option<At<String>>,
+    /// How many days an invitation lasts, 1 to 365 (Clerk's default: 30).
+    #[serde(default)]
+    #[schemars(schema_with = "expires_in_days_schema")]
     pub expires_in_days: Option<At<i64>>,
 }
 
-/// `metadata: exact | merge`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+fn redirect_url_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": "^https?://",
+        "description": "Where the invitation link leads (an http(s) URL).",
+    })
+}
+
+fn expires_in_days_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 365,
+        "description": "How many days an invitation lasts, 1 to 365 (Clerk's default: 30).",
+    })
+}
+
+/// `metadata: exact | merge`: `exact` makes the declared object the whole metadata (keys not
+/// declared are removed); `merge` sets the declared keys (deeply) and keeps the others.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "MetadataMode")]
 pub enum RawMetadataMode {
     Exact,
     Merge,
 }
 
-/// One entry of `organizations:`.
-#[derive(Debug, Deserialize)]
+/// One managed organization.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Organization")]
 pub struct RawOrganization {
+    /// Overrides `defaults.prune` for this organization.
     pub prune: Option<bool>,
+    /// Overrides `defaults.metadata` for this organization.
     pub metadata: Option<RawMetadataMode>,
+    /// Overrides `defaults.invitations`, field by field.
     pub invitations: Option<At<RawInvitations>>,
+    /// The members: user ID (`user_…`) or email address → a role, or the long form.
+    #[serde(default)]
+    #[schemars(schema_with = "members_schema")]
     pub members: Option<At<Entries<At<RawMember>>>>,
+    /// User IDs or emails that membersync never creates, changes or deletes here.
     pub ignore: Option<Vec<At<String>>>,
+}
+
+fn members_schema(generator: &mut SchemaGenerator) -> Schema {
+    let member = generator.subschema_for::<RawMember>();
+    json_schema!({
+        "type": "object",
+        "description": "The members: user ID (`user_…`) or email address → a role, or the long form.",
+        "propertyNames": { "pattern": MEMBER_KEY_PATTERN },
+        "additionalProperties": member,
+    })
 }
 
 /// A member's value: a bare role (`user_x: admin`, kept shared: a large file repeats a few
@@ -65,13 +146,61 @@ pub enum RawMember {
 }
 
 /// The long form of a member.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MemberLong")]
 pub struct RawMemberLong {
+    /// The role: `org:<key>` or `<key>`.
+    #[schemars(required, schema_with = "role_schema")]
     pub role: Option<At<String>>,
+    /// Metadata visible to the frontend; when declared it is managed (see `metadata`).
+    #[serde(default)]
+    #[schemars(schema_with = "metadata_schema")]
     pub public_metadata: Option<At<serde_json::Value>>,
+    /// Metadata visible to the backend only; when declared it is managed.
+    #[serde(default)]
+    #[schemars(schema_with = "metadata_schema")]
     pub private_metadata: Option<At<serde_json::Value>>,
+    /// Listed through this UTC day (YYYY-MM-DD); from the next day, not listed.
+    #[serde(default)]
+    #[schemars(schema_with = "expires_schema")]
     pub expires: Option<At<String>>,
+}
+
+fn role_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": ROLE_PATTERN,
+        "description": "A role: `org:<key>`, or just `<key>` (lower-case letters, digits, `_`, `-`).",
+    })
+}
+
+fn metadata_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "object", "description": "A metadata object." })
+}
+
+fn expires_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "format": "date",
+        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "description": "Listed through this UTC day (YYYY-MM-DD); from the next day, not listed.",
+    })
+}
+
+/// A member: a bare role, or the long form.
+impl JsonSchema for RawMember {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Member".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let long = generator.subschema_for::<RawMemberLong>();
+        json_schema!({
+            "description": "A member: a bare role (`admin`, `org:billing`), or the long form with `role`, metadata and `expires`.",
+            "oneOf": [role_schema(generator), long],
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for RawMember {

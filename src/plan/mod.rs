@@ -7,6 +7,7 @@
 mod diff;
 mod guard;
 mod invitations;
+pub mod markdown;
 pub mod metadata;
 mod render;
 mod resolve;
@@ -26,6 +27,7 @@ pub use diff::{
 };
 pub use guard::{Limit, MaxDeletes, Refusal, refusals};
 pub use invitations::{diff_invitations, invitation_in_sync};
+pub use markdown::render_markdown;
 pub use render::{
     ChangeOutcome, JsonReport, OutcomeKind, render_json, render_outcomes, render_text,
 };

@@ -233,7 +233,7 @@ pub fn render_text(plan: &Plan) -> String {
 }
 
 /// `organization org_x (slug)`.
-fn header(organization: &super::OrganizationPlan) -> String {
+pub(super) fn header(organization: &super::OrganizationPlan) -> String {
     match &organization.label {
         Some(label) => format!("organization {} ({label})", organization.organization_id),
         None => format!("organization {}", organization.organization_id),
