@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
-use crate::desired::{self, DesiredState, OrgRef, UserRef};
+use crate::desired::{self, AllOrganizations, DesiredState, OrgRef, UserRef};
 use crate::plan::{
     self, Action, Live, MaxDeletes, Observed, ObservedInvitation, Plan, Refusal, ResolveInput,
 };
@@ -57,13 +57,30 @@ pub enum Applied {
 
 /// Reads live state and computes the plan for `desired`, which planning consumes. Changes
 /// that set a role its organization does not allow are left out (in `plan.rejected`).
-pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, SyncError> {
+pub async fn plan(client: &Client, mut desired: DesiredState) -> Result<Planned, SyncError> {
+    let named: Vec<OrgRef> = desired
+        .organizations
+        .iter()
+        .map(|o| o.key.clone())
+        .collect();
+    let mut lookup = clerk::resolve_organizations(client, &named, false).await?;
+    // Member counts of the organizations `all_organizations` adds (read with them).
+    let mut added: HashMap<String, u64> = HashMap::new();
+    if let Some(rule) = desired.all_organizations.take() {
+        let every = clerk::list_every_organization(client).await?;
+        added = apply_rule(&mut desired, &rule, &every, &lookup);
+        for organization in every {
+            lookup
+                .found
+                .entry(OrgRef::Id(organization.id.clone()))
+                .or_insert(organization);
+        }
+    }
     let refs: Vec<OrgRef> = desired
         .organizations
         .iter()
         .map(|o| o.key.clone())
         .collect();
-    let lookup = clerk::resolve_organizations(client, &refs, false).await?;
 
     let mut emails: Vec<String> = desired
         .organizations
@@ -79,7 +96,10 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
     emails.sort();
     let users = clerk::resolve_emails(client, &emails).await?;
 
-    let mut managed: HashMap<String, Option<u64>> = HashMap::new();
+    let mut managed: HashMap<String, Option<u64>> = added
+        .into_iter()
+        .map(|(id, count)| (id, Some(count)))
+        .collect();
     for reference in &refs {
         match reference {
             OrgRef::Id(id) => {
@@ -102,7 +122,12 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
     for reference in &refs {
         let found = match reference {
             OrgRef::Id(id) if !missing_ids.contains(id) => {
-                let label = live.slugs.get(id).map(String::as_str);
+                let label = live.slugs.get(id).map(String::as_str).or_else(|| {
+                    lookup
+                        .found
+                        .get(reference)
+                        .and_then(|org| org.slug.as_deref())
+                });
                 Some((id.as_str(), label))
             }
             OrgRef::Id(_) => None,
@@ -164,6 +189,59 @@ pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, Syn
         observed: observed.memberships,
         invitations: observed.invitations,
     })
+}
+
+/// Applies `all_organizations` to the organizations of the instance (`every`): its members
+/// join each named organization it does not except, and every other organization it does not
+/// except is added with only them (never pruned). Returns the member counts of the added ones.
+fn apply_rule(
+    desired: &mut DesiredState,
+    rule: &AllOrganizations,
+    every: &[clerk::Organization],
+    lookup: &clerk::OrgLookup,
+) -> HashMap<String, u64> {
+    let slugs: HashMap<&str, Option<&str>> = every
+        .iter()
+        .map(|o| (o.id.as_str(), o.slug.as_deref()))
+        .collect();
+    let mut named: HashSet<String> = HashSet::new();
+    for organization in &mut desired.organizations {
+        let (id, slug) = match &organization.key {
+            OrgRef::Id(id) => (Some(id.clone()), slugs.get(id.as_str()).copied().flatten()),
+            OrgRef::Slug(slug) => (
+                lookup.found.get(&organization.key).map(|o| o.id.clone()),
+                Some(slug.as_str()),
+            ),
+        };
+        let Some(id) = id else { continue };
+        if !rule.excepts(&id, slug) {
+            rule.join(organization);
+        }
+        named.insert(id);
+    }
+    let mut added = HashMap::new();
+    for organization in every {
+        if named.contains(&organization.id)
+            || rule.excepts(&organization.id, organization.slug.as_deref())
+        {
+            continue;
+        }
+        desired
+            .organizations
+            .push(rule.organization(&organization.id));
+        // Listed just now, so it exists; a count Clerk did not give is taken as one member.
+        added.insert(
+            organization.id.clone(),
+            organization.members_count.unwrap_or(1),
+        );
+    }
+    tracing::info!(
+        organizations = every.len(),
+        named = named.len(),
+        added = added.len(),
+        "all_organizations applies to the instance's organizations"
+    );
+    added
 }
 
 /// Leaves out the changes that set a role their organization does not allow. Roles are checked

@@ -69,6 +69,7 @@ fn target() -> impl Strategy<Value = Target> {
                     role: Role::parse(ROLES[role]).unwrap(),
                     public_metadata: public.map(Into::into),
                     private_metadata: private.map(Into::into),
+                    source: None,
                 })
                 .collect(),
             ignore: ignore.into_iter().map(|u| format!("user_{u}")).collect(),
@@ -161,6 +162,7 @@ proptest! {
             members: live.iter().map(|m| TargetMember {
                 user_id: m.user_id.to_string(), email: None, role: Role::parse(m.role.as_str()).unwrap(),
                 public_metadata: Some(m.public_metadata.clone()), private_metadata: Some(m.private_metadata.clone()),
+                source: None,
             }).collect(),
             ignore: vec![], pending: vec![],
             ignore_emails: vec![], invitations: None, invitees: vec![],

@@ -208,6 +208,7 @@ impl Client {
             segments: &["organizations"],
             query: vec![
                 ("order_by", "+created_at".to_owned()),
+                ("include_members_count", "true".to_owned()),
                 ("limit", limit.to_string()),
                 ("offset", offset.to_string()),
             ],

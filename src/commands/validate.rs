@@ -11,8 +11,24 @@ pub fn run(args: &FileArgs) -> CommandResult {
             for warning in &state.warnings {
                 eprintln!("warning: {warning}");
             }
+            let rule = state
+                .all_organizations
+                .as_ref()
+                .map(|rule| rule.members.len());
+            let extra = if state.groups > 0 || rule.is_some() {
+                let rule = rule.unwrap_or_default();
+                format!(
+                    ", {} {}, {} all_organizations {}",
+                    state.groups,
+                    plural(state.groups, "group", "groups"),
+                    rule,
+                    plural(rule, "member", "members"),
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "valid: {} {}, {} {}, {} {}",
+                "valid: {} {}, {} {}, {} {}{extra}",
                 state.files.len(),
                 plural(state.files.len(), "file", "files"),
                 state.organizations.len(),

@@ -51,6 +51,8 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         files: Vec::new(),
         organizations: Vec::new(),
         warnings: Vec::new(),
+        all_organizations: None,
+        groups: 0,
     };
     let mut declared: HashMap<OrgRef, usize> = HashMap::new();
     for (path, text) in files {
@@ -61,6 +63,19 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         match parse_file(path, text) {
             Ok(parsed) => {
                 state.warnings.extend(parsed.warnings);
+                state.groups += parsed.groups;
+                if let Some(rule) = parsed.all_organizations {
+                    match &state.all_organizations {
+                        Some(first) => diagnostics.push(rule.origin.diagnostic(
+                            "all_organizations",
+                            format!(
+                                "`all_organizations` is already declared at {}",
+                                first.origin
+                            ),
+                        )),
+                        None => state.all_organizations = Some(rule),
+                    }
+                }
                 for organization in parsed.organizations {
                     if let Some(&index) = declared.get(&organization.key) {
                         let first = &state.organizations[index].origin;

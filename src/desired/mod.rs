@@ -5,6 +5,7 @@
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
 pub mod export;
+mod groups;
 mod load;
 pub mod raw;
 mod validate;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
+pub use groups::{AllOrganizations, Source, agree};
 pub use load::{DEFAULT_FILE, hex, load, load_files, sha256_hex};
 
 /// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
@@ -43,6 +45,10 @@ pub struct DesiredState {
     pub organizations: Vec<DesiredOrganization>,
     /// Things worth telling the user that do not make the file invalid.
     pub warnings: Vec<Diagnostic>,
+    /// The members every organization of the instance gets (CONTRACT §8), if a file says so.
+    pub all_organizations: Option<AllOrganizations>,
+    /// How many groups the files define.
+    pub groups: usize,
 }
 
 impl DesiredState {
@@ -65,6 +71,22 @@ pub struct DesiredOrganization {
     /// `None`: they stay pending, and the organization's invitations are never read.
     pub invitations: Option<Invitations>,
     pub origin: Origin,
+    /// Where runs of `members` come from, in order of precedence: `(first index, source)`;
+    /// members before the first run are direct entries. A person listed by two runs keeps
+    /// the first (a direct entry beats a group entry, both beat `all_organizations`).
+    pub sources: Vec<(usize, Source)>,
+}
+
+impl DesiredOrganization {
+    /// Where the member at `index` comes from.
+    pub fn source_of(&self, index: usize) -> &Source {
+        self.sources
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= index)
+            .map(|(_, source)| source)
+            .unwrap_or(&Source::Direct)
+    }
 }
 
 /// How an organization invites the emails it lists that have no Clerk user (`send: true`).

@@ -14,8 +14,10 @@ use super::yaml::At;
 
 /// A role: `org:<key>`, or just `<key>`; a key is lower-case letters, digits, `_` and `-`.
 const ROLE_PATTERN: &str = "^(org:)?[a-z0-9_-]+$";
-/// A member key: a Clerk user ID (`user_…`) or an email address.
-const MEMBER_KEY_PATTERN: &str = "^(user_[A-Za-z0-9]+|[^@\\s]+@[^@\\s]+)$";
+/// A member key: a Clerk user ID (`user_…`), an email address, or `group:NAME`.
+const MEMBER_KEY_PATTERN: &str = "^(user_[A-Za-z0-9]+|[^@\\s]+@[^@\\s]+|group:[A-Za-z0-9_.-]+)$";
+/// A group entry: a Clerk user ID or an email address (a group never names a group).
+const GROUP_ENTRY_PATTERN: &str = "^(user_[A-Za-z0-9]+|[^@\\s]+@[^@\\s]+)$";
 
 /// A membersync desired-state file (schema version 1): which people belong to which Clerk
 /// organization, with which role.
@@ -28,6 +30,13 @@ pub struct RawFile {
     pub version: Option<At<serde_json::Value>>,
     /// Settings for every organization, unless an organization overrides them.
     pub defaults: Option<At<RawDefaults>>,
+    /// Named sets of people (user IDs or emails), used as `group:NAME` member keys in this file.
+    #[serde(default)]
+    #[schemars(schema_with = "groups_schema")]
+    pub groups: Option<At<RawGroups>>,
+    /// Members for every organization of the instance (including those created later),
+    /// except those in `except`.
+    pub all_organizations: Option<At<RawAllOrganizations>>,
     /// The managed organizations, keyed by organization ID (`org_…`) or slug. Organizations
     /// not named here are never read for changes nor written.
     #[schemars(required, schema_with = "organizations_schema")]
@@ -36,6 +45,36 @@ pub struct RawFile {
 
 fn version_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "const": 1, "description": "The schema version: 1." })
+}
+
+/// `groups:`: each name with its people (user IDs or emails).
+pub type RawGroups = Entries<At<Vec<At<String>>>>;
+
+fn groups_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "description": "Named sets of people (user IDs or emails), used as `group:NAME` member keys.",
+        "propertyNames": { "pattern": "^[A-Za-z0-9_.-]+$" },
+        "additionalProperties": {
+            "type": "array",
+            "minItems": 1,
+            "items": { "type": "string", "pattern": GROUP_ENTRY_PATTERN },
+        },
+    })
+}
+
+/// `all_organizations:` — members that every organization of the instance gets.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "AllOrganizations")]
+pub struct RawAllOrganizations {
+    /// Organization IDs or slugs left out.
+    pub except: Option<Vec<At<String>>>,
+    /// The members every organization gets, as an organization's `members` (`group:NAME` too).
+    /// In an organization the file does not name, they are only added, never pruned.
+    #[serde(default)]
+    #[schemars(schema_with = "members_schema")]
+    pub members: Option<At<Entries<At<RawMember>>>>,
 }
 
 fn organizations_schema(generator: &mut SchemaGenerator) -> Schema {

@@ -12,7 +12,7 @@ use super::raw::{RawFile, RawInvitations, RawMember, RawMetadataMode};
 use super::yaml::{self, At};
 use super::{
     DesiredMember, DesiredOrganization, Diagnostic, Invitations, MetadataMode, OrgRef, Origin,
-    Role, UserRef,
+    Role, Source, UserRef,
 };
 
 /// The fields of one `invitations:` block, each `None` where it is not set.
@@ -47,6 +47,9 @@ impl InvitationFields {
 pub struct ParsedFile {
     pub organizations: Vec<DesiredOrganization>,
     pub warnings: Vec<Diagnostic>,
+    pub all_organizations: Option<super::AllOrganizations>,
+    /// How many groups it defines.
+    pub groups: usize,
 }
 
 /// Parses and validates the text of one desired-state file.
@@ -65,22 +68,31 @@ pub fn parse_file(path: &Path, text: &str) -> Result<ParsedFile, Vec<Diagnostic>
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let organizations = checker.file(raw, text);
+    let (organizations, all_organizations, groups) = checker.file(raw, text);
     if checker.errors.is_empty() {
         Ok(ParsedFile {
             organizations,
             warnings: checker.warnings,
+            all_organizations,
+            groups,
         })
     } else {
         Err(checker.errors)
     }
 }
 
-struct Checker {
+pub(super) struct Checker {
     file: Arc<std::path::PathBuf>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
+
+/// What one file declares: its organizations, its `all_organizations`, how many groups.
+type Declared = (
+    Vec<DesiredOrganization>,
+    Option<super::AllOrganizations>,
+    usize,
+);
 
 impl Checker {
     fn diagnostic(
@@ -97,12 +109,17 @@ impl Checker {
         }
     }
 
-    fn error(&mut self, position: (u64, u64), key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        position: (u64, u64),
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let diagnostic = self.diagnostic(position, key, message);
         self.errors.push(diagnostic);
     }
 
-    fn origin(&self, position: (u64, u64)) -> Origin {
+    pub(super) fn origin(&self, position: (u64, u64)) -> Origin {
         Origin {
             file: self.file.clone(),
             line: position.0 as u32,
@@ -110,15 +127,20 @@ impl Checker {
         }
     }
 
-    fn file(&mut self, raw: RawFile, text: &str) -> Vec<DesiredOrganization> {
-        if raw.version.is_none() && raw.defaults.is_none() && raw.organizations.is_none() {
+    fn file(&mut self, raw: RawFile, text: &str) -> Declared {
+        if raw.version.is_none()
+            && raw.defaults.is_none()
+            && raw.organizations.is_none()
+            && raw.groups.is_none()
+            && raw.all_organizations.is_none()
+        {
             let message = if has_content(text) {
                 "the file holds no mapping; expected `version: 1` and `organizations:`"
             } else {
                 "the file is empty; expected `version: 1` and `organizations:`"
             };
             self.error((1, 1), "", message);
-            return Vec::new();
+            return (Vec::new(), None, 0);
         }
         match &raw.version {
             None => self.error(
@@ -154,13 +176,18 @@ impl Checker {
             .and_then(|defaults| defaults.value.invitations.as_ref())
             .map(|invitations| self.invitations("defaults.invitations", &invitations.value))
             .unwrap_or_default();
+        let groups = self.groups(raw.groups);
+        let all_organizations = raw.all_organizations.map(|rule| {
+            let invitations = default_invitations.clone().resolved();
+            self.all_organizations(rule, &groups, default_mode, invitations)
+        });
         let Some(organizations) = raw.organizations else {
             self.error(
                 (1, 1),
                 "organizations",
-                "missing `organizations`; list the organizations to manage",
+                "missing `organizations`; list the organizations to manage (`organizations: {}` for none)",
             );
-            return Vec::new();
+            return (Vec::new(), all_organizations, groups.len());
         };
         let mut result = Vec::with_capacity(organizations.value.0.len());
         for (key, organization) in organizations.value.0 {
@@ -174,9 +201,9 @@ impl Checker {
                 );
                 continue;
             }
-            let members = match organization.members {
-                Some(members) => self.members(&path, members.value.0),
-                None => Vec::new(),
+            let (members, sources) = match organization.members {
+                Some(members) => self.members(&path, members.value.0, &groups, Source::Group),
+                None => (Vec::new(), Vec::new()),
             };
             let ignore = self.ignore(&path, organization.ignore.unwrap_or_default(), &members);
             let invitations = match &organization.invitations {
@@ -193,9 +220,10 @@ impl Checker {
                 ignore,
                 invitations: invitations.resolved(),
                 origin: self.origin(yaml::position(&key)),
+                sources,
             });
         }
-        result
+        (result, all_organizations, groups.len())
     }
 
     /// Checks an `invitations:` block; each field is kept only where it is set.
@@ -232,17 +260,27 @@ impl Checker {
         fields
     }
 
-    fn members(
+    /// The members of an organization (or of `all_organizations`): its direct entries, then
+    /// those its `group:NAME` keys bring, in precedence order, with where each run comes from.
+    pub(super) fn members(
         &mut self,
         org_path: &str,
         entries: Vec<(At<String>, At<RawMember>)>,
-    ) -> Vec<DesiredMember> {
+        groups: &super::groups::Groups,
+        group_source: impl Fn(Arc<str>) -> Source,
+    ) -> (Vec<DesiredMember>, Vec<(usize, Source)>) {
         let path = format!("{org_path}.members");
         let mut seen: HashMap<UserRef, (String, u64)> = HashMap::new();
         let mut members = Vec::with_capacity(entries.len());
+        let mut grouped: Vec<(Arc<str>, Vec<DesiredMember>)> = Vec::new();
         for (key, value) in entries {
             let position = yaml::position(&key);
             let member_path = format!("{path}.{}", key.value);
+            if let Some(name) = key.value.trim().strip_prefix("group:") {
+                let entries = self.group_members(&path, name, groups, value, position);
+                grouped.push((Arc::from(name), entries));
+                continue;
+            }
             let user = match UserRef::parse(&key.value) {
                 Ok(user) => user,
                 Err(message) => {
@@ -269,10 +307,10 @@ impl Checker {
                 members.push(member);
             }
         }
-        members
+        self.with_groups(&path, members, grouped, group_source)
     }
 
-    fn member(
+    pub(super) fn member(
         &mut self,
         path: &str,
         user: UserRef,

@@ -139,13 +139,17 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
             .email
             .clone()
             .or_else(|| current.and_then(|c| c.email.as_deref().map(str::to_owned)));
-        changes.extend(converge(
+        let converged = converge(
             &target.organization_id,
             &member.user_id,
             email,
             &declared,
             current,
-        ));
+        );
+        changes.extend(converged.into_iter().map(|change| Change {
+            source: member.source.clone(),
+            ..change
+        }));
     }
     if target.prune {
         for current in live {

@@ -68,7 +68,10 @@ pub fn diff_invitations(
                 .iter()
                 .map(|invitation| revoke(organization, invitation)),
         );
-        changes.push(invite(organization, &invitee.email, declared));
+        changes.push(Change {
+            source: invitee.source.clone(),
+            ..invite(organization, &invitee.email, declared)
+        });
     }
     if target.prune {
         for invitation in live {
@@ -126,6 +129,7 @@ mod tests {
                 role: Role::parse("member").unwrap(),
                 public_metadata: Some(json!({"team": "a"}).as_object().cloned().unwrap().into()),
                 private_metadata: None,
+                source: None,
             }],
         }
     }

@@ -109,6 +109,10 @@ pub struct Change {
     /// For revoke_invitation: the invitation revoked.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub invitation_id: Option<String>,
+    /// Why the change is made when the person is not listed directly: `group support`,
+    /// `all organizations`, `all organizations, group support`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
 }
 
 /// A member as the file declares it: role, managed metadata (`None`: unmanaged), and whether
@@ -137,6 +141,7 @@ impl Change {
             previous_metadata: None,
             declared: None,
             invitation_id: None,
+            source: None,
         }
     }
 
@@ -295,6 +300,8 @@ pub struct Invitee {
     pub role: Role,
     pub public_metadata: Option<Metadata>,
     pub private_metadata: Option<Metadata>,
+    /// Why the email is listed when not directly.
+    pub source: Option<String>,
 }
 
 /// One pending invitation, as the diff needs it.
@@ -316,6 +323,8 @@ pub struct TargetMember {
     pub role: Role,
     pub public_metadata: Option<Metadata>,
     pub private_metadata: Option<Metadata>,
+    /// Why the member is listed when not directly: `group support`, `all organizations`.
+    pub source: Option<String>,
 }
 
 /// What was read live, as the diff needs it.

@@ -54,6 +54,10 @@ pub struct ChangeReport<'a> {
     /// How an applied change was done, when it was not the plain request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'a str>,
+    /// Why the change is made when the person is not listed directly (`group support`,
+    /// `all organizations`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'a str>,
 }
 
 /// Counts per action, and failures.
@@ -136,6 +140,7 @@ pub fn render_json(
                 outcome,
                 error,
                 note,
+                source: change.source.as_deref(),
             }
         })
         .collect();
@@ -243,6 +248,14 @@ pub(super) fn header(organization: &super::OrganizationPlan) -> String {
 /// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`, `+ invite EMAIL ROLE`,
 /// `- revoke invitation EMAIL ROLE`.
 pub fn change_line(change: &Change) -> String {
+    let line = change_text(change);
+    match &change.source {
+        Some(source) => format!("{line} ({source})"),
+        None => line,
+    }
+}
+
+fn change_text(change: &Change) -> String {
     let who = change.who();
     let role = change.role.as_deref().unwrap_or_default();
     match change.action {

@@ -68,13 +68,17 @@ pub fn resolve_each(
             invitations: organization.invitations.clone(),
             invitees: Vec::new(),
         };
-        let mut seen: HashMap<String, &crate::desired::DesiredMember> = HashMap::new();
-        for member in &organization.members {
+        let mut seen: HashMap<String, (&crate::desired::DesiredMember, u8)> = HashMap::new();
+        // Emails with no user yet, once each (the first entry wins, as for users).
+        let mut unresolved: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (index, member) in organization.members.iter().enumerate() {
+            let source = organization.source_of(index);
             let (user_id, email) = match &member.user {
                 UserRef::Id(id) => (id.clone(), None),
                 UserRef::Email(email) => match input.users.get(email) {
                     Some(id) => (id.clone(), Some(email.clone())),
                     None if !member.is_listed_on(input.today) => continue,
+                    None if !unresolved.insert(email) => continue,
                     None => {
                         if target.invitations.is_some() {
                             target.invitees.push(Invitee {
@@ -82,6 +86,7 @@ pub fn resolve_each(
                                 role: member.role.clone(),
                                 public_metadata: member.public_metadata().cloned(),
                                 private_metadata: member.private_metadata().cloned(),
+                                source: source.label(),
                             });
                         } else {
                             target.pending.push(Pending {
@@ -94,7 +99,12 @@ pub fn resolve_each(
                     }
                 },
             };
-            if let Some(first) = seen.insert(user_id.clone(), member) {
+            if let Some((first, rank)) = seen.get(&user_id).copied() {
+                // Members come in precedence order: a direct entry beats a group entry, and
+                // both beat `all_organizations`; entries that agree are one.
+                if rank < source.rank() || crate::desired::agree(first, member) {
+                    continue;
+                }
                 resolution.errors.push(organization.origin.at(member.position).diagnostic(
                     format!("organizations.{}.members", organization.key),
                     format!(
@@ -104,6 +114,7 @@ pub fn resolve_each(
                 ));
                 continue;
             }
+            seen.insert(user_id.clone(), (member, source.rank()));
             if member.is_listed_on(input.today) {
                 target.members.push(TargetMember {
                     user_id,
@@ -111,6 +122,7 @@ pub fn resolve_each(
                     role: member.role.clone(),
                     public_metadata: member.public_metadata().cloned(),
                     private_metadata: member.private_metadata().cloned(),
+                    source: source.label(),
                 });
             }
         }
