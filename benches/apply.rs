@@ -7,6 +7,7 @@
 //! cargo bench --bench apply -- sequential         # the same, one request at a time
 //! cargo bench --bench apply -- scale              # 1,000,000 memberships, 50,000 organizations
 //! cargo bench --bench apply -- pacing             # told 1×, 1.5×, 2.5×, 10× the real limit
+//! cargo bench --bench apply -- rules              # all_organizations over 50,000 organizations
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ fn main() {
         }
         if run("scale") {
             scale().await;
+        }
+        if run("rules") {
+            rules(50_000, false).await;
+            rules(5_000, true).await;
         }
     });
 }
@@ -450,5 +455,112 @@ async fn scale() {
     println!(
         "  bytes per managed membership  {:.0}",
         peak / managed as f64
+    );
+}
+
+/// `all_organizations` with 3 staff members over `organizations` organizations that have one
+/// admin each (the file names none of them): every organization is read, and 3 creates are
+/// planned in each. `apply` too when asked (the simulator's writes scan its memberships, so
+/// this stays at a size it serves quickly).
+async fn rules(organizations: usize, apply: bool) {
+    let mut state = SimState::with_roles(&["org:admin", "org:member", "org:support"]);
+    for user in 0..1_003 {
+        state.users.push(SimUser {
+            id: format!("user_{user}"),
+            emails: vec![format!("u{user}@example.com")],
+        });
+    }
+    for org in 0..organizations {
+        state
+            .organizations
+            .push(membersync::simulator::SimOrganization {
+                id: format!("org_{org}"),
+                slug: format!("customer-{org}"),
+                name: format!("Customer {org}"),
+                role_set_key: None,
+                max_allowed_memberships: None,
+            });
+        state
+            .memberships
+            .push(membersync::simulator::SimMembership {
+                id: format!("orgmem_{org}"),
+                organization_id: format!("org_{org}"),
+                user_id: format!("user_{}", org % 1_000),
+                role: "org:admin".into(),
+                public_metadata: serde_json::Map::new(),
+                private_metadata: serde_json::Map::new(),
+                created_at: org as i64,
+            });
+    }
+    let simulator = Simulator::start_with(state, KEY, SimOptions::default())
+        .await
+        .expect("the simulator starts");
+    let scratch = Scratch::new("rules");
+    let file = scratch.write(
+        "membersync.yaml",
+        "version: 1\ngroups:\n  support: [user_1000, user_1001]\nall_organizations:\n  members:\n    group:support: support\n    user_1002: {role: member, public_metadata: {staff: true}}\norganizations: {}\n",
+    );
+    let env = [
+        ("RUST_LOG", "membersync=debug"),
+        ("MEMBERSYNC_LOG_FORMAT", "json"),
+    ];
+    let peak_of = |output: &Output| -> f64 {
+        output
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| {
+                v["peak_rss_mib"]
+                    .as_f64()
+                    .or(v["peak_rss_bytes"].as_f64().map(|b| b / 1048576.0))
+            })
+            .fold(f64::NAN, f64::max)
+    };
+    let plan = membersync(
+        &simulator,
+        &["plan", "--rate-limit", "100000/s", "--concurrency", "16"],
+        &file,
+        &env,
+    )
+    .await;
+    let requests = simulator.requests().len();
+    println!("rules: all_organizations with 3 members over {organizations} organizations");
+    println!(
+        "  plan                          {}",
+        plan.stdout.lines().last().unwrap_or_default()
+    );
+    println!("  plan requests                 {requests}");
+    println!(
+        "  plan wall time                {:.2} s, peak RSS {:.0} MiB",
+        plan.wall.as_secs_f64(),
+        peak_of(&plan)
+    );
+    if !apply {
+        println!();
+        return;
+    }
+    simulator.clear_requests();
+    let rate = "2000/s";
+    let applied = membersync(
+        &simulator,
+        &["apply", "--rate-limit", rate, "--concurrency", "16"],
+        &file,
+        &env,
+    )
+    .await;
+    let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
+    println!(
+        "  apply at {rate}                {writes} writes in {:.1} s ({:.0}/s), {} requests; peak RSS {:.0} MiB",
+        applied.wall.as_secs_f64(),
+        writes as f64 / applied.wall.as_secs_f64(),
+        simulator.requests().len(),
+        peak_of(&applied)
+    );
+    simulator.clear_requests();
+    let again = membersync(&simulator, &["apply", "--rate-limit", rate], &file, &env).await;
+    let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
+    println!(
+        "  second apply                  {writes} writes, {:.2} s\n",
+        again.wall.as_secs_f64()
     );
 }

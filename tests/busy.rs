@@ -133,3 +133,29 @@ async fn a_quiet_instance_is_read_once() {
             .all(|r| r.path == "/v1/organization_memberships")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_right_after_an_apply_reads_the_instance_again_not_each_organization() {
+    // 30 organizations × 30 members: two instance pages. The apply creates one member in
+    // each; the plan that follows at once sees memberships created a moment ago.
+    let simulator = busy(30, 30, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = declared(&(0..30).collect::<Vec<_>>(), 30);
+    text = text.replace(
+        "      user_0: admin\n",
+        "      user_0: admin\n      user_59: member\n",
+    );
+    let file = write_file(dir.path(), "m.yaml", &text);
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    simulator.clear_requests();
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert!(stdout(&plan).starts_with("No changes"), "{}", stdout(&plan));
+    let per_organization = simulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/organizations/") && r.path.ends_with("/memberships"))
+        .count();
+    assert_eq!(per_organization, 0, "{:?}", simulator.requests());
+}

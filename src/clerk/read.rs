@@ -275,7 +275,16 @@ pub async fn read_memberships(
         state.take_per_organization(read, &mut missing);
     } else {
         state.strategy = Some(super::ListingStrategy::Instance);
-        let (collected, settled) = list_instance(client, managed, first).await?;
+        let (mut collected, mut moved) = list_instance(client, managed, first).await?;
+        // A membership created just before the read (the `Date` header has whole seconds)
+        // looks created meanwhile, as after a large apply: once that doubt has passed, one
+        // more read of the instance costs less than every managed organization's own.
+        if moved == Some(CREATED_MEANWHILE) && managed.len() as u64 > instance_pages_left + 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(2 * CLOCK_MARGIN_MS as u64)).await;
+            let first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
+            (collected, moved) = list_instance(client, managed, first).await?;
+        }
+        let settled = moved.is_none();
         // An organization with no membership in the listing may not exist at all: check
         // those (and only those) so that a typo is reported rather than planned into.
         let unseen: Vec<&str> = managed
@@ -337,13 +346,13 @@ const CREATED_MEANWHILE: &str = "a membership was created while the listing was 
 const ORGANIZATION_ATTEMPTS: usize = 3;
 
 /// Every instance page after `first`; only managed organizations are kept, one membership
-/// per user. Also says whether the listing held still while it was read: a listing that
-/// moved may have skipped memberships and must not be planned from.
+/// per user. Also says why the listing did not hold still while it was read, if it did not:
+/// a listing that moved may have skipped memberships and must not be planned from.
 async fn list_instance(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
     first: MembershipPage,
-) -> Result<(Collected, bool), ClerkError> {
+) -> Result<(Collected, Option<&'static str>), ClerkError> {
     let mut collected = Collected::default();
     let moved = read_listing(
         client,
@@ -364,7 +373,7 @@ async fn list_instance(
             "the instance's memberships changed while they were read"
         );
     }
-    Ok((collected.finish(), moved.is_none()))
+    Ok((collected.finish(), moved))
 }
 
 /// Reads the pages of an offset-paged membership listing after `first` (its first page): the
