@@ -145,6 +145,11 @@ pub struct DaemonArgs {
     /// never forced): a count (12) or a percentage (25%)
     #[arg(long, value_name = "N|P%", default_value = "25%", value_parser = parse_max_deletes)]
     pub max_deletes: MaxDeletes,
+
+    /// Serve POST /webhooks/clerk, verified with this Svix signing secret (whsec_…; or
+    /// CLERK_WEBHOOK_SECRET), and reconcile an organization seconds after Clerk reports a change
+    #[arg(long, value_name = "PATH", env = "CLERK_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<std::path::PathBuf>,
 }
 
 /// Options of `export`.

@@ -1,5 +1,5 @@
-//! The daemon's machinery: the interval loop with jitter, the health and metrics server, and
-//! graceful shutdown. What one cycle does is given by the caller (`commands::daemon`).
+//! The daemon's machinery: the interval loop with jitter, the health, metrics and webhook
+//! server, and graceful shutdown. What one cycle does is given by the caller (`commands::daemon`).
 //!
 //! On SIGTERM or SIGINT the shutdown flag is set: the client starts no new request, the
 //! requests in flight finish, the cycle ends (within [`GRACE`]), and the loop returns.
@@ -11,10 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::mpsc;
+
+use crate::webhook::{self, Event, Headers, Replays, WebhookSecret};
 use rand::Rng;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -39,13 +43,37 @@ impl Health {
     }
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` on `listen`; returns the bound address.
-pub async fn serve(listen: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
-    let app = Router::new()
+/// Receives Clerk's webhooks: verifies them, drops replays, and hands each event on.
+pub struct Intake {
+    pub secret: WebhookSecret,
+    pub replays: std::sync::Mutex<Replays>,
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+#[derive(Clone)]
+struct Served {
+    health: Arc<Health>,
+    intake: Option<Arc<Intake>>,
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics` on `listen`, and `POST /webhooks/clerk` when
+/// given an intake; returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    health: Arc<Health>,
+    intake: Option<Arc<Intake>>,
+) -> std::io::Result<SocketAddr> {
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(health);
+        .route("/metrics", get(metrics_text));
+    if intake.is_some() {
+        app = app.route(
+            "/webhooks/clerk",
+            post(receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+        );
+    }
+    let app = app.with_state(Served { health, intake });
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tokio::spawn(
@@ -59,8 +87,8 @@ pub async fn serve(listen: SocketAddr, health: Arc<Health>) -> std::io::Result<S
     Ok(address)
 }
 
-async fn readyz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    if health.is_ready() {
+async fn readyz(State(served): State<Served>) -> impl IntoResponse {
+    if served.health.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (
@@ -75,6 +103,56 @@ async fn metrics_text() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),
     )
+}
+
+/// `POST /webhooks/clerk`: 401 (empty) unless the Svix signature verifies; then 200 at once,
+/// and the event is processed after (once per `svix-id`).
+async fn receive(State(served): State<Served>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(intake) = served.intake else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let svix = Headers {
+        id: header("svix-id"),
+        timestamp: header("svix-timestamp"),
+        signature: header("svix-signature"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    if let Err(reason) = intake.secret.verify(&svix, &body, now) {
+        tracing::debug!(%reason, "webhook refused");
+        count_event("unknown", "rejected");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Some(event) = Event::parse(&body) else {
+        tracing::debug!("a verified webhook is not a Clerk event; ignored");
+        count_event("unknown", "ignored");
+        return StatusCode::OK.into_response();
+    };
+    let first = intake
+        .replays
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .first_time(svix.id.unwrap_or_default());
+    if !first {
+        tracing::debug!(kind = %event.kind, "webhook delivered again; already processed");
+        count_event(&event.kind, "ignored");
+        return StatusCode::OK.into_response();
+    }
+    let _ = intake.events.send(event);
+    StatusCode::OK.into_response()
+}
+
+/// `membersync_webhook_events_total{type,result}`.
+pub fn count_event(kind: &str, result: &'static str) {
+    metrics::counter!(
+        crate::telemetry::names::WEBHOOK_EVENTS,
+        "type" => kind.to_owned(),
+        "result" => result
+    )
+    .increment(1);
 }
 
 /// A shutdown flag set by SIGTERM/SIGINT, and a receiver that wakes when it is.

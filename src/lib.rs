@@ -21,3 +21,5 @@ pub mod simulator;
 pub mod sync;
 /// Logging (tracing to stderr), metrics (Prometheus), and the Pushgateway push.
 pub mod telemetry;
+/// Clerk webhooks: Svix verification, events, replays, and the per-organization work queue.
+pub mod webhook;

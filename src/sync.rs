@@ -57,7 +57,48 @@ pub enum Applied {
 
 /// Reads live state and computes the plan for `desired`, which planning consumes. Changes
 /// that set a role its organization does not allow are left out (in `plan.rejected`).
-pub async fn plan(client: &Client, mut desired: DesiredState) -> Result<Planned, SyncError> {
+pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, SyncError> {
+    plan_with(client, desired, None).await
+}
+
+/// Plans one organization alone, read with its own listing (a webhook reconcile): the files'
+/// entry for it (by ID, or by slug when `slug` is known), joined by `all_organizations`, or the
+/// rule alone for an organization the files do not name. `None` (and no request) when the
+/// files do not manage it.
+pub async fn plan_organization(
+    client: &Client,
+    mut desired: DesiredState,
+    id: &str,
+    slug: Option<&str>,
+) -> Result<Option<Planned>, SyncError> {
+    let rule = desired.all_organizations.take();
+    let named = desired.organizations.iter().position(|o| match &o.key {
+        OrgRef::Id(key) => key == id,
+        OrgRef::Slug(key) => Some(key.as_str()) == slug,
+    });
+    let organization = match (named, &rule) {
+        (Some(index), _) => {
+            let mut organization = desired.organizations.swap_remove(index);
+            if let Some(rule) = &rule
+                && !rule.excepts(id, slug)
+            {
+                rule.join(&mut organization);
+            }
+            organization
+        }
+        (None, Some(rule)) if !rule.excepts(id, slug) => rule.organization(id),
+        (None, _) => return Ok(None),
+    };
+    desired.organizations = vec![organization];
+    plan_with(client, desired, Some(id)).await.map(Some)
+}
+
+/// Reads live state and plans; `own`: the one organization to read with its own listing.
+async fn plan_with(
+    client: &Client,
+    mut desired: DesiredState,
+    own: Option<&str>,
+) -> Result<Planned, SyncError> {
     let named: Vec<OrgRef> = desired
         .organizations
         .iter()
@@ -112,7 +153,10 @@ pub async fn plan(client: &Client, mut desired: DesiredState) -> Result<Planned,
             }
         }
     }
-    let (mut live, missing_ids) = clerk::read_memberships(client, &managed).await?;
+    let (mut live, missing_ids) = match own {
+        Some(id) => clerk::read_own_listings(client, &[id.to_owned()]).await?,
+        None => clerk::read_memberships(client, &managed).await?,
+    };
     crate::telemetry::log_memory("memory after reading live state");
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
     drop(managed);

@@ -53,6 +53,7 @@ pub mod names {
     pub const READY: &str = "membersync_ready";
     pub const INCONSISTENT_READS: &str = "membersync_inconsistent_reads_total";
     pub const INVITATIONS_DEFERRED: &str = "membersync_invitations_deferred_total";
+    pub const WEBHOOK_EVENTS: &str = "membersync_webhook_events_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -104,6 +105,10 @@ fn describe() {
         "Organizations whose memberships kept changing while they were read (no deletion or demotion planned in them that run)"
     );
     describe_counter!(names::API_THROTTLED, "Clerk API responses with status 429");
+    describe_counter!(
+        names::WEBHOOK_EVENTS,
+        "Clerk webhook deliveries, by event type and result (reconciled, ignored, rejected)"
+    );
     describe_counter!(
         names::INVITATIONS_DEFERRED,
         "Invitation changes deferred to the next run by Clerk's own invitation limit"

@@ -32,7 +32,7 @@ pub use models::*;
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
     ListingStrategy, LiveState, OrgLookup, allowed_roles, list_every_organization,
-    read_memberships, resolve_emails, resolve_organizations,
+    read_memberships, read_own_listings, resolve_emails, resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
 

@@ -332,6 +332,24 @@ pub async fn read_memberships(
     Ok((state, missing))
 }
 
+/// Reads these organizations (by ID) each with its own listing: a webhook reconcile of one
+/// organization. Returns the live state, and the IDs that do not exist.
+pub async fn read_own_listings(
+    client: &Client,
+    ids: &[String],
+) -> Result<(LiveState, Vec<String>), ClerkError> {
+    let read = list_per_organization(client, ids.iter().collect()).await?;
+    let mut state = LiveState::default();
+    let mut missing = Vec::new();
+    state.take_per_organization(read, &mut missing);
+    for id in ids {
+        if !missing.contains(id) {
+            state.memberships.entry(id.clone()).or_default();
+        }
+    }
+    Ok((state, missing))
+}
+
 /// How long before the first page was served (by its `Date` header, in whole seconds) a
 /// membership may have been created and still count as created while the listing was read:
 /// Clerk's servers' clocks may differ a little.

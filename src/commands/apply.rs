@@ -111,7 +111,7 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
     );
 }
 
-/// Loads the files, computes the plan and applies it: `apply`, and each daemon cycle.
+/// Loads the files, computes the plan and applies it: `apply`.
 pub async fn apply_files(
     global: &GlobalArgs,
     files: &crate::cli::FileArgs,
@@ -121,6 +121,17 @@ pub async fn apply_files(
 ) -> CommandResult {
     let desired = prepare::load(files)?;
     let client = prepare::client_with_shutdown(global, shutdown)?;
+    apply_desired(client, desired, options, totals).await
+}
+
+/// Computes the plan for `desired` with `client` and applies it: `apply`, and each daemon
+/// cycle (which shares its client with the webhook reconciles, so one limiter paces both).
+pub async fn apply_desired(
+    client: Arc<Client>,
+    desired: crate::desired::DesiredState,
+    options: ApplyOptions,
+    totals: &mut Totals,
+) -> CommandResult {
     let computed = match prepare::compute(client.clone(), desired).await {
         Ok(computed) => computed,
         Err(error) => {
@@ -128,6 +139,35 @@ pub async fn apply_files(
             return Err(error);
         }
     };
+    apply_computed(computed, options, totals).await
+}
+
+/// Applies one organization alone, read with its own listing: a webhook reconcile. An
+/// organization the files do not manage is left alone, with no request.
+pub async fn apply_organization(
+    client: Arc<Client>,
+    desired: crate::desired::DesiredState,
+    organization: (&str, Option<&str>),
+    options: ApplyOptions,
+    totals: &mut Totals,
+) -> CommandResult {
+    let (id, slug) = organization;
+    match prepare::compute_organization(client.clone(), desired, id, slug).await {
+        Ok(Some(computed)) => apply_computed(computed, options, totals).await,
+        Ok(None) => Ok(Outcome::Done),
+        Err(error) => {
+            totals.set_request_counts(&client);
+            Err(error)
+        }
+    }
+}
+
+/// Applies a computed plan and reports what it could not do.
+async fn apply_computed(
+    computed: prepare::Computed,
+    options: ApplyOptions,
+    totals: &mut Totals,
+) -> CommandResult {
     totals.reached_clerk = true;
     totals.rejected = computed.plan.rejected.len();
     let result = run_plan(&computed.client, &computed.plan, options, totals).await;

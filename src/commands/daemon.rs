@@ -1,27 +1,55 @@
 //! `membersync daemon`: apply every interval with the same guards as `apply` (a refused cycle
 //! is reported, never forced), re-reading the files each cycle, and serving health and metrics.
+//! With a webhook secret, also `POST /webhooks/clerk`: an event for a managed organization
+//! queues a reconcile of that organization alone, run by a few workers with the client of the
+//! latest cycle (one limiter paces both).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::cli::{DaemonArgs, GlobalArgs, OutputFormat};
-use crate::daemon::{self, Health};
+use crate::clerk::Client;
+use crate::cli::{DaemonArgs, FileArgs, GlobalArgs, OutputFormat};
+use crate::daemon::{self, Health, Intake, count_event};
+use crate::desired::{DesiredState, OrgRef};
+use crate::webhook::queue::{Queue, Work};
+use crate::webhook::{Event, Family, Replays, WebhookSecret};
 
-use super::apply::{ApplyOptions, Totals, apply_files, exit_code, finish};
-use super::{CommandError, CommandResult, Exit, Outcome};
+use super::apply::{
+    ApplyOptions, Totals, apply_desired, apply_files, apply_organization, exit_code, finish,
+};
+use super::{CommandError, CommandResult, Exit, Outcome, prepare};
+
+/// Webhook reconciles run at once, at most.
+const WORKERS: usize = 4;
+
+/// The client of the latest cycle, shared with the webhook workers.
+type Current = Arc<Mutex<Option<Arc<Client>>>>;
 
 pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
     super::report_structured();
+    let secret = WebhookSecret::from_env_or_file(args.webhook_secret_file.as_deref())
+        .map_err(|error| CommandError::invalid(error.to_string()))?;
     let health = Arc::new(Health::default());
     health.set_ready(false);
-    let address = daemon::serve(args.listen, health.clone())
+    let (events, received) = mpsc::unbounded_channel();
+    let intake = secret.map(|secret| {
+        Arc::new(Intake {
+            secret,
+            replays: Mutex::new(Replays::default()),
+            events,
+        })
+    });
+    let webhooks = intake.is_some();
+    let address = daemon::serve(args.listen, health.clone(), intake)
         .await
         .map_err(|error| {
             CommandError::failure(format!("cannot listen on {}: {error}", args.listen))
         })?;
-    tracing::info!(%address, interval = ?args.interval, "daemon started: /healthz, /readyz, /metrics");
+    tracing::info!(%address, interval = ?args.interval, webhooks, "daemon started: /healthz, /readyz, /metrics{}", if webhooks { ", POST /webhooks/clerk" } else { "" });
     let (shutdown, signal) = daemon::shutdown_on_signal();
     let options = ApplyOptions {
         output: OutputFormat::Text,
@@ -30,15 +58,44 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
         show_plan: false,
         quiet: true,
     };
-    daemon::run_loop(args.interval, signal, || {
+    let current: Current = Arc::default();
+    let queue = Arc::new(Queue::default());
+    // The webhook side runs beside the cycles, in this task (its futures borrow the files).
+    let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
+        .map(|_| Worker {
+            global: global.clone(),
+            files: args.files.clone(),
+            options,
+            queue: queue.clone(),
+            current: current.clone(),
+            shutdown: shutdown.clone(),
+        })
+        .collect();
+    let webhook_side = async {
+        if !webhooks {
+            return;
+        }
+        let dispatch = dispatcher(received, args.files.clone(), queue.clone(), signal.clone());
+        let running = futures::future::join_all(workers.iter().map(|w| w.run(signal.clone())));
+        tokio::join!(dispatch, running);
+    };
+    let cycles = daemon::run_loop(args.interval, signal.clone(), || {
         let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
         let shutdown = shutdown.clone();
         let health = health.clone();
+        let current = current.clone();
         async move {
             let started = Instant::now();
             let mut totals = Totals::default();
-            let result =
-                apply_files(global, &args.files, options, Some(shutdown), &mut totals).await;
+            let result = cycle(
+                global,
+                &args.files,
+                options,
+                shutdown,
+                &current,
+                &mut totals,
+            )
+            .await;
             let exit = exit_code(&result);
             if let Err(error) = &result {
                 super::report(error);
@@ -55,8 +112,158 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
             finish("daemon", exit, started, &totals);
         }
         .instrument(span)
-    })
-    .await;
+    });
+    tokio::join!(cycles, webhook_side);
     tracing::info!("daemon stopped");
     Ok(Outcome::Done)
+}
+
+/// One interval cycle: a fresh client (the key file is read again), shared with the workers.
+async fn cycle(
+    global: &GlobalArgs,
+    files: &FileArgs,
+    options: ApplyOptions,
+    shutdown: Arc<AtomicBool>,
+    current: &Current,
+    totals: &mut Totals,
+) -> CommandResult {
+    let desired = prepare::load(files)?;
+    let client = prepare::client_with_shutdown(global, Some(shutdown))?;
+    *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
+    apply_desired(client, desired, options, totals).await
+}
+
+/// Decides what each verified event asks for: a reconcile of a managed organization, or
+/// nothing (an organization or an event type the files do not care about: no request).
+async fn dispatcher(
+    mut received: mpsc::UnboundedReceiver<Event>,
+    files: FileArgs,
+    queue: Arc<Queue>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = received.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let desired = match crate::desired::load(&files.files) {
+            Ok(desired) => desired,
+            Err(_) => {
+                tracing::warn!(kind = %event.kind, "the desired state does not load; the event waits for the next cycle");
+                count_event(&event.kind, "ignored");
+                continue;
+            }
+        };
+        match (&event.organization_id, manages(&desired, &event)) {
+            (Some(id), true) => {
+                tracing::info!(kind = %event.kind, organization = %id, "webhook: reconciling the organization");
+                count_event(&event.kind, "reconciled");
+                queue.push(id, event.slug.clone());
+            }
+            _ => {
+                tracing::debug!(kind = %event.kind, organization = ?event.organization_id, "webhook: not managed here; ignored");
+                count_event(&event.kind, "ignored");
+            }
+        }
+    }
+}
+
+/// Whether the files act on this event: a membership event of a managed organization, an
+/// invitation event where invitations are sent, `organization.created` where
+/// `all_organizations` applies.
+fn manages(desired: &DesiredState, event: &Event) -> bool {
+    let Some(id) = event.organization_id.as_deref() else {
+        return false;
+    };
+    let slug = event.slug.as_deref();
+    let named = desired.organizations.iter().find(|o| match &o.key {
+        OrgRef::Id(key) => key == id,
+        OrgRef::Slug(key) => Some(key.as_str()) == slug,
+    });
+    let rule = desired
+        .all_organizations
+        .as_ref()
+        .filter(|rule| !rule.excepts(id, slug));
+    match event.family() {
+        Family::Membership => named.is_some() || rule.is_some(),
+        Family::Invitation => {
+            named.is_some_and(|o| o.invitations.is_some())
+                || (named.is_none() && rule.is_some_and(|r| r.invitations.is_some()))
+        }
+        Family::OrganizationCreated => named.is_none() && rule.is_some(),
+        Family::Other => false,
+    }
+}
+
+/// Runs queued reconciles.
+struct Worker {
+    global: GlobalArgs,
+    files: FileArgs,
+    options: ApplyOptions,
+    queue: Arc<Queue>,
+    current: Current,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Worker {
+    async fn run(&self, mut signal: watch::Receiver<bool>) {
+        loop {
+            let work = tokio::select! {
+                work = self.queue.next() => work,
+                _ = signal.changed() => return,
+            };
+            if self.shutdown.load(Ordering::SeqCst) {
+                return;
+            }
+            let span = tracing::info_span!("webhook", run_id = %super::new_run_id());
+            self.reconcile(&work).instrument(span).await;
+            self.queue.done(&work);
+        }
+    }
+
+    async fn reconcile(&self, work: &Work) {
+        let started = Instant::now();
+        let mut totals = Totals::default();
+        let result = match work {
+            Work::Everything => {
+                apply_files(
+                    &self.global,
+                    &self.files,
+                    self.options,
+                    Some(self.shutdown.clone()),
+                    &mut totals,
+                )
+                .await
+            }
+            Work::Organization { id, slug } => {
+                self.organization(id, slug.as_deref(), &mut totals).await
+            }
+        };
+        if let Err(error) = &result {
+            super::report(error);
+        }
+        finish("webhook", exit_code(&result), started, &totals);
+    }
+
+    async fn organization(
+        &self,
+        id: &str,
+        slug: Option<&str>,
+        totals: &mut Totals,
+    ) -> CommandResult {
+        let desired = prepare::load(&self.files)?;
+        let shared = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let client = match shared {
+            Some(client) => client,
+            None => prepare::client_with_shutdown(&self.global, Some(self.shutdown.clone()))?,
+        };
+        apply_organization(client, desired, (id, slug), self.options, totals).await
+    }
 }

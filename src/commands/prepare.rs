@@ -87,6 +87,27 @@ pub fn load(files: &FileArgs) -> Result<DesiredState, CommandError> {
     Ok(state)
 }
 
+/// Plans one organization alone (a webhook reconcile); `None` when the files do not manage it.
+pub async fn compute_organization(
+    client: Arc<Client>,
+    mut desired: DesiredState,
+    id: &str,
+    slug: Option<&str>,
+) -> Result<Option<Computed>, CommandError> {
+    let files = std::mem::take(&mut desired.files);
+    let Some(planned) = crate::sync::plan_organization(&client, desired, id, slug).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Computed {
+        files,
+        plan: planned.plan,
+        missing: planned.missing,
+        observed: planned.observed,
+        invitations: planned.invitations,
+        client,
+    }))
+}
+
 /// Reads live state and computes the plan for `desired`, which planning consumes.
 pub async fn compute(
     client: Arc<Client>,

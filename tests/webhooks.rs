@@ -1,0 +1,301 @@
+//! Webhooks (CONTRACT §9) through the real daemon against the simulator: a signed event
+//! repairs drift within seconds with `--interval 1h`; bad deliveries answer 401 and change
+//! nothing; an unmanaged organization costs no request; replays are processed once; a burst
+//! is coalesced; SIGTERM exits 0.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{KEY, seed, start, write_file};
+use membersync::simulator::{SimMembership, Simulator};
+use membersync::webhook::WebhookSecret;
+use serde_json::{Map, json};
+use tokio::io::AsyncBufReadExt;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DESIRED: &str = "version: 1\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n";
+
+struct Daemon {
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl Daemon {
+    async fn start(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
+        write_file(dir, "secret", &format!("{SECRET}\n"));
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+            .current_dir(dir)
+            .args([
+                "daemon",
+                "-f",
+                "m.yaml",
+                "--interval",
+                "1h",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--webhook-secret-file",
+                "secret",
+            ])
+            .env("CLERK_API_URL", simulator.api_url())
+            .env("CLERK_SECRET_KEY", KEY)
+            .env("MEMBERSYNC_RATE_LIMIT", "1000/s")
+            .env("RUST_LOG", "membersync=info,warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("the daemon logs its address")
+                .unwrap()
+                .expect("the daemon is running");
+            assert!(!line.contains(SECRET), "the secret is never logged");
+            let parsed: serde_json::Value = serde_json::from_str(&line).expect(&line);
+            if let Some(address) = parsed.get("address").and_then(|a| a.as_str()) {
+                break address.to_owned();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let daemon = Daemon {
+            child,
+            base: format!("http://{address}"),
+        };
+        // The first cycle converges the instance.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(format!("{}/readyz", daemon.base))
+            .await
+            .unwrap()
+            .status()
+            != 200
+        {
+            assert!(Instant::now() < deadline, "the daemon gets ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        daemon
+    }
+
+    async fn deliver(
+        &self,
+        id: &str,
+        timestamp: i64,
+        signature: Option<String>,
+        body: &str,
+    ) -> u16 {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/webhooks/clerk", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        request = request
+            .header("svix-id", id)
+            .header("svix-timestamp", timestamp.to_string());
+        if let Some(signature) = signature {
+            request = request.header("svix-signature", signature);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    async fn signed(&self, id: &str, body: &str) -> u16 {
+        let now = now();
+        let signature = WebhookSecret::parse(SECRET)
+            .unwrap()
+            .sign(id, now, body.as_bytes());
+        self.deliver(id, now, Some(signature), body).await
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(25), self.child.wait())
+            .await
+            .expect("the daemon exits after SIGTERM")
+            .unwrap();
+        status.code()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn membership_event(org: &str, slug: &str) -> String {
+    json!({
+        "type": "organizationMembership.created",
+        "object": "event",
+        "data": {
+            "organization": {"id": org, "slug": slug},
+            "public_user_data": {"user_id": "user_4"},
+            "role": "org:admin"
+        }
+    })
+    .to_string()
+}
+
+/// Someone makes user_4 an admin of alpha in the dashboard.
+fn drift(simulator: &Simulator) {
+    simulator.mutate(|state| {
+        state.memberships.push(SimMembership {
+            id: "orgmem_drift".into(),
+            organization_id: "org_alpha".into(),
+            user_id: "user_4".into(),
+            role: "org:admin".into(),
+            public_metadata: Map::new(),
+            private_metadata: Map::new(),
+            created_at: 1,
+        })
+    });
+}
+
+fn has_drift(simulator: &Simulator) -> bool {
+    simulator
+        .state()
+        .memberships
+        .iter()
+        .any(|m| m.id == "orgmem_drift")
+}
+
+fn alpha_reads(simulator: &Simulator) -> usize {
+    simulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/v1/organizations/org_alpha/memberships")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_nothing() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let daemon = Daemon::start(&simulator, dir.path()).await;
+
+    drift(&simulator);
+    simulator.clear_requests();
+    let body = membership_event("org_alpha", "alpha");
+    // Refused: no signature, a wrong one, another secret, a stale timestamp.
+    let stale = now() - 600;
+    let other = WebhookSecret::parse("whsec_c2VjcmV0LXR3bw==").unwrap();
+    assert_eq!(daemon.deliver("msg_a", now(), None, &body).await, 401);
+    assert_eq!(
+        daemon
+            .deliver("msg_b", now(), Some("v1,AAAA".into()), &body)
+            .await,
+        401
+    );
+    assert_eq!(
+        daemon
+            .deliver(
+                "msg_c",
+                now(),
+                Some(other.sign("msg_c", now(), body.as_bytes())),
+                &body
+            )
+            .await,
+        401
+    );
+    let signer = WebhookSecret::parse(SECRET).unwrap();
+    assert_eq!(
+        daemon
+            .deliver(
+                "msg_d",
+                stale,
+                Some(signer.sign("msg_d", stale, body.as_bytes())),
+                &body
+            )
+            .await,
+        401
+    );
+    let big = "x".repeat(1024 * 1024 + 10);
+    assert_eq!(daemon.signed("msg_big", &big).await, 413);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        simulator.requests().is_empty(),
+        "{:?}",
+        simulator.requests()
+    );
+    assert!(has_drift(&simulator));
+
+    // An event of an organization the file does not manage: acknowledged, no request.
+    assert_eq!(
+        daemon
+            .signed("msg_other", &membership_event("org_other", "other"))
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        simulator.requests().is_empty(),
+        "{:?}",
+        simulator.requests()
+    );
+
+    // A signed event: repaired within 3 s, with --interval 1h.
+    let sent = Instant::now();
+    assert_eq!(daemon.signed("msg_1", &body).await, 200);
+    while has_drift(&simulator) {
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "repaired within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Delivered again: acknowledged, processed once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reads = alpha_reads(&simulator);
+    assert_eq!(reads, 1, "{:?}", simulator.requests());
+    assert_eq!(daemon.signed("msg_1", &body).await, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        alpha_reads(&simulator),
+        reads,
+        "a replay is not processed again"
+    );
+    let metrics = daemon.metrics().await;
+    assert!(metrics.contains("membersync_webhook_events_total{type=\"organizationMembership.created\",result=\"reconciled\"} 1"), "{metrics}");
+    assert!(metrics.contains("result=\"rejected\"} 4"), "{metrics}");
+
+    assert_eq!(daemon.stop().await, Some(0), "SIGTERM exits 0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_events_is_coalesced() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let daemon = Daemon::start(&simulator, dir.path()).await;
+    drift(&simulator);
+    simulator.clear_requests();
+    let body = membership_event("org_alpha", "alpha");
+    let deliveries = (0..30).map(|n| {
+        let daemon = &daemon;
+        let body = &body;
+        async move { daemon.signed(&format!("msg_burst_{n}"), body).await }
+    });
+    let statuses = futures::future::join_all(deliveries).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!has_drift(&simulator));
+    let reads = alpha_reads(&simulator);
+    assert!((1..=4).contains(&reads), "30 events, {reads} reads");
+    assert_eq!(daemon.stop().await, Some(0));
+}
