@@ -144,6 +144,7 @@ async fn throughput(concurrency: u32) -> Duration {
         fail_rate: 0.0,
         churn: Vec::new(),
         invitation_limit: None,
+        webhook: None,
     };
     let simulator = Simulator::start_with(state, KEY, options)
         .await

@@ -202,6 +202,15 @@ pub struct SimulateArgs {
     /// over it, 429 with a Retry-After until the hour ends
     #[arg(long, value_name = "N")]
     pub invitation_limit: Option<u32>,
+
+    /// Send Svix-signed organizationMembership.* and organizationInvitation.* events to this
+    /// URL after each write, as Clerk does (with --webhook-secret-file)
+    #[arg(long, value_name = "URL", requires = "webhook_secret_file")]
+    pub webhook_url: Option<String>,
+
+    /// The Svix signing secret (whsec_…) the events are signed with
+    #[arg(long, value_name = "PATH")]
+    pub webhook_secret_file: Option<std::path::PathBuf>,
 }
 
 /// Options of `demo`.

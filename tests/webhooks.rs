@@ -24,6 +24,10 @@ struct Daemon {
 
 impl Daemon {
     async fn start(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
+        Daemon::start_on(simulator, dir, "127.0.0.1:0").await
+    }
+
+    async fn start_on(simulator: &Simulator, dir: &std::path::Path, listen: &str) -> Daemon {
         write_file(dir, "secret", &format!("{SECRET}\n"));
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
             .current_dir(dir)
@@ -34,7 +38,7 @@ impl Daemon {
                 "--interval",
                 "1h",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--log-format",
                 "json",
                 "--webhook-secret-file",
@@ -61,7 +65,12 @@ impl Daemon {
                 break address.to_owned();
             }
         };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Shown when a test fails.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("daemon: {line}");
+            }
+        });
         let daemon = Daemon {
             child,
             base: format!("http://{address}"),
@@ -297,5 +306,59 @@ async fn a_burst_of_events_is_coalesced() {
     assert!(!has_drift(&simulator));
     let reads = alpha_reads(&simulator);
     assert!((1..=4).contains(&reads), "30 events, {reads} reads");
+    assert_eq!(daemon.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulators_own_events_bring_the_daemon_back_and_it_does_not_loop_on_its_writes() {
+    // A free port for the daemon, known before the simulator starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = membersync::simulator::SimOptions {
+        webhook: Some(membersync::simulator::SimWebhook {
+            url: format!("http://127.0.0.1:{port}/webhooks/clerk"),
+            secret: WebhookSecret::parse(SECRET).unwrap(),
+        }),
+        ..Default::default()
+    };
+    let simulator = Simulator::start_with(seed(), KEY, options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let daemon = Daemon::start_on(&simulator, dir.path(), &format!("127.0.0.1:{port}")).await;
+
+    // Someone else's apply makes user_4 an admin of alpha: Clerk (here the simulator) sends
+    // the event, and the daemon takes the access away again.
+    let other = DESIRED.replace(
+        "      user_3: member\n",
+        "      user_3: member\n      user_4: admin\n",
+    );
+    write_file(dir.path(), "other.yaml", &other);
+    let apply = common::membersync(&simulator, dir.path(), &["apply", "-f", "other.yaml"]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", common::stderr(&apply));
+    let sent = Instant::now();
+    while simulator
+        .state()
+        .roles_of("org_alpha")
+        .iter()
+        .any(|(user, _)| user == "user_4")
+    {
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "repaired after the simulator's event"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Its own delete makes an event too; the reconcile of it finds nothing to do.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        simulator.requests().iter().filter(|r| r.is_write()).count(),
+        writes,
+        "no loop on its own writes"
+    );
     assert_eq!(daemon.stop().await, Some(0));
 }

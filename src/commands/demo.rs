@@ -47,6 +47,7 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Co
         fail_rate: 0.0,
         churn: Vec::new(),
         invitation_limit: None,
+        webhook: None,
     };
     let simulator = Simulator::start_with(state, &key, options)
         .await

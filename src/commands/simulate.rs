@@ -24,12 +24,25 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
             format!("CLERK_SECRET_KEY={SIMULATOR_KEY}"),
         ),
     };
+    let webhook = match (&args.webhook_url, &args.webhook_secret_file) {
+        (Some(url), Some(path)) => {
+            let secret = crate::webhook::WebhookSecret::from_env_or_file(Some(path))
+                .map_err(|error| CommandError::invalid(error.to_string()))?
+                .ok_or_else(|| CommandError::invalid("the webhook secret file is empty"))?;
+            Some(crate::simulator::SimWebhook {
+                url: url.clone(),
+                secret,
+            })
+        }
+        _ => None,
+    };
     let options = SimOptions {
         latency: std::time::Duration::from_millis(args.latency),
         rate_limit: global.rate_limit,
         fail_rate: args.fail_rate,
         churn: args.churn.clone(),
         invitation_limit: args.invitation_limit,
+        webhook,
     };
     let counts = (
         state.organizations.len(),

@@ -22,6 +22,7 @@ mod merge;
 mod routes;
 mod server;
 mod state;
+mod webhooks;
 
 pub use faults::{Fault, FaultKind, StateHook};
 pub use server::{SimOptions, Simulator};
@@ -29,3 +30,4 @@ pub use state::{
     IndexCache, LoggedRequest, SimInvitation, SimMembership, SimOrganization, SimRoleSet, SimState,
     SimUser, generated_state,
 };
+pub use webhooks::SimWebhook;

@@ -38,6 +38,8 @@ pub struct SimOptions {
     /// Invitation requests (single or bulk) allowed per hour, as Clerk's own invitation
     /// limits; over it, 429 with `Retry-After` until the hour ends.
     pub invitation_limit: Option<u32>,
+    /// Where to send Svix-signed events after each write, as Clerk does.
+    pub webhook: Option<super::webhooks::SimWebhook>,
 }
 
 pub(super) struct Inner {
@@ -374,6 +376,12 @@ async fn guard(
     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     if method != "GET" && response.status().is_success() {
         record_admins(&mut inner, &path);
+        if let Some(webhook) = &shared.options.webhook
+            && let Some(event) = super::webhooks::event_for(&inner.state, &method, &path)
+        {
+            inner.next_id += 1;
+            super::webhooks::send(webhook, inner.next_id, event);
+        }
     }
     inner.log.push(LoggedRequest {
         method,

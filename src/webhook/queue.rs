@@ -1,16 +1,23 @@
 //! The per-organization work queue of webhook reconciles: one run per organization at a
-//! time; an event for an organization that is queued changes nothing, and one for an
-//! organization being reconciled sets one "again" flag, so a burst of events makes at most two
-//! runs. Past [`LIMIT`] waiting organizations the queue gives up on them and asks for one full
-//! cycle instead.
+//! time; an event for an organization that is queued changes nothing (a queued organization
+//! waits until its events pause for [`SETTLE`], at most [`LONGEST_WAIT`], so that a burst is
+//! read once), and one for an organization being reconciled sets one "again" flag, so a burst
+//! of events makes at most two runs. Past [`LIMIT`] waiting organizations the queue gives up on
+//! them and asks for one full cycle instead.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The most organizations waiting before the queue falls back to a full cycle.
 pub const LIMIT: usize = 300;
+/// How long an organization's events must pause before its reconcile starts.
+pub const SETTLE: Duration = Duration::from_millis(150);
+/// The longest a queued organization waits for its events to pause.
+pub const LONGEST_WAIT: Duration = Duration::from_millis(800);
 
 /// What a worker is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +31,8 @@ pub enum Work {
 #[derive(Debug, Default)]
 struct State {
     waiting: VecDeque<(String, Option<String>)>,
+    /// When each queued organization may start: (first event + LONGEST_WAIT, last + SETTLE).
+    due: HashMap<String, (Instant, Instant)>,
     queued: HashSet<String>,
     running: HashSet<String>,
     again: HashSet<String>,
@@ -47,7 +56,14 @@ impl Queue {
     /// Asks for a reconcile of organization `id`.
     pub fn push(&self, id: &str, slug: Option<String>) {
         let mut state = self.lock();
-        if state.everything || state.queued.contains(id) {
+        if state.everything {
+            return;
+        }
+        let now = Instant::now();
+        if state.queued.contains(id) {
+            if let Some((_, settle)) = state.due.get_mut(id) {
+                *settle = now + SETTLE;
+            }
             return;
         }
         if state.running.contains(id) {
@@ -64,6 +80,9 @@ impl Queue {
             state.everything = true;
         } else {
             state.queued.insert(id.to_owned());
+            state
+                .due
+                .insert(id.to_owned(), (now + LONGEST_WAIT, now + SETTLE));
             state.waiting.push_back((id.to_owned(), slug));
         }
         drop(state);
@@ -74,22 +93,40 @@ impl Queue {
     pub async fn next(&self) -> Work {
         loop {
             let notified = self.notify.notified();
-            {
+            let wake = {
                 let mut state = self.lock();
                 if state.everything {
                     state.everything = false;
                     return Work::Everything;
                 }
-                if let Some((id, slug)) = state.waiting.pop_front() {
+                let now = Instant::now();
+                let start = |(longest, settle): (Instant, Instant)| longest.min(settle);
+                let ready = state
+                    .waiting
+                    .iter()
+                    .position(|(id, _)| state.due.get(id).is_none_or(|due| start(*due) <= now));
+                if let Some(position) = ready
+                    && let Some((id, slug)) = state.waiting.remove(position)
+                {
                     state.queued.remove(&id);
+                    state.due.remove(&id);
                     state.running.insert(id.clone());
                     if !state.waiting.is_empty() {
                         self.notify.notify_one();
                     }
                     return Work::Organization { id, slug };
                 }
+                state.due.values().map(|due| start(*due)).min()
+            };
+            match wake {
+                Some(at) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => notified.await,
             }
-            notified.await;
         }
     }
 
