@@ -139,3 +139,36 @@ fn the_recipes_post_one_markdown_comment_and_update_it_in_place() {
         }
     }
 }
+
+#[test]
+fn the_webhook_overlay_exposes_only_the_webhook_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/webhooks");
+    let kustomization: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    for resource in kustomization["resources"].as_array().unwrap() {
+        let resource = resource.as_str().unwrap();
+        assert!(dir.join(resource).exists(), "{resource}");
+    }
+    for patch in kustomization["patches"].as_array().unwrap() {
+        let path = patch["path"].as_str().unwrap();
+        let text = std::fs::read_to_string(dir.join(path)).unwrap();
+        assert!(text.contains("CLERK_WEBHOOK_SECRET_FILE"), "{path}");
+    }
+    let ingress: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("ingress.yaml")).unwrap())
+            .unwrap();
+    let paths: Vec<(String, String)> = ingress["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rule| rule["http"]["paths"].as_array().unwrap().clone())
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["pathType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(paths, [("/webhooks/clerk".to_owned(), "Exact".to_owned())]);
+}
