@@ -8,6 +8,7 @@ mod endpoints;
 mod error;
 mod invitations;
 pub mod models;
+mod organizations;
 mod pacing;
 mod read;
 mod secret;
@@ -29,10 +30,11 @@ pub use error::{
 };
 pub use invitations::{PendingInvitations, read_invitations};
 pub use models::*;
+pub use organizations::{allowed_roles, list_every_organization};
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
-    ListingStrategy, LiveState, OrgLookup, allowed_roles, list_every_organization,
-    read_memberships, read_own_listings, resolve_emails, resolve_organizations,
+    ListingStrategy, LiveState, OrgLookup, read_memberships, read_own_listings, resolve_emails,
+    resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
 

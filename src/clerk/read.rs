@@ -113,7 +113,7 @@ impl LiveState {
     }
 }
 
-fn pages(count: u64) -> u64 {
+pub(super) fn pages(count: u64) -> u64 {
     count.div_ceil(PAGE_LIMIT)
 }
 
@@ -172,7 +172,7 @@ pub async fn resolve_organizations(
 }
 
 /// Organizations by ID, in batches of 100.
-async fn lookup_ids(
+pub(super) async fn lookup_ids(
     client: &Client,
     ids: &[&str],
 ) -> Result<HashMap<String, Organization>, ClerkError> {
@@ -605,100 +605,4 @@ async fn read_organization(
         "the organization's memberships kept changing while they were read; no deletion or demotion is planned in it this run"
     );
     Ok(last)
-}
-
-/// The roles each of these organizations allows: its role set's roles (`GET /role_sets/{key}`,
-/// once per distinct key), or the instance's organization roles (`GET /organization_roles`)
-/// for organizations without a role set. Organizations not in `known` are read first, 100 per
-/// request.
-pub async fn allowed_roles(
-    client: &Client,
-    organization_ids: &[String],
-    known: &HashMap<String, Organization>,
-) -> Result<HashMap<String, HashSet<String>>, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let unknown: Vec<&str> = organization_ids
-        .iter()
-        .filter(|id| !known.contains_key(*id))
-        .map(String::as_str)
-        .collect();
-    let mut organizations = lookup_ids(client, &unknown).await?;
-    for id in organization_ids {
-        if let Some(organization) = known.get(id) {
-            organizations.insert(id.clone(), organization.clone());
-        }
-    }
-    let mut keys: Vec<&str> = organizations
-        .values()
-        .filter_map(|o| o.role_set_key.as_deref())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    keys.sort();
-    let sets: Vec<(String, HashSet<String>)> = stream::iter(keys)
-        .map(|key| async move {
-            let set = client.get_role_set(key).await?;
-            Ok::<_, ClerkError>((
-                key.to_owned(),
-                set.roles.into_iter().map(|r| r.key).collect(),
-            ))
-        })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    let sets: HashMap<String, HashSet<String>> = sets.into_iter().collect();
-    let instance_roles = if organizations.values().any(|o| o.role_set_key.is_none()) {
-        Some(instance_roles(client).await?)
-    } else {
-        None
-    };
-    let mut allowed = HashMap::new();
-    for id in organization_ids {
-        let roles = match organizations.get(id).and_then(|o| o.role_set_key.as_ref()) {
-            Some(key) => sets.get(key).cloned(),
-            None => instance_roles.clone(),
-        };
-        if let Some(roles) = roles {
-            allowed.insert(id.clone(), roles);
-        }
-    }
-    Ok(allowed)
-}
-
-/// Every organization role of the instance, paging `GET /organization_roles`.
-async fn instance_roles(client: &Client) -> Result<HashSet<String>, ClerkError> {
-    let mut roles = HashSet::new();
-    let mut offset = 0;
-    loop {
-        let page = client.list_organization_roles(offset, PAGE_LIMIT).await?;
-        let count = page.data.len() as u64;
-        roles.extend(page.data.into_iter().map(|r| r.key));
-        offset += count;
-        if count == 0 || offset >= page.total_count {
-            return Ok(roles);
-        }
-    }
-}
-
-/// Every organization of the instance: the first page, then the rest concurrently.
-pub async fn list_every_organization(client: &Client) -> Result<Vec<Organization>, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let first = client.list_all_organizations(0, PAGE_LIMIT).await?;
-    let rest: Vec<Vec<Organization>> = stream::iter(1..pages(first.total_count))
-        .map(|page| async move {
-            client
-                .list_all_organizations(page * PAGE_LIMIT, PAGE_LIMIT)
-                .await
-                .map(|p| p.data)
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
-    let mut seen = HashSet::new();
-    Ok(first
-        .data
-        .into_iter()
-        .chain(rest.into_iter().flatten())
-        .filter(|o| seen.insert(o.id.clone()))
-        .collect())
 }
