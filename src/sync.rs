@@ -105,6 +105,7 @@ async fn plan_with(
         .map(|o| o.key.clone())
         .collect();
     let mut lookup = clerk::resolve_organizations(client, &named, false).await?;
+    drop(named);
     // Member counts of the organizations `all_organizations` adds (read with them).
     let mut added: HashMap<String, u64> = HashMap::new();
     if let Some(rule) = desired.all_organizations.take() {

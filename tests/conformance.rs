@@ -278,10 +278,10 @@ async fn every_request_conforms_to_clerks_api_description() {
             admins_before: 1,
             admins_after: 2,
             withheld: None,
-            invitations: Some(membersync::desired::Invitations {
+            invitations: Some(Box::new(membersync::desired::Invitations {
                 redirect_url: Some("https://app.example.com/accept".into()),
                 expires_in_days: Some(7),
-            }),
+            })),
             current_invitations: 1,
         }],
         ..Plan::default()

@@ -59,7 +59,7 @@ pub struct AllOrganizations {
     pub sources: Vec<(usize, Source)>,
     /// The defaults of its file, for the organizations the file does not name.
     pub metadata_mode: MetadataMode,
-    pub invitations: Option<Invitations>,
+    pub invitations: Option<Box<Invitations>>,
     pub origin: Origin,
 }
 
@@ -271,7 +271,7 @@ impl Checker {
         raw: At<RawAllOrganizations>,
         groups: &Groups,
         metadata_mode: MetadataMode,
-        invitations: Option<Invitations>,
+        invitations: Option<Box<Invitations>>,
     ) -> AllOrganizations {
         let origin = self.origin(yaml::position(&raw));
         let raw = raw.value;

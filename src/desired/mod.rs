@@ -69,7 +69,7 @@ pub struct DesiredOrganization {
     pub ignore: Vec<UserRef>,
     /// Whether and how people with no Clerk account yet are invited (CONTRACT §7);
     /// `None`: they stay pending, and the organization's invitations are never read.
-    pub invitations: Option<Invitations>,
+    pub invitations: Option<Box<Invitations>>,
     pub origin: Origin,
     /// Where runs of `members` come from, in order of precedence: `(first index, source)`;
     /// members before the first run are direct entries. A person listed by two runs keeps

@@ -34,10 +34,12 @@ impl InvitationFields {
     }
 
     /// The organization's invitation settings, when it sends invitations.
-    fn resolved(self) -> Option<Invitations> {
-        self.send.unwrap_or(false).then_some(Invitations {
-            redirect_url: self.redirect_url,
-            expires_in_days: self.expires_in_days,
+    fn resolved(self) -> Option<Box<Invitations>> {
+        self.send.unwrap_or(false).then(|| {
+            Box::new(Invitations {
+                redirect_url: self.redirect_url,
+                expires_in_days: self.expires_in_days,
+            })
         })
     }
 }

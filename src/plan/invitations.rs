@@ -110,7 +110,7 @@ fn revoke(organization_id: &str, invitation: &ObservedInvitation) -> Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{Invitations, Role};
+    use crate::desired::Role;
     use serde_json::json;
 
     fn target(prune: bool) -> Target {
@@ -123,7 +123,7 @@ mod tests {
             ignore: Vec::new(),
             ignore_emails: vec!["breakglass@example.com".into()],
             pending: Vec::new(),
-            invitations: Some(Invitations::default()),
+            invitations: Some(Box::default()),
             invitees: vec![super::super::Invitee {
                 email: "new@example.com".into(),
                 role: Role::parse("member").unwrap(),

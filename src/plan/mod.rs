@@ -200,7 +200,7 @@ pub struct OrganizationPlan {
     pub withheld: Option<usize>,
     /// How the organization invites people; `None` when it sends no invitations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invitations: Option<Invitations>,
+    pub invitations: Option<Box<Invitations>>,
     /// Pending invitations today (read only where invitations are sent).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub current_invitations: usize,
@@ -287,7 +287,7 @@ pub struct Target {
     pub ignore_emails: Vec<String>,
     pub pending: Vec<Pending>,
     /// How the organization invites; `None`: emails with no user stay pending.
-    pub invitations: Option<Invitations>,
+    pub invitations: Option<Box<Invitations>>,
     /// Listed emails with no Clerk user, to invite (only when `invitations` is set).
     pub invitees: Vec<Invitee>,
 }
