@@ -141,6 +141,8 @@ async fn dispatcher(
     queue: Arc<Queue>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The files as last read: a burst of events reads them once a second at most.
+    let mut loaded: Option<(Instant, DesiredState)> = None;
     loop {
         let event = tokio::select! {
             event = received.recv() => match event {
@@ -149,15 +151,20 @@ async fn dispatcher(
             },
             _ = shutdown.changed() => return,
         };
-        let desired = match crate::desired::load(&files.files) {
-            Ok(desired) => desired,
-            Err(_) => {
-                tracing::warn!(kind = %event.kind, "the desired state does not load; the event waits for the next cycle");
-                count_event(&event.kind, "ignored");
-                continue;
-            }
+        if loaded
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() > std::time::Duration::from_secs(1))
+        {
+            loaded = crate::desired::load(&files.files)
+                .ok()
+                .map(|desired| (Instant::now(), desired));
+        }
+        let Some((_, desired)) = &loaded else {
+            tracing::warn!(kind = %event.kind, "the desired state does not load; the event waits for the next cycle");
+            count_event(&event.kind, "ignored");
+            continue;
         };
-        match (&event.organization_id, manages(&desired, &event)) {
+        match (&event.organization_id, manages(desired, &event)) {
             (Some(id), true) => {
                 tracing::info!(kind = %event.kind, organization = %id, "webhook: reconciling the organization");
                 count_event(&event.kind, "reconciled");
