@@ -72,10 +72,10 @@ pub async fn plan_organization(
     slug: Option<&str>,
 ) -> Result<Option<Planned>, SyncError> {
     let rule = desired.all_organizations.take();
-    let named = desired.organizations.iter().position(|o| match &o.key {
-        OrgRef::Id(key) => key == id,
-        OrgRef::Slug(key) => Some(key.as_str()) == slug,
-    });
+    let named = desired
+        .organizations
+        .iter()
+        .position(|o| o.key.names(id, slug));
     let organization = match (named, &rule) {
         (Some(index), _) => {
             let mut organization = desired.organizations.swap_remove(index);

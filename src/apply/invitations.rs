@@ -10,7 +10,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::{Outcome, is_not_found, parts};
-use crate::clerk::{ClerkError, Client, NOT_SENT_DEFERRED, PAGE_LIMIT};
+use crate::clerk::{ClerkError, Client, NOT_SENT_DEFERRED, pending_invitations};
 use crate::plan::{Change, ObservedInvitation, OrganizationPlan, invitation_in_sync};
 
 /// The most invitations one bulk request carries (the spec's `maxItems`).
@@ -197,25 +197,4 @@ fn invited_as_declared(change: &Change, pending: &[ObservedInvitation]) -> bool 
     pending
         .iter()
         .any(|invitation| invitation.email == email && invitation_in_sync(declared, invitation))
-}
-
-/// An organization's pending invitations (only those to `email`, when given).
-async fn pending_invitations(
-    client: &Client,
-    organization_id: &str,
-    email: Option<&str>,
-) -> Result<Vec<ObservedInvitation>, ClerkError> {
-    let mut all = Vec::new();
-    let mut offset = 0;
-    loop {
-        let page = client
-            .list_organization_invitations(organization_id, offset, PAGE_LIMIT, email)
-            .await?;
-        let count = page.data.len() as u64;
-        all.extend(page.data.into_iter().map(ObservedInvitation::from));
-        offset += count;
-        if count == 0 || offset >= page.total_count {
-            return Ok(all);
-        }
-    }
 }

@@ -162,3 +162,24 @@ async fn read_organization(
     }
     Ok((None, requests))
 }
+
+/// An organization's pending invitations (only those to `email`, when given).
+pub async fn pending_invitations(
+    client: &Client,
+    organization_id: &str,
+    email: Option<&str>,
+) -> Result<Vec<ObservedInvitation>, ClerkError> {
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = client
+            .list_organization_invitations(organization_id, offset, PAGE_LIMIT, email)
+            .await?;
+        let count = page.data.len() as u64;
+        all.extend(page.data.into_iter().map(ObservedInvitation::from));
+        offset += count;
+        if count == 0 || offset >= page.total_count {
+            return Ok(all);
+        }
+    }
+}

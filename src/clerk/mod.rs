@@ -28,7 +28,7 @@ pub use error::{
     ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_SHUTTING_DOWN,
     NOT_SENT_STOPPED, RetryClass, classify, not_sent_out_of_retries,
 };
-pub use invitations::{PendingInvitations, read_invitations};
+pub use invitations::{PendingInvitations, pending_invitations, read_invitations};
 pub use models::*;
 pub use organizations::{allowed_roles, list_every_organization};
 pub use pacing::{Pacer, RateLimit};

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::clerk::Client;
 use crate::cli::{DaemonArgs, FileArgs, GlobalArgs, OutputFormat};
 use crate::daemon::{self, Health, Intake, count_event};
-use crate::desired::{DesiredState, OrgRef};
+use crate::desired::DesiredState;
 use crate::webhook::queue::{Queue, Work};
 use crate::webhook::{Event, Family, Replays, WebhookSecret};
 
@@ -186,10 +186,7 @@ fn manages(desired: &DesiredState, event: &Event) -> bool {
         return false;
     };
     let slug = event.slug.as_deref();
-    let named = desired.organizations.iter().find(|o| match &o.key {
-        OrgRef::Id(key) => key == id,
-        OrgRef::Slug(key) => Some(key.as_str()) == slug,
-    });
+    let named = desired.organizations.iter().find(|o| o.key.names(id, slug));
     let rule = desired
         .all_organizations
         .as_ref()

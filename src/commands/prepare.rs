@@ -95,17 +95,8 @@ pub async fn compute_organization(
     slug: Option<&str>,
 ) -> Result<Option<Computed>, CommandError> {
     let files = std::mem::take(&mut desired.files);
-    let Some(planned) = crate::sync::plan_organization(&client, desired, id, slug).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Computed {
-        files,
-        plan: planned.plan,
-        missing: planned.missing,
-        observed: planned.observed,
-        invitations: planned.invitations,
-        client,
-    }))
+    let planned = crate::sync::plan_organization(&client, desired, id, slug).await?;
+    Ok(planned.map(|planned| Computed::new(files, planned, client)))
 }
 
 /// Reads live state and computes the plan for `desired`, which planning consumes.
@@ -115,12 +106,22 @@ pub async fn compute(
 ) -> Result<Computed, CommandError> {
     let files = std::mem::take(&mut desired.files);
     let planned = crate::sync::plan(&client, desired).await?;
-    Ok(Computed {
-        files,
-        plan: planned.plan,
-        missing: planned.missing,
-        observed: planned.observed,
-        invitations: planned.invitations,
-        client,
-    })
+    Ok(Computed::new(files, planned, client))
+}
+
+impl Computed {
+    fn new(
+        files: Vec<desired::SourceFile>,
+        planned: crate::sync::Planned,
+        client: Arc<Client>,
+    ) -> Computed {
+        Computed {
+            files,
+            plan: planned.plan,
+            missing: planned.missing,
+            observed: planned.observed,
+            invitations: planned.invitations,
+            client,
+        }
+    }
 }

@@ -119,6 +119,14 @@ impl OrgRef {
         }
     }
 
+    /// Whether this reference names the organization with this ID (and slug, when known).
+    pub fn names(&self, id: &str, slug: Option<&str>) -> bool {
+        match self {
+            OrgRef::Id(key) => key == id,
+            OrgRef::Slug(key) => Some(key.as_str()) == slug,
+        }
+    }
+
     /// The text as written in the file.
     pub fn as_str(&self) -> &str {
         match self {
