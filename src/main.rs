@@ -1,12 +1,11 @@
 //! The `membersync` binary: parse the command line, set up logging, run, map to an exit code.
 
-use clap::Parser;
 use membersync::cli::{Cli, Command};
 use membersync::{commands, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_command_line();
     let default_level = match cli.command {
         Command::Demo(_) => "warn",
         _ => "info",

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
-use crate::desired::{self, AllOrganizations, DesiredState, OrgRef, UserRef};
+use crate::desired::{self, AllOrganizations, DesiredState, OrgRef, Selection, UserRef};
 use crate::plan::{
     self, Action, Live, MaxDeletes, Observed, ObservedInvitation, Plan, Refusal, ResolveInput,
 };
@@ -21,6 +21,22 @@ pub enum SyncError {
     /// Clerk could not be read.
     #[error(transparent)]
     Clerk(#[from] ClerkError),
+    /// An `--org` turned out, once found in Clerk, to be an organization the files do not
+    /// manage (`all_organizations` excepts it under its other name). Nothing was written.
+    #[error("{0}")]
+    NotManaged(String),
+}
+
+/// Which organizations a plan covers.
+enum Scope<'a> {
+    /// Every organization the files manage (with `all_organizations`: every organization of
+    /// the instance, listed).
+    Everything,
+    /// One organization, read with its own listing (a webhook reconcile).
+    Own(&'a str),
+    /// `--org`: the named organizations the files keep, and these organizations that
+    /// `all_organizations` covers.
+    Selected(Vec<clerk::Organization>),
 }
 
 /// A computed plan and what was learnt while computing it.
@@ -58,7 +74,45 @@ pub enum Applied {
 /// Reads live state and computes the plan for `desired`, which planning consumes. Changes
 /// that set a role its organization does not allow are left out (in `plan.rejected`).
 pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, SyncError> {
-    plan_with(client, desired, None).await
+    plan_with(client, desired, Scope::Everything).await
+}
+
+/// Plans only the organizations `--org` selected (`selection`, checked against the files
+/// offline): those the files name, and those `all_organizations` covers, found in Clerk by ID
+/// or slug. No other organization is read. An `--org` that does not exist is `missing`.
+pub async fn plan_selected(
+    client: &Client,
+    mut desired: DesiredState,
+    selection: &Selection,
+) -> Result<Planned, SyncError> {
+    let mut keep = selection.named.clone();
+    let mut covered: Vec<clerk::Organization> = Vec::new();
+    let mut missing = Vec::new();
+    if let Some(rule) = &desired.all_organizations
+        && !selection.covered.is_empty()
+    {
+        let lookup = clerk::resolve_organizations(client, &selection.covered, true).await?;
+        missing = lookup.missing;
+        for (reference, organization) in lookup.found {
+            let (id, slug) = (organization.id.as_str(), organization.slug.as_deref());
+            // The files name it, under its other name: that entry (joined by the rule) it is.
+            if let Some(named) = desired.organizations.iter().find(|o| o.key.names(id, slug)) {
+                keep.push(named.key.clone());
+            } else if rule.excepts(id, slug) {
+                return Err(SyncError::NotManaged(format!(
+                    "--org `{reference}` is {id} ({}), which all_organizations excepts and no file names; the files do not manage it, and nothing was written",
+                    slug.unwrap_or("no slug")
+                )));
+            } else if !covered.iter().any(|o| o.id == organization.id) {
+                covered.push(organization);
+            }
+        }
+    }
+    desired.organizations.retain(|o| keep.contains(&o.key));
+    let mut planned = plan_with(client, desired, Scope::Selected(covered)).await?;
+    planned.missing.extend(missing);
+    planned.plan.selected = selection.given.clone();
+    Ok(planned)
 }
 
 /// Plans one organization alone, read with its own listing (a webhook reconcile): the files'
@@ -90,26 +144,40 @@ pub async fn plan_organization(
         (None, _) => return Ok(None),
     };
     desired.organizations = vec![organization];
-    plan_with(client, desired, Some(id)).await.map(Some)
+    plan_with(client, desired, Scope::Own(id)).await.map(Some)
 }
 
-/// Reads live state and plans; `own`: the one organization to read with its own listing.
+/// Reads live state and plans the organizations of `scope`.
 async fn plan_with(
     client: &Client,
     mut desired: DesiredState,
-    own: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<Planned, SyncError> {
     let named: Vec<OrgRef> = desired
         .organizations
         .iter()
         .map(|o| o.key.clone())
         .collect();
-    let mut lookup = clerk::resolve_organizations(client, &named, false).await?;
+    // With `--org` and a rule, the selected organizations' slugs are needed to tell whether
+    // the rule excepts them (the instance's organizations are not listed then).
+    let ids_too = matches!(scope, Scope::Selected(_)) && desired.all_organizations.is_some();
+    let mut lookup = clerk::resolve_organizations(client, &named, ids_too).await?;
     drop(named);
+    let (own, selected) = match scope {
+        Scope::Everything => (None, None),
+        Scope::Own(id) => (Some(id), None),
+        Scope::Selected(covered) => (None, Some(covered)),
+    };
     // Member counts of the organizations `all_organizations` adds (read with them).
     let mut added: HashMap<String, u64> = HashMap::new();
     if let Some(rule) = desired.all_organizations.take() {
-        let every = clerk::list_every_organization(client).await?;
+        let every = match selected {
+            Some(mut covered) => {
+                covered.extend(lookup.found.values().cloned());
+                covered
+            }
+            None => clerk::list_every_organization(client).await?,
+        };
         added = apply_rule(&mut desired, &rule, &every, &lookup);
         for organization in every {
             lookup

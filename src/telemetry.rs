@@ -3,8 +3,8 @@
 //! `/metrics` and pushed by one-shot runs to a Pushgateway. Every series is named
 //! `membersync_…`; [`describe`] documents each one.
 
-use std::io::IsTerminal;
-use std::sync::OnceLock;
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -23,7 +23,7 @@ pub fn init(format: LogFormat, default: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(|| AboveProgress(Vec::new()));
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder
@@ -219,4 +219,82 @@ pub fn log_memory(phase: &str) {
         peak_rss_bytes = peak_rss_bytes().unwrap_or_default(),
         "{phase}"
     );
+}
+
+/// The progress bar on the terminal, if one is drawn: log lines are written above it.
+static PROGRESS: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Log lines go above `bar` until [`clear_progress`].
+pub fn set_progress(bar: indicatif::ProgressBar) {
+    *PROGRESS.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
+}
+
+/// Removes the progress bar from the terminal, if one is drawn.
+pub fn clear_progress() {
+    let bar = PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}
+
+/// One log line, written to stderr when complete: above the progress bar when one is drawn
+/// (the bar is hidden while the line is written, then drawn again), so that neither
+/// overwrites the other.
+struct AboveProgress(Vec<u8>);
+
+impl Write for AboveProgress {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for AboveProgress {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let bar = PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let write = || {
+            let _ = std::io::stderr().lock().write_all(&self.0);
+        };
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+/// Registers every counter of these commands at 0, with its labels where they are known, so
+/// that `/metrics` (and a Pushgateway push) shows each series from the start rather than
+/// only once it moves: `rate()` and alerts see the first increase. The labels that depend on
+/// what Clerk answers (an endpoint's status, a webhook's event type) are not known ahead: those
+/// counters start as one series without labels.
+pub fn register_counters(commands: &[&'static str]) {
+    use metrics::counter;
+    for command in commands {
+        for result in ["success", "failure", "refused", "invalid"] {
+            counter!(names::RUNS, "command" => *command, "result" => result).absolute(0);
+        }
+    }
+    for action in crate::plan::Action::ALL {
+        for outcome in ["applied", "failed", "skipped"] {
+            counter!(names::CHANGES, "action" => action.name(), "outcome" => outcome).absolute(0);
+        }
+    }
+    for name in [
+        names::API_REQUESTS,
+        names::API_RETRIES,
+        names::API_THROTTLED,
+        names::CONFIG_ERRORS,
+        names::INCONSISTENT_READS,
+        names::INVITATIONS_DEFERRED,
+        names::WEBHOOK_EVENTS,
+    ] {
+        counter!(name).absolute(0);
+    }
 }

@@ -352,11 +352,98 @@ async fn sigterm_in_the_middle_of_a_cycle_lets_requests_in_flight_finish_and_sta
         daemon
             .seen
             .iter()
-            .any(|l| l.contains("not sent: membersync is shutting down")),
+            .any(|l| l.contains("change skipped") && l.contains("interrupted")),
         "the changes not sent are reported as skipped"
     );
     // The next run finishes the job.
     let output = common::membersync(&simulator, dir.path(), &["apply", "-f", "m.yaml"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert_eq!(simulator.state().memberships.len(), 41);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_exits_2_at_start_without_a_key_or_with_an_unreadable_webhook_secret() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let daemon = [
+        "daemon",
+        "-f",
+        "m.yaml",
+        "--interval",
+        "1s",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let url = simulator.api_url();
+    // `common::run` waits for the process to end: a daemon that started would not.
+    let no_key = tokio::time::timeout(
+        Duration::from_secs(20),
+        common::run(dir.path(), &daemon, &[("CLERK_API_URL", url.as_str())]),
+    )
+    .await
+    .expect("the daemon exits at start");
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(
+        common::stderr(&no_key).contains("no Clerk secret key"),
+        "{}",
+        common::stderr(&no_key)
+    );
+    let mut with_secret = daemon.to_vec();
+    with_secret.extend(["--webhook-secret-file", "missing-secret"]);
+    let unreadable = tokio::time::timeout(
+        Duration::from_secs(20),
+        common::run(
+            dir.path(),
+            &with_secret,
+            &[("CLERK_API_URL", url.as_str()), ("CLERK_SECRET_KEY", KEY)],
+        ),
+    )
+    .await
+    .expect("the daemon exits at start");
+    assert_eq!(unreadable.status.code(), Some(2));
+    assert!(
+        common::stderr(&unreadable).contains("missing-secret"),
+        "{}",
+        common::stderr(&unreadable)
+    );
+    assert!(simulator.requests().is_empty(), "no request was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_counter_is_exported_at_0_from_the_start() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let mut daemon = Daemon::start(&simulator, dir.path()).await;
+    let (status, metrics) = daemon.get("/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "membersync_runs_total{command=\"daemon\",result=\"refused\"}",
+        "membersync_runs_total{command=\"webhook\",result=\"failure\"}",
+        "membersync_changes_total{action=\"delete\",outcome=\"failed\"}",
+        "membersync_changes_total{action=\"invite\",outcome=\"skipped\"}",
+        "membersync_api_throttled_total",
+        "membersync_inconsistent_reads_total",
+        "membersync_invitations_deferred_total",
+        "membersync_config_errors_total",
+        "membersync_webhook_events_total",
+    ] {
+        assert_eq!(sample(&metrics, series), Some(0.0), "{series}:\n{metrics}");
+    }
+    for counter in metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter(|l| l.ends_with(" counter"))
+    {
+        let name = counter.trim_end_matches(" counter");
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(name) && !l.starts_with('#')),
+            "{name} has no series:\n{metrics}"
+        );
+    }
+    let _ = daemon.child.kill().await;
+    daemon.drain();
 }

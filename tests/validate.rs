@@ -139,6 +139,47 @@ fn membersync_file_names_the_files_when_no_flag_does() {
 }
 
 #[test]
+fn membersync_file_may_have_spaces_around_its_commas() {
+    let output = Command::cargo_bin("membersync")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "MEMBERSYNC_FILE",
+            "tests/fixtures/valid/minimal.yaml, tests/fixtures/valid/flow-style.yaml ",
+        )
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "valid: 2 files, 2 organizations, 3 members\n"
+    );
+}
+
+#[test]
+fn with_json_logs_the_errors_are_json_lines_too() {
+    let output = membersync(&[
+        "validate",
+        "-f",
+        "tests/fixtures/invalid/duplicate-member.yaml",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(!err.is_empty());
+    for line in err.lines() {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        assert_eq!(parsed["level"], "ERROR", "{line}");
+        assert_eq!(parsed["exit_code"], 2, "{line}");
+    }
+    assert!(err.contains("duplicate-member.yaml:"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+}
+
+#[test]
 fn a_directory_with_no_yaml_files_exits_2() {
     let output = membersync(&["validate", "-f", "tests/fixtures/multi/empty-dir"]);
     assert_eq!(output.status.code(), Some(2));
@@ -228,7 +269,7 @@ fn validate_needs_no_secret_key_and_no_network() {
 
 #[test]
 fn help_names_every_env_var_and_default() {
-    let output = membersync(&["validate", "--help"]);
+    let output = membersync(&["plan", "--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
     // Wrapping may split a phrase over two lines.
     let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -244,5 +285,53 @@ fn help_names_every_env_var_and_default() {
     ] {
         assert!(flat.contains(needle), "--help lacks {needle}:\n{help}");
     }
+}
+
+#[test]
+fn validate_lists_only_the_options_it_uses_and_ignores_the_api_variables() {
+    let output = membersync(&["validate", "--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for unused in [
+        "--api-url",
+        "--secret-key-file",
+        "--rate-limit",
+        "--concurrency",
+        "--request-timeout",
+    ] {
+        assert!(
+            !help.contains(unused),
+            "validate --help lists {unused}:\n{help}"
+        );
+    }
     insta::assert_snapshot!(help);
+    // A variable another command reads cannot break validate, nor can a leading API option.
+    let minimal = "tests/fixtures/valid/minimal.yaml";
+    let output = Command::cargo_bin("membersync")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["validate", "-f", minimal])
+        .env("MEMBERSYNC_CONCURRENCY", "0")
+        .env("MEMBERSYNC_RATE_LIMIT", "fast")
+        .env("MEMBERSYNC_REQUEST_TIMEOUT", "never")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let leading = membersync(&[
+        "--log-format",
+        "json",
+        "--rate-limit",
+        "40/s",
+        "validate",
+        "-f",
+        minimal,
+    ]);
+    assert_eq!(leading.status.code(), Some(0));
+    // After the subcommand, an option validate does not have is an error.
+    let after = membersync(&["validate", "--api-url", "https://api.clerk.com/v1"]);
+    assert_eq!(after.status.code(), Some(2));
 }

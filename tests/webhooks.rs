@@ -20,6 +20,8 @@ const DESIRED: &str = "version: 1\norganizations:\n  alpha:\n    members:\n     
 struct Daemon {
     child: tokio::process::Child,
     base: String,
+    /// Its log lines after the address, as they come.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -65,15 +67,19 @@ impl Daemon {
                 break address.to_owned();
             }
         };
-        // Shown when a test fails.
+        // Kept for the tests, and shown when a test fails.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("daemon: {line}");
+                kept.lock().unwrap().push(line);
             }
         });
         let daemon = Daemon {
             child,
             base: format!("http://{address}"),
+            log,
         };
         // The first cycle converges the instance.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -360,5 +366,41 @@ async fn the_simulators_own_events_bring_the_daemon_back_and_it_does_not_loop_on
         writes,
         "no loop on its own writes"
     );
+    assert_eq!(daemon.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_reconcile_reports_its_own_requests_not_the_clients_running_total() {
+    let simulator = start(seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "m.yaml", DESIRED);
+    let daemon = Daemon::start(&simulator, dir.path()).await;
+    let finished = |command: &str| -> Vec<serde_json::Value> {
+        daemon
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| line["message"] == "run finished" && line["command"] == command)
+            .collect()
+    };
+    for round in 1..=3 {
+        drift(&simulator);
+        simulator.clear_requests();
+        let body = membership_event("org_alpha", "alpha");
+        assert_eq!(daemon.signed(&format!("msg_{round}"), &body).await, 200);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while finished("webhook").len() < round {
+            assert!(Instant::now() < deadline, "the reconcile finishes");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let last = finished("webhook").pop().unwrap();
+        let sent = simulator.requests().len() as u64;
+        // The reconcile's own requests (its listing and the repair), not the running total
+        // of the client it shares with the cycles.
+        assert_eq!(last["requests"], sent, "round {round}: {last}");
+        assert!(sent <= 4, "{sent}");
+    }
     assert_eq!(daemon.stop().await, Some(0));
 }

@@ -67,7 +67,14 @@ impl Outcome {
         }
     }
 
+    /// A change that met `error`: failed, or skipped when its request was never sent (the
+    /// run was interrupted, or stopped after Clerk refused the key).
     fn failed(error: &ClerkError) -> Outcome {
+        if let Some(reason) = error.not_sent_reason() {
+            return Outcome::Skipped {
+                reason: reason.to_owned(),
+            };
+        }
         let hint = if error.has_code("organization_membership_managed_by_scim") {
             " — this membership is managed by SCIM; list the user under `ignore` for this organization"
         } else {

@@ -5,8 +5,9 @@ use super::models::ErrorBody;
 /// Why a request was not sent, as the run's report says it (the executor says the same of the
 /// changes it does not start).
 pub const NOT_SENT_STOPPED: &str = "not sent: the run stopped after Clerk refused the secret key";
-/// See [`NOT_SENT_STOPPED`].
-pub const NOT_SENT_SHUTTING_DOWN: &str = "not sent: membersync is shutting down";
+/// Why a change was not sent once a signal (SIGINT, SIGTERM) asked membersync to stop: the
+/// report's note on every change that had not started.
+pub const NOT_SENT_SHUTTING_DOWN: &str = "interrupted";
 
 /// Why changes are not sent once the run's retry budget is spent.
 pub fn not_sent_out_of_retries(budget: u64) -> String {
@@ -67,8 +68,8 @@ pub enum ClerkError {
         context: String,
         retry_after: std::time::Duration,
     },
-    /// Not sent, because the process is shutting down (SIGTERM).
-    #[error("{context}: {NOT_SENT_SHUTTING_DOWN}")]
+    /// Not sent, because the process is shutting down (SIGINT, SIGTERM).
+    #[error("{context}: not sent: {NOT_SENT_SHUTTING_DOWN}")]
     ShuttingDown { context: String },
 }
 
@@ -79,6 +80,16 @@ impl ClerkError {
             ClerkError::Unauthorized { status, .. }
             | ClerkError::Api { status, .. }
             | ClerkError::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Why the request was never sent, when it was not: the run was interrupted, or stopped
+    /// after Clerk refused the key. A change that met this is skipped, not failed.
+    pub fn not_sent_reason(&self) -> Option<&'static str> {
+        match self {
+            ClerkError::ShuttingDown { .. } => Some(NOT_SENT_SHUTTING_DOWN),
+            ClerkError::Stopped { .. } => Some(NOT_SENT_STOPPED),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ mod organizations;
 mod pacing;
 mod read;
 mod secret;
+mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -37,6 +38,7 @@ pub use read::{
     resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
+pub use transport::Cause;
 
 /// The Backend API version membersync is written against (the shipped spec).
 pub const API_VERSION: &str = "2026-05-12";
@@ -107,9 +109,65 @@ pub struct RequestStats {
     /// Retries after transient failures (5xx, timeouts, dropped connections): what the run's
     /// retry budget counts.
     pub transient_retries: AtomicU64,
+    /// Requests sent whose answer is not in yet.
+    pub in_flight: AtomicU64,
+}
+
+/// The counters of [`RequestStats`] at one moment. A run that shares its client with others
+/// (the daemon's cycles and webhook reconciles) counts its own requests as the difference of
+/// two snapshots, taken at its start and end ([`StatsSnapshot::since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub sent: u64,
+    pub writes: u64,
+    pub retries: u64,
+    pub throttled: u64,
+}
+
+impl StatsSnapshot {
+    /// What was counted between `earlier` and this snapshot.
+    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            sent: self.sent.saturating_sub(earlier.sent),
+            writes: self.writes.saturating_sub(earlier.writes),
+            retries: self.retries.saturating_sub(earlier.retries),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+        }
+    }
+}
+
+/// Counts a request in flight until its answer is in (or it failed).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn start(counter: &'a AtomicU64) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl RequestStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            sent: self.sent.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Requests sent whose answer is not in yet.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     fn record(&self, endpoint: &'static str, status: u16) {
         metrics::counter!(
             crate::telemetry::names::API_REQUESTS,
@@ -494,11 +552,12 @@ impl Client {
         if request.method != Method::GET {
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
         }
+        let _in_flight = InFlight::start(&self.stats.in_flight);
         let response = match builder.send().await {
             Ok(response) => response,
             Err(error) => {
                 self.stats.record(request.endpoint, 0);
-                tracing::debug!(method = %request.method, path = url.path(), attempt = number, error = %error, "request failed");
+                tracing::debug!(method = %request.method, path = url.path(), attempt = number, error = %error_chain(&error), "request failed");
                 return Err(self.transport_failure(request, &error));
             }
         };
@@ -528,26 +587,42 @@ impl Client {
         }
     }
 
+    /// No answer: the cause (read from the error's sources) and the host make the message;
+    /// a certificate the machine does not trust is not retried, the rest is.
     fn transport_failure(&self, request: &Request<'_>, error: &reqwest::Error) -> Failure {
-        let detail = if error.is_timeout() {
-            format!("no answer from Clerk within {:?}", self.config.timeout)
-        } else if error.is_connect() {
-            "cannot connect to Clerk (connection refused or network unreachable)".to_owned()
-        } else if error.is_decode() || error.is_body() {
-            "the connection broke while reading Clerk's answer".to_owned()
-        } else {
-            "the request to Clerk failed (connection reset or closed)".to_owned()
+        let cause = Cause::of(error);
+        let url = error.url().unwrap_or(&self.base);
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => url.as_str().to_owned(),
         };
-        // reqwest's own message may contain the URL but never the headers; keep ours short.
         Failure {
             error: ClerkError::Transport {
                 context: request.context.clone(),
-                detail,
+                detail: cause.describe(&host, self.config.timeout),
             },
-            class: RetryClass::Transient,
+            class: if cause.is_retryable() {
+                RetryClass::Transient
+            } else {
+                RetryClass::Permanent
+            },
             retry_after: None,
         }
     }
+}
+
+/// An error and its sources, `a: b: c` (for debug logs: reqwest's own message alone is "error
+/// sending request").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(error) = source {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        source = error.source();
+    }
+    text
 }
 
 /// `Retry-After` in seconds or as an HTTP date.

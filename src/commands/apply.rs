@@ -2,22 +2,21 @@
 //! and report every change's outcome.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::apply::{Outcome as ChangeResult, Report};
-use crate::clerk::Client;
-use crate::cli::{ApplyArgs, GlobalArgs, OutputFormat};
-use crate::plan::saved::PlanFile;
+use crate::clerk::{Client, StatsSnapshot};
+use crate::cli::{ApiArgs, ApplyArgs, OutputFormat};
+use crate::desired::Selection;
 use crate::plan::{
-    self, Action, Change, ChangeOutcome, MaxDeletes, OutcomeKind, Plan, render_json,
+    self, Action, Change, ChangeOutcome, MaxDeletes, OutcomeKind, Plan, Private, render_json,
     render_outcomes,
 };
 
 use crate::sync::{Applied, Limits, guard_and_apply};
 
+use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Exit, Outcome, prepare};
 
 /// What one apply run did: the summary log line and the metrics.
@@ -34,28 +33,45 @@ pub struct Totals {
     pub writes: u64,
     pub retries: u64,
     pub throttled: u64,
+    /// The client's counters when the run started: a client shared with other runs (the
+    /// daemon's) has counted theirs too.
+    baseline: StatsSnapshot,
 }
 
 impl Totals {
-    fn set_request_counts(&mut self, client: &Client) {
-        let stats = &client.stats;
-        self.requests = stats.sent.load(Ordering::Relaxed);
-        self.writes = stats.writes.load(Ordering::Relaxed);
-        self.retries = stats.retries.load(Ordering::Relaxed);
-        self.throttled = stats.throttled.load(Ordering::Relaxed);
+    /// Marks the start of the run on `client`: its requests are counted from here.
+    pub fn begin(&mut self, client: &Client) {
+        self.baseline = client.stats.snapshot();
+    }
+
+    /// The requests, writes, retries and 429s since [`Totals::begin`]. When other runs share
+    /// the client at the same time (a daemon cycle and webhook reconciles), theirs are counted
+    /// too: each run's figures are then approximate.
+    pub fn set_request_counts(&mut self, client: &Client) {
+        let counted = client.stats.snapshot().since(self.baseline);
+        self.requests = counted.sent;
+        self.writes = counted.writes;
+        self.retries = counted.retries;
+        self.throttled = counted.throttled;
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: &ApplyArgs) -> CommandResult {
+pub async fn run(args: &ApplyArgs) -> CommandResult {
+    check_flags(args)?;
     if args.dry_run && args.saved.is_none() {
-        return super::plan::run_with(global, &args.common, None).await;
+        return super::plan::run_with(&args.api, &args.common).await;
     }
     let started = Instant::now();
     let mut totals = Totals::default();
+    if !args.dry_run {
+        crate::telemetry::register_counters(&["apply"]);
+    }
+    let mut interrupt = Interrupt::install();
     let result = match &args.saved {
-        Some(saved) => run_saved(global, args, saved, &mut totals).await,
-        None => apply_files(global, &args.common.files, args.into(), None, &mut totals).await,
+        Some(saved) => super::saved::run(args, saved, &mut interrupt, &mut totals).await,
+        None => apply_now(args, &mut interrupt, &mut totals).await,
     };
+    let result = interrupted(result, &interrupt, &totals);
     if !args.dry_run {
         finish("apply", exit_code(&result), started, &totals);
         if let Some(url) = &args.pushgateway
@@ -111,28 +127,89 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
     );
 }
 
-/// Loads the files, computes the plan and applies it: `apply`.
+/// Options that make no sense together, or without what they need (exit 2, no request).
+fn check_flags(args: &ApplyArgs) -> Result<(), CommandError> {
+    let wrong = if args.saved.is_some() && !args.common.organizations.is_empty() {
+        Some(
+            "--org selects the organizations to plan; a saved plan (--plan) applies exactly the organizations it was made for",
+        )
+    } else if args.saved.is_some() && args.common.out.is_some() {
+        Some(
+            "--out saves a new plan; it cannot be combined with --plan (the plan is saved already)",
+        )
+    } else if !args.dry_run && args.common.out.is_some() {
+        Some(
+            "--out saves a plan: use it with `plan` or `apply --dry-run` (MEMBERSYNC_PLAN_OUT sets it too)",
+        )
+    } else {
+        None
+    };
+    match wrong {
+        Some(message) => Err(CommandError::invalid(format!(
+            "{message}; nothing was sent"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `apply`: loads the files, computes the plan and applies it, cleanly interrupted by a signal.
+async fn apply_now(
+    args: &ApplyArgs,
+    interrupt: &mut Interrupt,
+    totals: &mut Totals,
+) -> CommandResult {
+    let desired = prepare::load(&args.common.files)?;
+    let selection = prepare::select(&desired, &args.common.organizations)?;
+    let client = prepare::client_with_shutdown(&args.api, Some(interrupt.flag()))?;
+    interrupt.watch(&client);
+    apply_desired(client, desired, &selection, args.into(), totals).await
+}
+
+/// An interrupted run ends with exit 1 and says what is left, whatever it managed.
+fn interrupted(result: CommandResult, interrupt: &Interrupt, totals: &Totals) -> CommandResult {
+    if !interrupt.fired() {
+        return result;
+    }
+    let error = CommandError::failure(if totals.planned == 0 {
+        "interrupted before anything was written; run apply again".to_owned()
+    } else {
+        format!(
+            "interrupted: {} change(s) applied, {} failed, {} not sent (skipped); run apply again to finish the job",
+            totals.applied, totals.failed, totals.skipped
+        )
+    });
+    match result {
+        Ok(_) => Err(error),
+        Err(earlier) => Err(earlier.and(error)),
+    }
+}
+
+/// Loads the files, computes the plan and applies it: a daemon's webhook reconcile that asks
+/// for everything.
 pub async fn apply_files(
-    global: &GlobalArgs,
+    api: &ApiArgs,
     files: &crate::cli::FileArgs,
     options: ApplyOptions,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
     totals: &mut Totals,
 ) -> CommandResult {
     let desired = prepare::load(files)?;
-    let client = prepare::client_with_shutdown(global, shutdown)?;
-    apply_desired(client, desired, options, totals).await
+    let client = prepare::client_with_shutdown(api, shutdown)?;
+    apply_desired(client, desired, &Selection::default(), options, totals).await
 }
 
-/// Computes the plan for `desired` with `client` and applies it: `apply`, and each daemon
-/// cycle (which shares its client with the webhook reconciles, so one limiter paces both).
+/// Computes the plan for `desired` (or the organizations `selection` names) with `client` and
+/// applies it: `apply`, and each daemon cycle (which shares its client with the webhook
+/// reconciles, so one limiter paces both).
 pub async fn apply_desired(
     client: Arc<Client>,
     desired: crate::desired::DesiredState,
+    selection: &Selection,
     options: ApplyOptions,
     totals: &mut Totals,
 ) -> CommandResult {
-    let computed = match prepare::compute(client.clone(), desired).await {
+    totals.begin(&client);
+    let computed = match prepare::compute(client.clone(), desired, selection).await {
         Ok(computed) => computed,
         Err(error) => {
             totals.set_request_counts(&client);
@@ -152,6 +229,7 @@ pub async fn apply_organization(
     totals: &mut Totals,
 ) -> CommandResult {
     let (id, slug) = organization;
+    totals.begin(&client);
     match prepare::compute_organization(client.clone(), desired, id, slug).await {
         Ok(Some(computed)) => apply_computed(computed, options, totals).await,
         Ok(None) => Ok(Outcome::Done),
@@ -189,108 +267,6 @@ async fn apply_computed(
     }
 }
 
-/// `apply --plan PLANFILE`: check that what the plan touches has not moved, then run it.
-async fn run_saved(
-    global: &GlobalArgs,
-    args: &ApplyArgs,
-    path: &Path,
-    totals: &mut Totals,
-) -> CommandResult {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        CommandError::invalid(format!(
-            "cannot read the plan file {}: {error}",
-            path.display()
-        ))
-    })?;
-    let file = PlanFile::parse(&text)
-        .map_err(|error| CommandError::invalid(format!("{}: {error}", path.display())))?;
-    let client = prepare::client(global)?;
-    if let Some(planned) = &file.instance {
-        let current = prepare::instance(&client);
-        if planned != &current {
-            return Err(CommandError::new(
-                Exit::Refused,
-                format!(
-                    "refused to apply {}: it was made against {} with a {} key, and this run talks to {} with a {} key; nothing was written",
-                    path.display(),
-                    planned.api_url,
-                    planned.key,
-                    current.api_url,
-                    current.key
-                ),
-            ));
-        }
-    }
-    let organizations: Vec<String> = file
-        .plan
-        .organizations
-        .iter()
-        .filter(|o| !o.changes.is_empty())
-        .map(|o| o.organization_id.clone())
-        .collect();
-    let inviting: Vec<String> = file
-        .plan
-        .organizations
-        .iter()
-        .filter(|o| o.changes.iter().any(|c| c.action.is_invitation()))
-        .map(|o| o.organization_id.clone())
-        .collect();
-    let read = async {
-        let observed = crate::sync::read_organizations(&client, &organizations).await?;
-        let invitations = crate::sync::read_invitations(&client, &inviting).await?;
-        Ok::<_, crate::clerk::ClerkError>((observed, invitations))
-    };
-    let (observed, invitations) = match read.await {
-        Ok(read) => read,
-        Err(error) => {
-            totals.set_request_counts(&client);
-            return Err(error.into());
-        }
-    };
-    let drifted = file.drifted(&observed, &invitations);
-    if !drifted.is_empty() {
-        let mut errors: Vec<String> = drifted
-            .iter()
-            .map(|entry| {
-                match entry.user_id.strip_prefix("invitation:") {
-                    Some(email) => format!(
-                        "the pending invitations of {email} in {} changed since the plan was made",
-                        entry.organization_id
-                    ),
-                    None => format!(
-                        "the membership of {} in {} changed since the plan was made (role, metadata or presence)",
-                        entry.user_id, entry.organization_id
-                    ),
-                }
-            })
-            .collect();
-        errors.push(format!(
-            "refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
-            path.display(),
-            drifted.len(),
-            file.created_at
-        ));
-        return Err(CommandError {
-            exit: Exit::Refused,
-            errors,
-            summary: None,
-        });
-    }
-    tracing::info!(plan = %path.display(), created_at = %file.created_at, "the saved plan matches the live state");
-    if args.dry_run {
-        let refusals = plan::refusals(&file.plan, args.common.max_deletes);
-        super::plan::print_plan(&file.plan, &refusals, args.common.output);
-        return Ok(if args.common.detailed_exitcode && !file.plan.is_empty() {
-            Outcome::Changes
-        } else {
-            Outcome::Done
-        });
-    }
-    let result = run_plan(&client, &file.plan, args.into(), totals).await;
-    totals.set_request_counts(&client);
-    result
-}
-
 /// How a plan is applied: the output format and the safety limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
@@ -301,6 +277,8 @@ pub struct ApplyOptions {
     pub show_plan: bool,
     /// Print nothing on stdout (the daemon).
     pub quiet: bool,
+    /// Whether the text and Markdown output show private metadata values.
+    pub private: Private,
 }
 
 impl From<&ApplyArgs> for ApplyOptions {
@@ -311,6 +289,7 @@ impl From<&ApplyArgs> for ApplyOptions {
             force: args.force,
             show_plan: true,
             quiet: false,
+            private: Private::shown_if(args.common.show_private),
         }
     }
 }
@@ -344,7 +323,7 @@ pub async fn run_plan(
     };
     let before = |_: &[plan::Refusal]| {
         if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
-            say(plan::render_text(plan));
+            say(plan::render_text(plan, options.private));
         }
         if output == OutputFormat::Text && options.show_plan && !plan.is_empty() {
             say("\n".to_owned());
@@ -356,11 +335,17 @@ pub async fn run_plan(
     };
     let (refusals, report) = match guard_and_apply(client, plan, limits, before, &on_done).await {
         Applied::Refused(refusals) => {
+            crate::telemetry::clear_progress();
             match output {
                 OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
-                OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, None)),
+                OutputFormat::Markdown => say(plan::render_markdown(
+                    plan,
+                    &refusals,
+                    None,
+                    options.private,
+                )),
                 OutputFormat::Text => {
-                    let mut text = plan::render_text(plan);
+                    let mut text = plan::render_text(plan, options.private);
                     for refusal in &refusals {
                         text.push_str(&format!("Refused: {}.\n", refusal.reason));
                     }
@@ -380,13 +365,16 @@ pub async fn run_plan(
         }
         Applied::Ran { overridden, report } => (overridden, report),
     };
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
+    crate::telemetry::clear_progress();
     if plan.is_empty() {
         match output {
             OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, Some(&[])))),
-            OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, Some(&[]))),
+            OutputFormat::Markdown => say(plan::render_markdown(
+                plan,
+                &refusals,
+                Some(&[]),
+                options.private,
+            )),
             OutputFormat::Text => {}
         }
         return Ok(Outcome::Done);
@@ -406,8 +394,13 @@ pub async fn run_plan(
             "{}\n",
             render_json(plan, &refusals, Some(&outcomes))
         )),
-        OutputFormat::Text => say(render_outcomes(plan, &outcomes)),
-        OutputFormat::Markdown => say(plan::render_markdown(plan, &refusals, Some(&outcomes))),
+        OutputFormat::Text => say(render_outcomes(plan, &outcomes, options.private)),
+        OutputFormat::Markdown => say(plan::render_markdown(
+            plan,
+            &refusals,
+            Some(&outcomes),
+            options.private,
+        )),
     }
     Ok(if report.is_success() {
         Outcome::Done
@@ -447,5 +440,7 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
+    // Log lines are written above the bar, not over it.
+    crate::telemetry::set_progress(bar.clone());
     Some(bar)
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::clerk::Client;
-use crate::cli::{DaemonArgs, FileArgs, GlobalArgs, OutputFormat};
+use crate::cli::{ApiArgs, DaemonArgs, FileArgs, OutputFormat};
 use crate::daemon::{self, Health, Intake, count_event};
 use crate::desired::DesiredState;
 use crate::webhook::queue::{Queue, Work};
@@ -29,10 +29,16 @@ const WORKERS: usize = 4;
 /// The client of the latest cycle, shared with the webhook workers.
 type Current = Arc<Mutex<Option<Arc<Client>>>>;
 
-pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
+pub async fn run(args: &DaemonArgs) -> CommandResult {
+    let api = &args.api;
     super::report_structured();
+    // Invalid configuration of its own ends the daemon at start (exit 2), before it serves
+    // anything: a missing key or a bad --api-url would fail every cycle, an unreadable webhook
+    // secret every delivery. The key is read again each cycle (a rotated secret mount).
+    prepare::client(api)?;
     let secret = WebhookSecret::from_env_or_file(args.webhook_secret_file.as_deref())
         .map_err(|error| CommandError::invalid(error.to_string()))?;
+    crate::telemetry::register_counters(&["daemon", "webhook"]);
     let health = Arc::new(Health::default());
     health.set_ready(false);
     let (events, received) = mpsc::unbounded_channel();
@@ -57,13 +63,14 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
         force: false,
         show_plan: false,
         quiet: true,
+        private: crate::plan::Private::Hidden,
     };
     let current: Current = Arc::default();
     let queue = Arc::new(Queue::default());
     // The webhook side runs beside the cycles, in this task (its futures borrow the files).
     let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
         .map(|_| Worker {
-            global: global.clone(),
+            api: api.clone(),
             files: args.files.clone(),
             options,
             queue: queue.clone(),
@@ -87,15 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
         async move {
             let started = Instant::now();
             let mut totals = Totals::default();
-            let result = cycle(
-                global,
-                &args.files,
-                options,
-                shutdown,
-                &current,
-                &mut totals,
-            )
-            .await;
+            let result = cycle(api, &args.files, options, shutdown, &current, &mut totals).await;
             let exit = exit_code(&result);
             if let Err(error) = &result {
                 super::report(error);
@@ -120,7 +119,7 @@ pub async fn run(global: &GlobalArgs, args: &DaemonArgs) -> CommandResult {
 
 /// One interval cycle: a fresh client (the key file is read again), shared with the workers.
 async fn cycle(
-    global: &GlobalArgs,
+    api: &ApiArgs,
     files: &FileArgs,
     options: ApplyOptions,
     shutdown: Arc<AtomicBool>,
@@ -128,9 +127,9 @@ async fn cycle(
     totals: &mut Totals,
 ) -> CommandResult {
     let desired = prepare::load(files)?;
-    let client = prepare::client_with_shutdown(global, Some(shutdown))?;
+    let client = prepare::client_with_shutdown(api, Some(shutdown))?;
     *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
-    apply_desired(client, desired, options, totals).await
+    apply_desired(client, desired, &Default::default(), options, totals).await
 }
 
 /// Decides what each verified event asks for: a reconcile of a managed organization, or
@@ -204,7 +203,7 @@ fn manages(desired: &DesiredState, event: &Event) -> bool {
 
 /// Runs queued reconciles.
 struct Worker {
-    global: GlobalArgs,
+    api: ApiArgs,
     files: FileArgs,
     options: ApplyOptions,
     queue: Arc<Queue>,
@@ -234,7 +233,7 @@ impl Worker {
         let result = match work {
             Work::Everything => {
                 apply_files(
-                    &self.global,
+                    &self.api,
                     &self.files,
                     self.options,
                     Some(self.shutdown.clone()),
@@ -266,7 +265,7 @@ impl Worker {
             .clone();
         let client = match shared {
             Some(client) => client,
-            None => prepare::client_with_shutdown(&self.global, Some(self.shutdown.clone()))?,
+            None => prepare::client_with_shutdown(&self.api, Some(self.shutdown.clone()))?,
         };
         apply_organization(client, desired, (id, slug), self.options, totals).await
     }

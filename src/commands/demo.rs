@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::clerk::SecretKey;
-use crate::cli::{DemoArgs, FileArgs, GlobalArgs, OutputFormat};
+use crate::clerk::{ClientConfig, RateLimit, SecretKey};
+use crate::cli::{DemoArgs, FileArgs, OutputFormat};
 use crate::plan::{self, MaxDeletes, render_text};
 use crate::simulator::{SimOptions, Simulator};
 
@@ -18,18 +18,18 @@ const DESIRED: &str = "config/demo/membersync.yaml";
 const BUILT_IN_STATE: &str = include_str!("../../config/demo/state.json");
 const BUILT_IN_DESIRED: &str = include_str!("../../config/demo/membersync.yaml");
 
-pub async fn run(global: &GlobalArgs, args: &DemoArgs) -> CommandResult {
+pub async fn run(args: &DemoArgs) -> CommandResult {
     // Outside the repository, the built-in copies of the demo files are written to a
     // temporary directory, so that messages still name a real file.
     let scratch = std::env::temp_dir().join(format!("membersync-demo-{}", std::process::id()));
     let state_path = pick(args.state.as_deref(), STATE, BUILT_IN_STATE, &scratch)?;
     let desired_path = pick(args.file.as_deref(), DESIRED, BUILT_IN_DESIRED, &scratch)?;
-    let result = demo(global, &state_path, &desired_path).await;
+    let result = demo(&state_path, &desired_path).await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> CommandResult {
+async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
     let state = simulate::read_state(state_path).map_err(CommandError::invalid)?;
     let desired = prepare::load(&FileArgs {
         files: vec![desired_path.to_path_buf()],
@@ -63,11 +63,13 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Co
     );
     println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
 
-    let client = prepare::client_for(global, &simulator.api_url(), SecretKey::new(key), None)?;
+    // The client as `apply` sets it up by default for a test key.
+    let config = ClientConfig::new(simulator.api_url(), RateLimit::for_key(false), 8);
+    let client = prepare::client_for(config, SecretKey::new(key), None)?;
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
-    let computed = prepare::compute(client.clone(), desired.clone()).await?;
-    print!("{}", render_text(&computed.plan));
+    let computed = prepare::compute(client.clone(), desired.clone(), &Default::default()).await?;
+    print!("{}", render_text(&computed.plan, plan::Private::Hidden));
     for refusal in plan::refusals(&computed.plan, MaxDeletes::default()) {
         println!("apply would refuse this plan: {}", refusal.reason);
     }
@@ -79,13 +81,14 @@ async fn demo(global: &GlobalArgs, state_path: &Path, desired_path: &Path) -> Co
         force: false,
         show_plan: false,
         quiet: false,
+        private: plan::Private::Hidden,
     };
     let mut totals = super::apply::Totals::default();
     let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
-    let again = prepare::compute(client.clone(), desired).await?;
-    print!("{}", render_text(&again.plan));
+    let again = prepare::compute(client.clone(), desired, &Default::default()).await?;
+    print!("{}", render_text(&again.plan, plan::Private::Hidden));
     let stats = &client.stats;
     let load =
         |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);

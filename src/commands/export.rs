@@ -1,27 +1,34 @@
-//! `membersync export`: the current state as a desired-state file that plans empty.
+//! `membersync export`: the current state as a desired-state file that plans empty. An
+//! interrupt (SIGINT, SIGTERM) lets the reads in flight finish and writes nothing: a partial
+//! export, applied, would remove the members it missed.
 
 use std::collections::HashMap;
 
 use crate::clerk::{self, ClerkError, Client, Organization};
-use crate::cli::{ExportArgs, GlobalArgs};
+use crate::cli::ExportArgs;
 use crate::desired::OrgRef;
 use crate::desired::export::{ExportMember, ExportOrganization, render};
 
+use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Outcome, prepare};
 
-pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
-    let mut references = Vec::new();
-    for text in &args.organizations {
-        let text = text.trim();
-        if text.is_empty() || text.contains('/') {
-            return Err(CommandError::invalid(format!(
-                "--org `{text}` is not an organization ID or slug"
-            )));
-        }
-        references.push(OrgRef::parse(text));
+pub async fn run(args: &ExportArgs) -> CommandResult {
+    // `--org` values are checked (trimmed, not empty, no `/`) as the command line is parsed.
+    let references: Vec<OrgRef> = args
+        .organizations
+        .iter()
+        .map(|text| OrgRef::parse(text))
+        .collect();
+    let mut interrupt = Interrupt::install();
+    let client = prepare::client_with_shutdown(&args.api, Some(interrupt.flag()))?;
+    interrupt.watch(&client);
+    let read = read(&client, &references).await;
+    if interrupt.fired() {
+        return Err(CommandError::failure(
+            "interrupted: nothing was exported (a partial export would remove, once applied, the members it missed); run export again",
+        ));
     }
-    let client = prepare::client(global)?;
-    let (organizations, missing) = read(&client, &references).await?;
+    let (organizations, missing) = read?;
     if let Some(missing) = super::missing_error(&missing) {
         return Err(missing.and(CommandError::failure("nothing was exported")));
     }
@@ -45,11 +52,11 @@ pub async fn run(global: &GlobalArgs, args: &ExportArgs) -> CommandResult {
             std::fs::write(path, &text).map_err(|error| {
                 CommandError::failure(format!("cannot write {}: {error}", path.display()))
             })?;
-            eprintln!(
+            super::report_info(format_args!(
                 "Exported {} organization(s) and {members} membership(s) to {}.",
                 organizations.len(),
                 path.display()
-            );
+            ));
         }
         None => print!("{text}"),
     }

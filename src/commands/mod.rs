@@ -5,8 +5,10 @@ mod apply;
 mod daemon;
 mod demo;
 mod export;
+mod interrupt;
 mod plan;
 mod prepare;
+mod saved;
 mod simulate;
 mod validate;
 
@@ -127,6 +129,7 @@ impl From<crate::sync::SyncError> for CommandError {
                 CommandError::diagnostics(&diagnostics, "written")
             }
             crate::sync::SyncError::Clerk(error) => CommandError::failure(error.to_string()),
+            crate::sync::SyncError::NotManaged(error) => CommandError::failure(error),
         }
     }
 }
@@ -143,6 +146,10 @@ pub type CommandResult = Result<Outcome, CommandError>;
 /// Runs the command the user asked for, in a span carrying a run ID (on every log line),
 /// reports an error, and says how the process ends.
 pub async fn run(cli: Cli) -> Exit {
+    // With JSON logs, stderr stays one JSON object per line: errors are log lines too.
+    if cli.global.log_format == crate::telemetry::LogFormat::Json {
+        report_structured();
+    }
     let span = tracing::info_span!("run", run_id = %new_run_id());
     exit_of(dispatch(cli).instrument(span).await)
 }
@@ -166,12 +173,12 @@ pub fn new_run_id() -> String {
 async fn dispatch(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Validate(files) => validate::run(&files),
-        Command::Plan(command) => plan::run(&cli.global, &command).await,
-        Command::Apply(args) => apply::run(&cli.global, &args).await,
-        Command::Export(args) => export::run(&cli.global, &args).await,
-        Command::Simulate(args) => simulate::run(&cli.global, &args).await,
-        Command::Demo(args) => demo::run(&cli.global, &args).await,
-        Command::Daemon(args) => daemon::run(&cli.global, &args).await,
+        Command::Plan(command) => plan::run(&command).await,
+        Command::Apply(args) => apply::run(&args).await,
+        Command::Export(args) => export::run(&args).await,
+        Command::Simulate(args) => simulate::run(&args).await,
+        Command::Demo(args) => demo::run(&args).await,
+        Command::Daemon(args) => daemon::run(&args).await,
         Command::Schema => {
             print!("{}", crate::desired::json_schema());
             Ok(Outcome::Done)
@@ -234,8 +241,9 @@ fn finish_with(
     }
 }
 
-/// Set by the daemon: problems go to the log (one structured line each) instead of plain
-/// `error:` lines on stderr, so that JSON logs stay one JSON object per line.
+/// Set by the daemon and by `--log-format json`: problems go to the log (one structured line
+/// each, with the exit code) instead of plain `error:` lines on stderr, so that JSON logs stay
+/// one JSON object per line.
 static STRUCTURED: AtomicBool = AtomicBool::new(false);
 
 fn report_structured() {
@@ -246,19 +254,30 @@ fn report_structured() {
 /// The only place errors are printed.
 pub fn report(error: &CommandError) {
     let structured = STRUCTURED.load(Ordering::SeqCst);
+    let exit_code = error.exit as u8;
     for line in &error.errors {
         if structured {
-            tracing::error!("{line}");
+            tracing::error!(exit_code, "{line}");
         } else {
             eprintln!("error: {line}");
         }
     }
     if let Some(summary) = &error.summary {
         if structured {
-            tracing::error!("{summary}");
+            tracing::error!(exit_code, "{summary}");
         } else {
             eprintln!("{summary}");
         }
+    }
+}
+
+/// Tells the user something on stderr that is neither a log line nor an error (`Saved the
+/// plan to …`): a plain line, or an info log line with JSON logs.
+fn report_info(message: std::fmt::Arguments<'_>) {
+    if STRUCTURED.load(Ordering::SeqCst) {
+        tracing::info!("{message}");
+    } else {
+        eprintln!("{message}");
     }
 }
 

@@ -3,38 +3,40 @@
 
 use std::path::Path;
 
-use crate::cli::{GlobalArgs, OutputFormat, PlanArgs, PlanCommand};
+use crate::cli::{ApiArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::plan::saved::{FileDigest, PlanFile};
-use crate::plan::{self, Plan, Refusal, render_json, render_markdown, render_text};
+use crate::plan::{self, Limit, Plan, Private, Refusal, render_json, render_markdown, render_text};
 
 use super::{CommandError, CommandResult, Outcome, prepare};
 
-pub async fn run(global: &GlobalArgs, command: &PlanCommand) -> CommandResult {
-    run_with(global, &command.common, command.out.as_deref()).await
+pub async fn run(command: &PlanCommand) -> CommandResult {
+    run_with(&command.api, &command.common).await
 }
 
-pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) -> CommandResult {
+pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
     let desired = prepare::load(&args.files)?;
-    let client = prepare::client(global)?;
-    let computed = prepare::compute(client, desired).await?;
-    let stats = &computed.client.stats;
+    let selection = prepare::select(&desired, &args.organizations)?;
+    let client = prepare::client(api)?;
+    let computed = prepare::compute(client, desired, &selection).await?;
+    let counted = computed.client.stats.snapshot();
     tracing::info!(
-        requests = stats.sent.load(std::sync::atomic::Ordering::Relaxed),
-        retries = stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+        requests = counted.sent,
+        retries = counted.retries,
         "read live state"
     );
     let refusals = plan::refusals(&computed.plan, args.max_deletes);
-    print_plan(&computed.plan, &refusals, args.output);
+    let private = Private::shown_if(args.show_private);
+    print_plan(&computed.plan, &refusals, args.output, private);
     crate::telemetry::log_memory("plan printed");
     if let Some(missing) = super::missing_error(&computed.missing) {
-        return Err(match out {
+        return Err(match &args.out {
             Some(_) => missing.and(CommandError::failure(
                 "the plan was not saved, because of the errors above",
             )),
             None => missing,
         });
     }
-    if let Some(out) = out {
+    if let Some(out) = &args.out {
         save(
             out,
             &computed.files,
@@ -58,18 +60,23 @@ pub async fn run_with(global: &GlobalArgs, args: &PlanArgs, out: Option<&Path>) 
     super::finish_with(outcome, [super::unsettled_error(&computed.plan), rejected])
 }
 
-/// Prints the plan on stdout, with what the safety limits would say.
-pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat) {
+/// Prints the plan on stdout, with what the safety limits would say (or why a saved plan is
+/// refused).
+pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat, private: Private) {
     match output {
         OutputFormat::Json => println!("{}", render_json(plan, refusals, None)),
-        OutputFormat::Markdown => print!("{}", render_markdown(plan, refusals, None)),
+        OutputFormat::Markdown => print!("{}", render_markdown(plan, refusals, None, private)),
         OutputFormat::Text => {
-            print!("{}", render_text(plan));
+            print!("{}", render_text(plan, private));
             for refusal in refusals {
-                println!(
-                    "apply would refuse this plan: {} (--force overrides)",
-                    refusal.reason
-                );
+                if refusal.limit == Limit::Stale {
+                    println!("Refused: {}.", refusal.reason);
+                } else {
+                    println!(
+                        "apply would refuse this plan: {} (--force overrides)",
+                        refusal.reason
+                    );
+                }
             }
         }
     }
@@ -102,10 +109,10 @@ fn save(
             out.display()
         ))
     })?;
-    eprintln!(
+    super::report_info(format_args!(
         "Saved the plan to {}; apply exactly it with `membersync apply --plan {}`.",
         out.display(),
         out.display()
-    );
+    ));
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clerk::{Client, ClientConfig, RateLimit, SecretKey};
-use crate::cli::{FileArgs, GlobalArgs};
-use crate::desired::{self, DesiredState, OrgRef};
+use crate::cli::{ApiArgs, FileArgs};
+use crate::desired::{self, DesiredState, OrgRef, Selection};
 use crate::plan::{Observed, Plan};
 
 use super::CommandError;
@@ -40,34 +40,32 @@ pub fn instance(client: &Client) -> crate::plan::saved::Instance {
     }
 }
 
-/// Sets up the client from the global options (exit 2 if it cannot).
-pub fn client(global: &GlobalArgs) -> Result<Arc<Client>, CommandError> {
-    client_with_shutdown(global, None)
+/// Sets up the client from the API options (exit 2 if it cannot).
+pub fn client(api: &ApiArgs) -> Result<Arc<Client>, CommandError> {
+    client_with_shutdown(api, None)
 }
 
 /// The same, with a shutdown flag: once it is set, no new request starts.
 pub fn client_with_shutdown(
-    global: &GlobalArgs,
+    api: &ApiArgs,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Arc<Client>, CommandError> {
-    let key = SecretKey::from_env_or_file(global.secret_key_file.as_deref())
+    let key = SecretKey::from_env_or_file(api.secret_key_file.as_deref())
         .map_err(|error| CommandError::invalid(error.to_string()))?;
-    client_for(global, &global.api_url, key, shutdown)
+    let rate = api
+        .rate_limit
+        .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
+    let mut config = ClientConfig::new(&api.api_url, rate, api.concurrency);
+    config.timeout = api.request_timeout;
+    client_for(config, key, shutdown)
 }
 
-/// Sets up a client for this URL and key, with the global options' rate limit (default: by
-/// the key's kind), concurrency and timeout.
+/// Sets up a client with this configuration and key.
 pub fn client_for(
-    global: &GlobalArgs,
-    api_url: &str,
+    mut config: ClientConfig,
     key: SecretKey,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Arc<Client>, CommandError> {
-    let rate = global
-        .rate_limit
-        .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
-    let mut config = ClientConfig::new(api_url, rate, global.concurrency);
-    config.timeout = global.request_timeout;
     if let Some(shutdown) = shutdown {
         config.shutdown = shutdown;
     }
@@ -99,14 +97,26 @@ pub async fn compute_organization(
     Ok(planned.map(|planned| Computed::new(files, planned, client)))
 }
 
-/// Reads live state and computes the plan for `desired`, which planning consumes.
+/// Reads live state and computes the plan for `desired`, which planning consumes: of every
+/// organization the files manage, or only of those `--org` selected (a selection of none).
 pub async fn compute(
     client: Arc<Client>,
     mut desired: DesiredState,
+    selection: &Selection,
 ) -> Result<Computed, CommandError> {
     let files = std::mem::take(&mut desired.files);
-    let planned = crate::sync::plan(&client, desired).await?;
+    let planned = if selection.given.is_empty() {
+        crate::sync::plan(&client, desired).await?
+    } else {
+        crate::sync::plan_selected(&client, desired, selection).await?
+    };
     Ok(Computed::new(files, planned, client))
+}
+
+/// Checks `--org` against the files, offline (exit 2, no request, when one names an
+/// organization they do not manage).
+pub fn select(desired: &DesiredState, organizations: &[String]) -> Result<Selection, CommandError> {
+    desired.select(organizations).map_err(CommandError::invalid)
 }
 
 impl Computed {
@@ -115,9 +125,11 @@ impl Computed {
         planned: crate::sync::Planned,
         client: Arc<Client>,
     ) -> Computed {
+        let mut plan = planned.plan;
+        plan.missing = planned.missing.iter().map(ToString::to_string).collect();
         Computed {
             files,
-            plan: planned.plan,
+            plan,
             missing: planned.missing,
             observed: planned.observed,
             invitations: planned.invitations,

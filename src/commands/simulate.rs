@@ -2,7 +2,7 @@
 //! a JSON state file, until Ctrl-C or SIGTERM.
 
 use crate::clerk::SecretKey;
-use crate::cli::{GlobalArgs, SimulateArgs};
+use crate::cli::SimulateArgs;
 use crate::simulator::{SimOptions, SimState, Simulator};
 
 use super::{CommandError, CommandResult, Outcome};
@@ -10,11 +10,11 @@ use super::{CommandError, CommandResult, Outcome};
 /// The key the simulator accepts when no key is configured (it guards nothing real).
 pub const SIMULATOR_KEY: &str = "sk_test_simulator";
 
-pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
+pub async fn run(args: &SimulateArgs) -> CommandResult {
     let state = read_state(&args.state).map_err(CommandError::invalid)?;
     // Accept the key membersync itself would send, so that the same environment works for
     // both; never print it. Without one, accept a fixed, public test key.
-    let (key, announce) = match SecretKey::from_env_or_file(global.secret_key_file.as_deref()) {
+    let (key, announce) = match SecretKey::from_env_or_file(args.secret_key_file.as_deref()) {
         Ok(key) => (
             key.expose().to_owned(),
             "the secret key from CLERK_SECRET_KEY / --secret-key-file".to_owned(),
@@ -38,7 +38,7 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
     };
     let options = SimOptions {
         latency: std::time::Duration::from_millis(args.latency),
-        rate_limit: global.rate_limit,
+        rate_limit: args.rate_limit,
         fail_rate: args.fail_rate,
         churn: args.churn.clone(),
         invitation_limit: args.invitation_limit,
@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: &SimulateArgs) -> CommandResult {
         std::fs::write(path, text + "\n").map_err(|error| {
             CommandError::failure(format!("cannot write {}: {error}", path.display()))
         })?;
-        eprintln!("Saved the final state to {}.", path.display());
+        super::report_info(format_args!("Saved the final state to {}.", path.display()));
     }
     Ok(Outcome::Done)
 }

@@ -9,7 +9,7 @@ pub fn run(args: &FileArgs) -> CommandResult {
     match desired::load(&args.files) {
         Ok(state) => {
             for warning in &state.warnings {
-                eprintln!("warning: {warning}");
+                super::report_warning(format_args!("{warning}"));
             }
             let rule = state
                 .all_organizations

@@ -8,6 +8,7 @@ pub mod export;
 mod groups;
 mod load;
 pub mod raw;
+mod select;
 mod validate;
 pub mod yaml;
 
@@ -20,6 +21,7 @@ use time::Date;
 
 pub use groups::{AllOrganizations, Source, agree};
 pub use load::{DEFAULT_FILE, hex, load, load_files, sha256_hex};
+pub use select::Selection;
 
 /// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
 /// loader reads it into; `schema/membersync.schema.json` holds the same text.

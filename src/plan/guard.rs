@@ -68,6 +68,9 @@ pub enum Limit {
     MaxDeletes,
     /// An organization that has an admin today left without one.
     LastAdmin,
+    /// A saved plan that no longer matches: what it touches changed since it was made, or it
+    /// was made against another instance. `--force` does not override it: plan again.
+    Stale,
 }
 
 /// Evaluates the limits on a plan; an empty list means the plan may run.

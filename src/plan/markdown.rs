@@ -6,8 +6,9 @@
 
 use std::fmt::Write;
 
+use super::private::Private;
 use super::render::{
-    ChangeOutcome, OutcomeKind, change_line, header, summary_line, unsettled_note,
+    ChangeOutcome, OutcomeKind, change_line, header, selected_line, summary_line, unsettled_note,
 };
 use super::{OrganizationPlan, Plan, Refusal};
 
@@ -19,16 +20,18 @@ pub const MARKER: &str = "<!-- membersync-plan -->";
 pub const LIMIT: usize = 60_000;
 
 /// Renders the document. `outcomes` (in plan order) makes it an apply's report; `None`, a plan.
+/// Private metadata values are shown only with `Private::Shown`.
 pub fn render_markdown(
     plan: &Plan,
     refusals: &[Refusal],
     outcomes: Option<&[ChangeOutcome]>,
+    private: Private,
 ) -> String {
-    let full = document(plan, refusals, outcomes, false);
+    let full = document(plan, refusals, outcomes, private, false);
     if full.len() <= LIMIT {
         return full;
     }
-    let mut summary = document(plan, refusals, outcomes, true);
+    let mut summary = document(plan, refusals, outcomes, private, true);
     if summary.len() > LIMIT {
         let cut = summary[..LIMIT].rfind('\n').unwrap_or(0);
         summary.truncate(cut);
@@ -41,14 +44,19 @@ fn document(
     plan: &Plan,
     refusals: &[Refusal],
     outcomes: Option<&[ChangeOutcome]>,
+    private: Private,
     summarised: bool,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{MARKER}");
     let _ = writeln!(out, "### {}\n", headline(plan, outcomes));
+    if let Some(selected) = selected_line(plan) {
+        let _ = writeln!(out, "{}\n", escape(&selected));
+    }
     for refusal in refusals {
         let reason = escape(&refusal.reason);
         let _ = match outcomes {
+            _ if refusal.limit == super::Limit::Stale => writeln!(out, "**Refused: {reason}.**\n"),
             None => writeln!(
                 out,
                 "**Refused by a safety limit: {reason}.** Nothing is written unless `--force` is given after review.\n"
@@ -68,7 +76,7 @@ fn document(
             let these =
                 outcomes.map(|all| &all[index.min(all.len())..(index + count).min(all.len())]);
             index += count;
-            organization_section(&mut out, plan, organization, these);
+            organization_section(&mut out, plan, organization, these, private);
         }
     }
     if !plan.pending.is_empty() {
@@ -100,8 +108,18 @@ fn document(
         }
         out.push('\n');
     }
+    if !plan.missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Not found** (the files name these organizations; they do not exist in this Clerk instance):\n"
+        );
+        for missing in &plan.missing {
+            let _ = writeln!(out, "- `{missing}`");
+        }
+        out.push('\n');
+    }
     if let Some(outcomes) = outcomes {
-        not_applied(&mut out, plan, outcomes);
+        not_applied(&mut out, plan, outcomes, private);
     }
     let _ = writeln!(out, "<sub>{}</sub>", escape(&summary_line(plan)));
     out
@@ -137,6 +155,7 @@ fn organization_section(
     plan: &Plan,
     organization: &OrganizationPlan,
     outcomes: Option<&[ChangeOutcome]>,
+    private: Private,
 ) {
     let note = unsettled_note(organization);
     let pending = plan
@@ -155,7 +174,7 @@ fn organization_section(
     }
     out.push_str("```diff\n");
     for (index, change) in organization.changes.iter().enumerate() {
-        let line = change_line(change);
+        let line = change_line(change, private);
         match outcomes.and_then(|o| o.get(index)) {
             Some((kind, _)) if *kind != OutcomeKind::Applied => {
                 let _ = writeln!(out, "{line}   ({kind})");
@@ -202,7 +221,7 @@ fn summary_table(out: &mut String, plan: &Plan) {
     out.push('\n');
 }
 
-fn not_applied(out: &mut String, plan: &Plan, outcomes: &[ChangeOutcome]) {
+fn not_applied(out: &mut String, plan: &Plan, outcomes: &[ChangeOutcome], private: Private) {
     let failures: Vec<String> = plan
         .changes()
         .zip(outcomes)
@@ -210,7 +229,7 @@ fn not_applied(out: &mut String, plan: &Plan, outcomes: &[ChangeOutcome]) {
         .map(|(change, (kind, detail))| {
             format!(
                 "- {kind}: `{}` — {}",
-                change_line(change),
+                change_line(change, private),
                 escape(detail.as_deref().unwrap_or_default())
             )
         })
@@ -264,6 +283,7 @@ mod tests {
                 role: "org:member".into(),
             }],
             rejected: Vec::new(),
+            ..Plan::default()
         }
     }
 
@@ -286,7 +306,7 @@ mod tests {
             limit: Limit::MaxDeletes,
             reason: "the plan deletes 1 of 3 memberships, over --max-deletes 0".into(),
         }];
-        let text = render_markdown(&plan, &refusals, None);
+        let text = render_markdown(&plan, &refusals, None, Private::Hidden);
         assert!(text.starts_with(MARKER));
         let refused = text.find("**Refused by a safety limit:").unwrap();
         let first_org = text.find("#### organization org\\_1 (acme)").unwrap();
@@ -314,7 +334,7 @@ mod tests {
             (OutcomeKind::Applied, None),
             (OutcomeKind::Failed, Some("HTTP 500".to_owned())),
         ];
-        let text = render_markdown(&plan, &[], Some(&outcomes));
+        let text = render_markdown(&plan, &[], Some(&outcomes), Private::Hidden);
         assert!(
             text.contains("### membersync apply: 1 applied, 1 failed, 0 skipped"),
             "{text}"
@@ -331,7 +351,7 @@ mod tests {
         let changes = (0..5_000)
             .map(|n| change(Action::Create, &format!("user_{n:06}"), "org:member"))
             .collect();
-        let text = render_markdown(&plan(changes), &[], None);
+        let text = render_markdown(&plan(changes), &[], None, Private::Hidden);
         assert!(text.len() <= LIMIT, "{}", text.len());
         assert!(
             text.contains("| organization org\\_1 (acme) | 5000 create |"),

@@ -9,6 +9,7 @@ mod guard;
 mod invitations;
 pub mod markdown;
 pub mod metadata;
+mod private;
 mod render;
 mod resolve;
 mod roles;
@@ -28,6 +29,7 @@ pub use diff::{
 pub use guard::{Limit, MaxDeletes, Refusal, refusals};
 pub use invitations::{diff_invitations, invitation_in_sync};
 pub use markdown::render_markdown;
+pub use private::Private;
 pub use render::{
     ChangeOutcome, JsonReport, OutcomeKind, render_json, render_outcomes, render_text,
 };
@@ -218,6 +220,13 @@ pub struct Plan {
     /// Changes that cannot be made (a role the organization does not allow); never sent.
     #[serde(default)]
     pub rejected: Vec<Rejected>,
+    /// The organizations `--org` selected, as given; empty: every organization the files
+    /// manage. A saved plan records them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected: Vec<String>,
+    /// Organizations the files name that do not exist in Clerk: nothing is planned for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// A change left out of the plan because it cannot succeed, and why.

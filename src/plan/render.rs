@@ -5,6 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::private::{Private, hidden_change, hidden_object};
 use super::{Action, Change, Pending, Plan, Refusal};
 
 /// How a change ended (or `planned`, before an apply), as the reports name it.
@@ -183,9 +184,12 @@ pub fn render_json(
 }
 
 /// Renders the plan for a terminal: grouped by organization, one line per change, then a
-/// summary line.
-pub fn render_text(plan: &Plan) -> String {
+/// summary line. Private metadata values are shown only with `Private::Shown`.
+pub fn render_text(plan: &Plan, private: Private) -> String {
     let mut out = String::new();
+    if let Some(selected) = selected_line(plan) {
+        let _ = writeln!(out, "{selected}\n");
+    }
     for organization in &plan.organizations {
         let pending: Vec<&Pending> = plan
             .pending
@@ -210,7 +214,7 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = writeln!(out, "  warning: {note}");
         }
         for change in &organization.changes {
-            let _ = writeln!(out, "  {}", change_line(change));
+            let _ = writeln!(out, "  {}", change_line(change, private));
         }
         for pending in pending {
             let _ = writeln!(
@@ -245,22 +249,32 @@ pub(super) fn header(organization: &super::OrganizationPlan) -> String {
     }
 }
 
+/// `Only the organizations selected with --org: …`, when `--org` selected some.
+pub(super) fn selected_line(plan: &Plan) -> Option<String> {
+    (!plan.selected.is_empty()).then(|| {
+        format!(
+            "Only the organizations selected with --org: {}.",
+            plan.selected.join(", ")
+        )
+    })
+}
+
 /// `+ user_x (alice@example.com) org:admin`, `~ … role a → b`, `- …`, `+ invite EMAIL ROLE`,
 /// `- revoke invitation EMAIL ROLE`.
-pub fn change_line(change: &Change) -> String {
-    let line = change_text(change);
+pub fn change_line(change: &Change, private: Private) -> String {
+    let line = change_text(change, private);
     match &change.source {
         Some(source) => format!("{line} ({source})"),
         None => line,
     }
 }
 
-fn change_text(change: &Change) -> String {
+fn change_text(change: &Change, private: Private) -> String {
     let who = change.who();
     let role = change.role.as_deref().unwrap_or_default();
     match change.action {
         Action::Create => match &change.metadata_patch {
-            Some(metadata) => format!("+ {who} {role} with {}", compact_parts(metadata)),
+            Some(metadata) => format!("+ {who} {role} with {}", compact_parts(metadata, private)),
             None => format!("+ {who} {role}"),
         },
         Action::UpdateRole => {
@@ -284,6 +298,10 @@ fn change_text(change: &Change) -> String {
                         .and_then(Value::as_object)
                         .cloned()
                         .unwrap_or_default();
+                    if part == "private_metadata" && private == Private::Hidden {
+                        parts.push(format!("{part} {}", hidden_change(&before, part_patch)));
+                        continue;
+                    }
                     let mut after = before.clone();
                     super::metadata::apply_patch(&mut after, part_patch);
                     parts.push(format!(
@@ -297,18 +315,27 @@ fn change_text(change: &Change) -> String {
         }
         Action::Delete => format!("- {who} {role}"),
         Action::Invite => match &change.metadata_patch {
-            Some(metadata) => format!("+ invite {who} {role} with {}", compact_parts(metadata)),
+            Some(metadata) => format!(
+                "+ invite {who} {role} with {}",
+                compact_parts(metadata, private)
+            ),
             None => format!("+ invite {who} {role}"),
         },
         Action::RevokeInvitation => format!("- revoke invitation {who} {role}"),
     }
 }
 
-fn compact_parts(metadata: &Value) -> String {
+fn compact_parts(metadata: &Value, private: Private) -> String {
     let mut parts = Vec::new();
     for part in ["public_metadata", "private_metadata"] {
-        if let Some(value) = metadata.get(part) {
-            parts.push(format!("{part} {value}"));
+        match metadata.get(part) {
+            Some(Value::Object(object))
+                if part == "private_metadata" && private == Private::Hidden =>
+            {
+                parts.push(format!("{part} {}", hidden_object(object.keys())));
+            }
+            Some(value) => parts.push(format!("{part} {value}")),
+            None => {}
         }
     }
     parts.join(", ")
@@ -329,7 +356,16 @@ pub fn summary_line(plan: &Plan) -> String {
             " {unsettled} organization(s) read inconsistently: no deletion or demotion planned in them."
         )
     };
-    format!("{}{rejected}{unsettled}", counts_line(plan))
+    let missing = if plan.missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " {} organization(s) named in the files do not exist: {}.",
+            plan.missing.len(),
+            plan.missing.join(", ")
+        )
+    };
+    format!("{}{rejected}{unsettled}{missing}", counts_line(plan))
 }
 
 fn counts_line(plan: &Plan) -> String {
@@ -339,6 +375,15 @@ fn counts_line(plan: &Plan) -> String {
         } else {
             format!(" ({} pending)", plan.pending.len())
         };
+        // Only a clean run may say that everything matches.
+        let troubled =
+            !plan.missing.is_empty() || !plan.rejected.is_empty() || plan.unsettled().count() > 0;
+        if troubled {
+            return format!(
+                "No changes to send in the {} organization(s) read{pending}, but not everything could be planned:",
+                plan.organizations.len()
+            );
+        }
         return format!(
             "No changes: the {} managed organization(s) match the desired state{pending}.",
             plan.organizations.len()
@@ -366,7 +411,7 @@ fn counts_line(plan: &Plan) -> String {
 /// Renders what an apply did: per organization, one line per change with its outcome (and
 /// the error or note under it), then the failures again at the end so none is missed.
 /// `outcomes` is in plan order, as for [`render_json`].
-pub fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome]) -> String {
+pub fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome], private: Private) -> String {
     let mut out = String::new();
     let mut failures = Vec::new();
     let mut index = 0;
@@ -385,7 +430,7 @@ pub fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome]) -> String {
                 .map(|(o, d)| (*o, d.as_deref()))
                 .unwrap_or((OutcomeKind::Planned, None));
             index += 1;
-            let line = change_line(change);
+            let line = change_line(change, private);
             let _ = writeln!(out, "  {outcome:<8} {line}");
             if let Some(detail) = detail {
                 let _ = writeln!(out, "           {detail}");
