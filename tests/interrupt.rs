@@ -103,24 +103,43 @@ fn writes(simulator: &Simulator) -> usize {
     simulator.requests().iter().filter(|r| r.is_write()).count()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_interrupted_apply_reports_every_change_once_and_the_next_apply_finishes_the_job() {
+/// The slow simulator seeded with [`instance`], and a directory holding its file `m.yaml`.
+async fn setup() -> (Simulator, tempfile::TempDir) {
     let (state, text) = instance();
     let simulator = slow(state).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", &text);
-    let child = spawn(
-        &simulator,
-        dir.path(),
-        &["apply", "-f", "m.yaml", "--output", "json"],
-    );
-    eventually("the first write", || writes(&simulator) > 0).await;
-    signal(&child, "INT");
+    (simulator, dir)
+}
+
+/// Runs membersync with `args`, sends `name` (INT, TERM) once `started` holds, and waits (with
+/// a deadline) for the run to end: its output, and the requests answered at the signal.
+async fn interrupt_once(
+    simulator: &Simulator,
+    dir: &std::path::Path,
+    args: &[&str],
+    name: &str,
+    started: impl Fn() -> bool,
+) -> (std::process::Output, usize) {
+    let child = spawn(simulator, dir, args);
+    eventually("the run to get going", started).await;
+    signal(&child, name);
     let signalled = simulator.requests().len();
     let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
         .await
-        .expect("the run ends soon after the interrupt")
+        .expect("the run ends soon after the signal")
         .unwrap();
+    (output, signalled)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_apply_reports_every_change_once_and_the_next_apply_finishes_the_job() {
+    let (simulator, dir) = setup().await;
+    let args = ["apply", "-f", "m.yaml", "--output", "json"];
+    let (output, signalled) = interrupt_once(&simulator, dir.path(), &args, "INT", || {
+        writes(&simulator) > 0
+    })
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
@@ -183,17 +202,12 @@ async fn an_interrupted_apply_reports_every_change_once_and_the_next_apply_finis
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_during_an_apply_prints_the_text_report_with_the_changes_not_sent() {
-    let (state, text) = instance();
-    let simulator = slow(state).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "m.yaml", &text);
-    let child = spawn(&simulator, dir.path(), &["apply", "-f", "m.yaml"]);
-    eventually("the first write", || writes(&simulator) > 0).await;
-    signal(&child, "TERM");
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("the run ends soon after SIGTERM")
-        .unwrap();
+    let (simulator, dir) = setup().await;
+    let args = ["apply", "-f", "m.yaml"];
+    let (output, _) = interrupt_once(&simulator, dir.path(), &args, "TERM", || {
+        writes(&simulator) > 0
+    })
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let out = stdout(&output);
     assert!(out.contains("Apply incomplete:"), "{out}");
@@ -237,10 +251,7 @@ async fn a_second_interrupt_exits_at_once_with_130() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_apply_of_a_saved_plan_is_finished_by_the_next_apply() {
-    let (state, text) = instance();
-    let simulator = slow(state).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "m.yaml", &text);
+    let (simulator, dir) = setup().await;
     let planned = membersync(
         &simulator,
         dir.path(),
@@ -248,13 +259,11 @@ async fn an_interrupted_apply_of_a_saved_plan_is_finished_by_the_next_apply() {
     )
     .await;
     assert_eq!(planned.status.code(), Some(0), "{}", stderr(&planned));
-    let child = spawn(&simulator, dir.path(), &["apply", "--plan", "plan.json"]);
-    eventually("the first write", || writes(&simulator) > 0).await;
-    signal(&child, "TERM");
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("the run ends soon after SIGTERM")
-        .unwrap();
+    let args = ["apply", "--plan", "plan.json"];
+    let (output, _) = interrupt_once(&simulator, dir.path(), &args, "TERM", || {
+        writes(&simulator) > 0
+    })
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let out = stdout(&output);
     let summary = out.lines().last().unwrap();
@@ -267,16 +276,12 @@ async fn an_interrupted_apply_of_a_saved_plan_is_finished_by_the_next_apply() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_export_writes_no_file() {
-    let (state, _) = instance();
-    let simulator = slow(state).await;
-    let dir = tempfile::tempdir().unwrap();
-    let child = spawn(&simulator, dir.path(), &["export", "-o", "out.yaml"]);
-    eventually("the first read", || !simulator.requests().is_empty()).await;
-    signal(&child, "TERM");
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("the export ends soon after SIGTERM")
-        .unwrap();
+    let (simulator, dir) = setup().await;
+    let args = ["export", "-o", "out.yaml"];
+    let (output, _) = interrupt_once(&simulator, dir.path(), &args, "TERM", || {
+        !simulator.requests().is_empty()
+    })
+    .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("interrupted: nothing was exported"),
