@@ -153,39 +153,12 @@ async fn plan_with(
     mut desired: DesiredState,
     scope: Scope<'_>,
 ) -> Result<Planned, SyncError> {
-    let named: Vec<OrgRef> = desired
-        .organizations
-        .iter()
-        .map(|o| o.key.clone())
-        .collect();
-    // With `--org` and a rule, the selected organizations' slugs are needed to tell whether
-    // the rule excepts them (the instance's organizations are not listed then).
-    let ids_too = matches!(scope, Scope::Selected(_)) && desired.all_organizations.is_some();
-    let mut lookup = clerk::resolve_organizations(client, &named, ids_too).await?;
-    drop(named);
     let (own, selected) = match scope {
         Scope::Everything => (None, None),
         Scope::Own(id) => (Some(id), None),
         Scope::Selected(covered) => (None, Some(covered)),
     };
-    // Member counts of the organizations `all_organizations` adds (read with them).
-    let mut added: HashMap<String, u64> = HashMap::new();
-    if let Some(rule) = desired.all_organizations.take() {
-        let every = match selected {
-            Some(mut covered) => {
-                covered.extend(lookup.found.values().cloned());
-                covered
-            }
-            None => clerk::list_every_organization(client).await?,
-        };
-        added = apply_rule(&mut desired, &rule, &every, &lookup);
-        for organization in every {
-            lookup
-                .found
-                .entry(OrgRef::Id(organization.id.clone()))
-                .or_insert(organization);
-        }
-    }
+    let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
     let refs: Vec<OrgRef> = desired
         .organizations
         .iter()
@@ -302,6 +275,45 @@ async fn plan_with(
         observed: observed.memberships,
         invitations: observed.invitations,
     })
+}
+
+/// Looks up the files' organizations (slugs; IDs too when `--org` selected some under a rule)
+/// and applies `all_organizations` to the organizations it reaches: every organization of the
+/// instance, listed, or with `--org` the `selected` ones it covers. Returns the lookup (with
+/// every organization the rule reached) and the member counts of those the rule adds.
+async fn look_up_organizations(
+    client: &Client,
+    desired: &mut DesiredState,
+    selected: Option<Vec<clerk::Organization>>,
+) -> Result<(clerk::OrgLookup, HashMap<String, u64>), ClerkError> {
+    let named: Vec<OrgRef> = desired
+        .organizations
+        .iter()
+        .map(|o| o.key.clone())
+        .collect();
+    // With `--org` and a rule, the selected organizations' slugs are needed to tell whether
+    // the rule excepts them (the instance's organizations are not listed then).
+    let ids_too = selected.is_some() && desired.all_organizations.is_some();
+    let mut lookup = clerk::resolve_organizations(client, &named, ids_too).await?;
+    drop(named);
+    let Some(rule) = desired.all_organizations.take() else {
+        return Ok((lookup, HashMap::new()));
+    };
+    let every = match selected {
+        Some(mut covered) => {
+            covered.extend(lookup.found.values().cloned());
+            covered
+        }
+        None => clerk::list_every_organization(client).await?,
+    };
+    let added = apply_rule(desired, &rule, &every, &lookup);
+    for organization in every {
+        lookup
+            .found
+            .entry(OrgRef::Id(organization.id.clone()))
+            .or_insert(organization);
+    }
+    Ok((lookup, added))
 }
 
 /// Applies `all_organizations` to the organizations of the instance (`every`): its members

@@ -12,6 +12,7 @@ mod organizations;
 mod pacing;
 mod read;
 mod secret;
+mod stats;
 mod transport;
 
 use std::sync::Arc;
@@ -38,7 +39,10 @@ pub use read::{
     resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
+use stats::InFlight;
+pub use stats::StatsSnapshot;
 pub use transport::Cause;
+use transport::error_chain;
 
 /// The Backend API version membersync is written against (the shipped spec).
 pub const API_VERSION: &str = "2026-05-12";
@@ -113,61 +117,7 @@ pub struct RequestStats {
     pub in_flight: AtomicU64,
 }
 
-/// The counters of [`RequestStats`] at one moment. A run that shares its client with others
-/// (the daemon's cycles and webhook reconciles) counts its own requests as the difference of
-/// two snapshots, taken at its start and end ([`StatsSnapshot::since`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    pub sent: u64,
-    pub writes: u64,
-    pub retries: u64,
-    pub throttled: u64,
-}
-
-impl StatsSnapshot {
-    /// What was counted between `earlier` and this snapshot.
-    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
-        StatsSnapshot {
-            sent: self.sent.saturating_sub(earlier.sent),
-            writes: self.writes.saturating_sub(earlier.writes),
-            retries: self.retries.saturating_sub(earlier.retries),
-            throttled: self.throttled.saturating_sub(earlier.throttled),
-        }
-    }
-}
-
-/// Counts a request in flight until its answer is in (or it failed).
-struct InFlight<'a>(&'a AtomicU64);
-
-impl<'a> InFlight<'a> {
-    fn start(counter: &'a AtomicU64) -> InFlight<'a> {
-        counter.fetch_add(1, Ordering::SeqCst);
-        InFlight(counter)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 impl RequestStats {
-    /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            sent: self.sent.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            throttled: self.throttled.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Requests sent whose answer is not in yet.
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
     fn record(&self, endpoint: &'static str, status: u16) {
         metrics::counter!(
             crate::telemetry::names::API_REQUESTS,
@@ -610,19 +560,6 @@ impl Client {
             retry_after: None,
         }
     }
-}
-
-/// An error and its sources, `a: b: c` (for debug logs: reqwest's own message alone is "error
-/// sending request").
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(error) = source {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
-        source = error.source();
-    }
-    text
 }
 
 /// `Retry-After` in seconds or as an HTTP date.

@@ -114,6 +114,19 @@ impl Cause {
     }
 }
 
+/// An error and its sources, `a: b: c` (for debug logs: reqwest's own message alone is "error
+/// sending request").
+pub(super) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(error) = source {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        source = error.source();
+    }
+    text
+}
+
 /// The error and its sources, outermost first. An `io::Error` that wraps another error does
 /// not list it as its source (it forwards to the wrapped error's source), so it is added here.
 fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {

@@ -367,15 +367,9 @@ pub async fn run_plan(
     };
     crate::telemetry::clear_progress();
     if plan.is_empty() {
-        match output {
-            OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, Some(&[])))),
-            OutputFormat::Markdown => say(plan::render_markdown(
-                plan,
-                &refusals,
-                Some(&[]),
-                options.private,
-            )),
-            OutputFormat::Text => {}
+        // The text plan said it all already.
+        if output != OutputFormat::Text {
+            say(render_report(plan, &refusals, &[], options));
         }
         return Ok(Outcome::Done);
     }
@@ -389,24 +383,28 @@ pub async fn run_plan(
             .filter(|(_, outcome)| !matches!(outcome, ChangeResult::Applied { .. }))
             .map(|(change, _)| change),
     );
-    match output {
-        OutputFormat::Json => say(format!(
-            "{}\n",
-            render_json(plan, &refusals, Some(&outcomes))
-        )),
-        OutputFormat::Text => say(render_outcomes(plan, &outcomes, options.private)),
-        OutputFormat::Markdown => say(plan::render_markdown(
-            plan,
-            &refusals,
-            Some(&outcomes),
-            options.private,
-        )),
-    }
+    say(render_report(plan, &refusals, &outcomes, options));
     Ok(if report.is_success() {
         Outcome::Done
     } else {
         Outcome::ChangesFailed
     })
+}
+
+/// What an apply did, in the output asked for.
+fn render_report(
+    plan: &Plan,
+    overridden: &[plan::Refusal],
+    outcomes: &[ChangeOutcome],
+    options: ApplyOptions,
+) -> String {
+    match options.output {
+        OutputFormat::Json => format!("{}\n", render_json(plan, overridden, Some(outcomes))),
+        OutputFormat::Text => render_outcomes(plan, outcomes, options.private),
+        OutputFormat::Markdown => {
+            plan::render_markdown(plan, overridden, Some(outcomes), options.private)
+        }
+    }
 }
 
 /// The drift gauge: these changes, counted by action.

@@ -43,11 +43,7 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
     );
     let options = SimOptions {
         latency: Duration::from_millis(20),
-        rate_limit: None,
-        fail_rate: 0.0,
-        churn: Vec::new(),
-        invitation_limit: None,
-        webhook: None,
+        ..SimOptions::default()
     };
     let simulator = Simulator::start_with(state, &key, options)
         .await

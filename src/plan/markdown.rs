@@ -108,16 +108,7 @@ fn document(
         }
         out.push('\n');
     }
-    if !plan.missing.is_empty() {
-        let _ = writeln!(
-            out,
-            "**Not found** (the files name these organizations; they do not exist in this Clerk instance):\n"
-        );
-        for missing in &plan.missing {
-            let _ = writeln!(out, "- `{missing}`");
-        }
-        out.push('\n');
-    }
+    missing_section(&mut out, plan);
     if let Some(outcomes) = outcomes {
         not_applied(&mut out, plan, outcomes, private);
     }
@@ -185,6 +176,21 @@ fn organization_section(
         }
     }
     out.push_str("```\n\n");
+}
+
+/// The organizations the files name that do not exist.
+fn missing_section(out: &mut String, plan: &Plan) {
+    if plan.missing.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "**Not found** (the files name these organizations; they do not exist in this Clerk instance):\n"
+    );
+    for missing in &plan.missing {
+        let _ = writeln!(out, "- `{missing}`");
+    }
+    out.push('\n');
 }
 
 /// Too large for a comment: one row per organization with its counts.
