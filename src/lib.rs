@@ -13,6 +13,8 @@ pub mod commands;
 pub mod daemon;
 /// The desired state: loading, parsing and validating the YAML files (no network).
 pub mod desired;
+/// Company directories (Google Workspace, Okta, Entra ID): the people of a group, read over HTTP.
+pub mod directory;
 /// The planner: diff, ordering, safety checks and rendering (pure, no IO).
 pub mod plan;
 /// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals.
