@@ -119,7 +119,7 @@ impl EntraClient {
         let token =
             AccessToken::from_answer(&reply.body).map_err(|detail| DirectoryError::Decode {
                 directory: transport.directory.clone(),
-                provider: transport.kind.as_str(),
+                provider: transport.kind,
                 context: context.to_owned(),
                 detail,
             })?;
@@ -135,7 +135,7 @@ impl EntraClient {
         let context = format!("reading group `{group}`");
         let decode = |detail: String| DirectoryError::Decode {
             directory: transport.directory.clone(),
-            provider: transport.kind.as_str(),
+            provider: transport.kind,
             context: context.clone(),
             detail,
         };

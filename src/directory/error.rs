@@ -1,6 +1,8 @@
 //! Errors of the directory clients. Every message names the directory; none carries a
 //! credential (server error texts are cut short and scrubbed of the secrets in use).
 
+use super::config::ProviderKind;
+
 /// Reading a group from a directory did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DirectoryError {
@@ -19,7 +21,7 @@ pub enum DirectoryError {
     )]
     Unauthorized {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         /// "the token endpoint https://… refused the credentials" and the like.
         what: String,
@@ -32,7 +34,7 @@ pub enum DirectoryError {
     #[error("directory `{directory}` ({provider}): group `{group}` not found ({detail})")]
     GroupNotFound {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         group: String,
         detail: String,
     },
@@ -51,7 +53,7 @@ pub enum DirectoryError {
     #[error("directory `{directory}` ({provider}): {context}: HTTP {status}: {detail}")]
     Api {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         status: u16,
         detail: String,
@@ -64,7 +66,7 @@ pub enum DirectoryError {
     )]
     Throttled {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         wait: std::time::Duration,
         longest: std::time::Duration,
@@ -74,7 +76,7 @@ pub enum DirectoryError {
     #[error("directory `{directory}` ({provider}): {context}: unexpected answer: {detail}")]
     Decode {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         detail: String,
     },
@@ -82,7 +84,7 @@ pub enum DirectoryError {
     #[error("directory `{directory}` ({provider}): {context}: {detail}")]
     Transport {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         detail: String,
     },
@@ -92,7 +94,7 @@ pub enum DirectoryError {
     )]
     OutOfRetries {
         directory: String,
-        provider: &'static str,
+        provider: ProviderKind,
         context: String,
         budget: u32,
     },

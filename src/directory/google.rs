@@ -172,7 +172,7 @@ impl GoogleClient {
         let context = "getting an access token";
         let decode = |detail: String| DirectoryError::Decode {
             directory: transport.directory.clone(),
-            provider: transport.kind.as_str(),
+            provider: transport.kind,
             context: context.to_owned(),
             detail,
         };
@@ -229,7 +229,7 @@ impl GoogleClient {
             let page: Page<'_> =
                 serde_json::from_slice(&body).map_err(|error| DirectoryError::Decode {
                     directory: transport.directory.clone(),
-                    provider: transport.kind.as_str(),
+                    provider: transport.kind,
                     context: context.clone(),
                     detail: format!("a page of members is not the documented JSON: {error}"),
                 })?;

@@ -154,7 +154,7 @@ impl OktaClient {
             1 => Ok(found.remove(0)),
             0 => Err(DirectoryError::GroupNotFound {
                 directory: transport.directory.clone(),
-                provider: transport.kind.as_str(),
+                provider: transport.kind,
                 group: name.to_owned(),
                 detail: "no group has this exact name".to_owned(),
             }),
@@ -201,7 +201,7 @@ impl OktaClient {
             Ok(next) if same_origin(&self.base, &next) => Ok(Some(next)),
             _ => Err(DirectoryError::Decode {
                 directory: transport.directory.clone(),
-                provider: transport.kind.as_str(),
+                provider: transport.kind,
                 context: context.to_owned(),
                 detail: format!(
                     "the next page `{link}` is not on {}; the token is not sent elsewhere",
@@ -229,7 +229,7 @@ fn email<'a>(profile: &'a Profile<'_>) -> Option<&'a str> {
 fn decode(transport: &Transport, context: &str, error: &serde_json::Error) -> DirectoryError {
     DirectoryError::Decode {
         directory: transport.directory.clone(),
-        provider: transport.kind.as_str(),
+        provider: transport.kind,
         context: context.to_owned(),
         detail: format!("the answer is not the documented JSON: {error}"),
     }

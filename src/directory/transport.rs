@@ -189,7 +189,7 @@ impl Transport {
         if self.out_of_retries() {
             return Err(self.permanent(DirectoryError::OutOfRetries {
                 directory: self.directory.clone(),
-                provider: self.kind.as_str(),
+                provider: self.kind,
                 context: call.context.to_owned(),
                 budget: self.options.retry_budget,
             }));
@@ -303,7 +303,7 @@ impl Transport {
             describe_body(body, &exposed)
         };
         let directory = self.directory.clone();
-        let provider = self.kind.as_str();
+        let provider = self.kind;
         let context = call.context.to_owned();
         let refused = match call.endpoint {
             Endpoint::Token => (400..500).contains(&status) && status != 429,
@@ -352,7 +352,7 @@ impl Transport {
             Some(wait) if wait > self.options.max_pause => {
                 self.permanent(DirectoryError::Throttled {
                     directory,
-                    provider: self.kind.as_str(),
+                    provider: self.kind,
                     context,
                     wait,
                     longest: self.options.max_pause,
@@ -389,7 +389,7 @@ impl Transport {
         Failure {
             error: DirectoryError::Transport {
                 directory: self.directory.clone(),
-                provider: self.kind.as_str(),
+                provider: self.kind,
                 context: call.context.to_owned(),
                 detail,
             },

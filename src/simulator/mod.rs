@@ -16,6 +16,7 @@
 // Handler helpers return the error response to send as their `Err`; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod directories;
 mod faults;
 mod invitations;
 mod merge;
