@@ -12,6 +12,25 @@ use super::{FakeEndpoint, Shared, error, query_pairs, query_value};
 
 /// The largest page `members.list` serves.
 const MAX_RESULTS: usize = 200;
+/// The query parameters of `members.list` in Google's discovery document (admin
+/// directory_v1), and the standard ones every method takes. Google refuses others.
+const PARAMETERS: [&str; 15] = [
+    "includeDerivedMembership",
+    "maxResults",
+    "pageToken",
+    "roles",
+    "$.xgafv",
+    "access_token",
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "oauth_token",
+    "prettyPrint",
+    "quotaUser",
+    "uploadType",
+    "upload_protocol",
+];
 
 #[derive(Deserialize)]
 struct Claims {
@@ -150,6 +169,29 @@ pub(super) async fn members(
             "UNAUTHENTICATED",
         );
     }
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !PARAMETERS.contains(&name.as_str()))
+    {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter."
+            ),
+            "INVALID_ARGUMENT",
+        );
+    }
+    let derived = match query_value(&pairs, "includeDerivedMembership") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "Invalid value at 'include_derived_membership' (TYPE_BOOL)",
+                "INVALID_ARGUMENT",
+            );
+        }
+    };
     let page_size = match query_value(&pairs, "maxResults").map(str::parse::<usize>) {
         None => MAX_RESULTS,
         Some(Ok(size)) if (1..=MAX_RESULTS).contains(&size) => size,
@@ -174,7 +216,6 @@ pub(super) async fn members(
             );
         }
     };
-    let derived = query_value(&pairs, "includeDerivedMembership") == Some("true");
     let Some((id, nested)) = inner
         .group(&group)
         .map(|found| (found.id.clone(), found.groups.clone()))
