@@ -9,6 +9,7 @@
 //! cargo bench --bench apply -- pacing             # told 1×, 1.5×, 2.5×, 10× the real limit
 //! cargo bench --bench apply -- rules              # all_organizations over 50,000 organizations
 //! cargo bench --bench apply -- webhooks           # drift-to-repaired latency of webhook reconciles
+//! cargo bench --bench apply -- directories        # 50,000-member Google and 20,000-member Graph groups
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ fn main() {
         if run("rules") {
             rules(50_000, false).await;
             rules(5_000, true).await;
+        }
+        if run("directories") {
+            directories::run().await;
         }
     });
 }
@@ -694,3 +698,6 @@ async fn webhooks() {
     );
     let _ = child.kill().await;
 }
+
+#[path = "apply/directories.rs"]
+mod directories;

@@ -154,6 +154,7 @@ impl EntraClient {
             .append_pair("$top", PAGE_SIZE)
             .append_pair("$count", "true");
         let mut collector = Collector::default();
+        let mut unknown_state = 0usize;
         loop {
             let exchange = || self.exchange(transport);
             let reply = authorized_get(
@@ -176,6 +177,7 @@ impl EntraClient {
             }
             collector.page();
             for user in &page.value {
+                unknown_state += usize::from(user.account_enabled.is_none());
                 let active = user.account_enabled == Some(true);
                 collector.user(active, email(user));
             }
@@ -189,6 +191,15 @@ impl EntraClient {
                     )));
                 }
             };
+        }
+        if unknown_state > 0 {
+            // Graph returns members it may not fully read with limited information.
+            tracing::warn!(
+                directory = %transport.directory,
+                group,
+                users = unknown_state,
+                "Graph gave no accountEnabled for these users; they are left out (does the app have User.Read.All?)"
+            );
         }
         Ok(collector.finish())
     }

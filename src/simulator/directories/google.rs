@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{FakeEndpoint, Shared, error, query_pairs, query_value};
+use super::{FakeEndpoint, Inner, Shared, error, query_pairs, query_value};
 
 /// The largest page `members.list` serves.
 const MAX_RESULTS: usize = 200;
@@ -152,6 +152,54 @@ fn google_error(status: StatusCode, message: &str, reason: &str) -> Response {
     )
 }
 
+/// What a `members.list` request asks for.
+struct Listing {
+    derived: bool,
+    page_size: usize,
+    offset: usize,
+}
+
+/// Reads the query as Google would: only the discovery document's parameters, each of its
+/// type (`maxResults` 1 to 200), and a page token this server gave.
+fn listing(pairs: &[(String, String)]) -> Result<Listing, Response> {
+    let invalid =
+        |message: &str| google_error(StatusCode::BAD_REQUEST, message, "INVALID_ARGUMENT");
+    if let Some((name, _)) = pairs
+        .iter()
+        .find(|(name, _)| !PARAMETERS.contains(&name.as_str()))
+    {
+        return Err(invalid(&format!(
+            "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter."
+        )));
+    }
+    let derived = match query_value(pairs, "includeDerivedMembership") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(invalid(
+                "Invalid value at 'include_derived_membership' (TYPE_BOOL)",
+            ));
+        }
+    };
+    let page_size = match query_value(pairs, "maxResults").map(str::parse::<usize>) {
+        None => MAX_RESULTS,
+        Some(Ok(size)) if (1..=MAX_RESULTS).contains(&size) => size,
+        Some(_) => return Err(invalid("Invalid Input: maxResults")),
+    };
+    let offset = match query_value(pairs, "pageToken")
+        .map(|token| token.strip_prefix("page-").map(str::parse::<usize>))
+    {
+        None => 0,
+        Some(Some(Ok(offset))) => offset,
+        Some(_) => return Err(invalid("Invalid Input: pageToken")),
+    };
+    Ok(Listing {
+        derived,
+        page_size,
+        offset,
+    })
+}
+
 /// `GET /google/admin/directory/v1/groups/{group}/members`: `includeDerivedMembership`,
 /// `maxResults` (at most 200), `pageToken`.
 pub(super) async fn members(
@@ -169,52 +217,9 @@ pub(super) async fn members(
             "UNAUTHENTICATED",
         );
     }
-    if let Some((name, _)) = pairs
-        .iter()
-        .find(|(name, _)| !PARAMETERS.contains(&name.as_str()))
-    {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter."
-            ),
-            "INVALID_ARGUMENT",
-        );
-    }
-    let derived = match query_value(&pairs, "includeDerivedMembership") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "Invalid value at 'include_derived_membership' (TYPE_BOOL)",
-                "INVALID_ARGUMENT",
-            );
-        }
-    };
-    let page_size = match query_value(&pairs, "maxResults").map(str::parse::<usize>) {
-        None => MAX_RESULTS,
-        Some(Ok(size)) if (1..=MAX_RESULTS).contains(&size) => size,
-        Some(_) => {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "Invalid Input: maxResults",
-                "INVALID_ARGUMENT",
-            );
-        }
-    };
-    let offset = match query_value(&pairs, "pageToken")
-        .map(|token| token.strip_prefix("page-").map(str::parse::<usize>))
-    {
-        None => 0,
-        Some(Some(Ok(offset))) => offset,
-        Some(_) => {
-            return google_error(
-                StatusCode::BAD_REQUEST,
-                "Invalid Input: pageToken",
-                "INVALID_ARGUMENT",
-            );
-        }
+    let listing = match listing(&pairs) {
+        Ok(listing) => listing,
+        Err(response) => return response,
     };
     let Some((id, nested)) = inner
         .group(&group)
@@ -226,17 +231,22 @@ pub(super) async fn members(
             "NOT_FOUND",
         );
     };
-    // Nested groups are members of type GROUP; with derived membership their users follow.
+    error(StatusCode::OK, page(&mut inner, &id, &nested, &listing))
+}
+
+/// One page of members: nested groups first (type `GROUP`), then the users (with derived
+/// membership, the nested groups' users too).
+fn page(inner: &mut Inner, id: &str, nested: &[String], listing: &Listing) -> serde_json::Value {
     let entries: Vec<serde_json::Value> = nested
         .iter()
         .filter_map(|nested| inner.group(nested))
         .map(|nested| json!({"kind": "admin#directory#member", "id": nested.id, "email": nested.email, "role": "MEMBER", "type": "GROUP", "status": "ACTIVE"}))
         .collect();
-    let users = inner.users_of(&id, derived);
+    let users = inner.users_of(id, listing.derived);
     let total = entries.len() + users.len();
-    let end = (offset + page_size).min(total);
-    let mut page = Vec::with_capacity(end.saturating_sub(offset));
-    for position in offset..end {
+    let end = (listing.offset + listing.page_size).min(total);
+    let mut page = Vec::with_capacity(end.saturating_sub(listing.offset));
+    for position in listing.offset..end {
         if position < entries.len() {
             page.push(entries[position].clone());
             continue;
@@ -255,5 +265,5 @@ pub(super) async fn members(
     if end < total {
         body["nextPageToken"] = json!(format!("page-{end}"));
     }
-    error(StatusCode::OK, body)
+    body
 }

@@ -85,6 +85,55 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     )
 }
 
+/// What a page request asks for.
+struct Listing {
+    top: usize,
+    skip: usize,
+    select: Vec<String>,
+}
+
+/// Reads the request as Graph would: the cast to users needs `ConsistencyLevel: eventual`
+/// and `$count=true`; `$top` is 1 to 999; a skip token must be one this server gave.
+fn listing(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Listing, Response> {
+    let bad = |message: &str| graph_error(StatusCode::BAD_REQUEST, "Request_BadRequest", message);
+    let eventual = headers
+        .get("consistencylevel")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("eventual"));
+    if !eventual || query_value(pairs, "$count") != Some("true") {
+        return Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_UnsupportedQuery",
+            "The specified OData cast is an advanced query: it needs the ConsistencyLevel header set to 'eventual' and $count=true.",
+        ));
+    }
+    let top = match query_value(pairs, "$top").map(str::parse::<usize>) {
+        None => DEFAULT_TOP,
+        Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
+        Some(_) => {
+            return Err(bad(
+                "Invalid page size specified. Must be between 1 and 999 inclusive.",
+            ));
+        }
+    };
+    let skip = match query_value(pairs, "$skiptoken").map(|token| {
+        token
+            .strip_prefix("X'")
+            .and_then(|rest| rest.strip_suffix('\''))
+            .map(str::parse::<usize>)
+    }) {
+        None => 0,
+        Some(Some(Ok(skip))) => skip,
+        Some(_) => return Err(bad("Invalid skip token.")),
+    };
+    let select = query_value(pairs, "$select")
+        .unwrap_or("id,mail,userPrincipalName,displayName")
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .collect();
+    Ok(Listing { top, skip, select })
+}
+
 /// `GET /graph/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user`.
 pub(super) async fn members(
     State(shared): State<Shared>,
@@ -101,66 +150,11 @@ pub(super) async fn members(
             "Access token validation failure. Invalid audience.",
         );
     }
-    let eventual = headers
-        .get("consistencylevel")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.eq_ignore_ascii_case("eventual"));
-    if !eventual || query_value(&pairs, "$count") != Some("true") {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            "Request_UnsupportedQuery",
-            "The specified OData cast is an advanced query: it needs the ConsistencyLevel header set to 'eventual' and $count=true.",
-        );
-    }
-    let top = match query_value(&pairs, "$top").map(str::parse::<usize>) {
-        None => DEFAULT_TOP,
-        Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
-        Some(_) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                "Invalid page size specified. Must be between 1 and 999 inclusive.",
-            );
-        }
+    let listing = match listing(&pairs, &headers) {
+        Ok(listing) => listing,
+        Err(response) => return response,
     };
-    let skip = match query_value(&pairs, "$skiptoken").map(|token| {
-        token
-            .strip_prefix("X'")
-            .and_then(|rest| rest.strip_suffix('\''))
-            .map(str::parse::<usize>)
-    }) {
-        None => 0,
-        Some(Some(Ok(skip))) => skip,
-        Some(_) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                "Request_BadRequest",
-                "Invalid skip token.",
-            );
-        }
-    };
-    let select: Vec<String> = query_value(&pairs, "$select")
-        .map(|select| {
-            select
-                .split(',')
-                .map(|name| name.trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_else(|| {
-            vec![
-                "id".into(),
-                "mail".into(),
-                "userPrincipalName".into(),
-                "displayName".into(),
-            ]
-        });
-    let Some(id) = inner
-        .state
-        .groups
-        .iter()
-        .find(|found| found.id == group)
-        .map(|found| found.id.clone())
-    else {
+    if !inner.state.groups.iter().any(|found| found.id == group) {
         return graph_error(
             StatusCode::NOT_FOUND,
             "Request_ResourceNotFound",
@@ -168,15 +162,15 @@ pub(super) async fn members(
                 "Resource '{group}' does not exist or one of its queried reference-property objects are not present."
             ),
         );
-    };
-    let users = inner.users_of(&id, true);
-    let end = (skip + top).min(users.len());
-    let value: Vec<Value> = users[skip.min(end)..end]
+    }
+    let users = inner.users_of(&group, true);
+    let end = (listing.skip + listing.top).min(users.len());
+    let value: Vec<Value> = users[listing.skip.min(end)..end]
         .iter()
-        .map(|&index| user_json(&inner.state.users[index], &select))
+        .map(|&index| user_json(&inner.state.users[index], &listing.select))
         .collect();
     let mut body = json!({
-        "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#users({})", select.join(",")),
+        "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#users({})", listing.select.join(",")),
         "@odata.count": users.len(),
         "value": value,
     });
