@@ -49,6 +49,19 @@ fn validated(log: &str) -> usize {
         .count()
 }
 
+/// Prism saw requests since `before` (violations, validations), and none broke the
+/// description.
+fn assert_conformed(log: &str, before: (usize, usize)) {
+    let found = violations(log);
+    assert_eq!(
+        found.len(),
+        before.0,
+        "requests that break the description:\n{}",
+        found.join("\n")
+    );
+    assert!(validated(log) > before.1, "Prism saw the requests");
+}
+
 fn client(directory: &Directory) -> DirectoryClient {
     let options = DirectoryOptions {
         max_attempts: 1,
@@ -89,14 +102,7 @@ async fn okta_requests_conform_to_oktas_api_description() {
         "{by_name:?}"
     );
 
-    let found = violations(&log);
-    assert_eq!(
-        found.len(),
-        before.0,
-        "requests that break the description:\n{}",
-        found.join("\n")
-    );
-    assert!(validated(&log) > before.1, "Prism saw the requests");
+    assert_conformed(&log, before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,12 +139,5 @@ async fn graph_requests_conform_to_microsoft_graphs_api_description() {
         other => panic!("expected the made-up next page to be refused: {other:?}"),
     }
 
-    let found = violations(&log);
-    assert_eq!(
-        found.len(),
-        before.0,
-        "requests that break the description:\n{}",
-        found.join("\n")
-    );
-    assert!(validated(&log) > before.1, "Prism saw the requests");
+    assert_conformed(&log, before);
 }

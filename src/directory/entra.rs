@@ -16,15 +16,14 @@
 
 use std::borrow::Cow;
 
-use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
 
 use super::config::{ENTRA_SECRET_VARIABLE, Entra, GRAPH_API_URL, entra_token_url};
 use super::error::DirectoryError;
 use super::secret::{Env, Secret, read_value};
-use super::token::{AccessToken, TokenCache, authorized_get};
-use super::transport::{Auth, Call, Endpoint, Transport, same_origin};
+use super::token::{AccessToken, TokenCache, authorized_get, request_token};
+use super::transport::{Transport, same_origin};
 use super::{Collector, Members, join, not_found};
 
 /// The scope of an app-only token for Microsoft Graph.
@@ -97,34 +96,13 @@ impl EntraClient {
 
     /// The client-credentials grant.
     async fn exchange(&self, transport: &Transport) -> Result<AccessToken, DirectoryError> {
-        let context = "getting an access token";
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("client_secret", self.secret.expose())
-            .append_pair("scope", GRAPH_SCOPE)
-            .finish();
-        let form = Secret::new(form);
-        let reply = transport
-            .send(&Call {
-                context,
-                endpoint: Endpoint::Token,
-                method: Method::POST,
-                url: &self.token_url,
-                auth: Auth::None,
-                form: Some(form.expose()),
-                headers: &[],
-            })
-            .await?;
-        let token =
-            AccessToken::from_answer(&reply.body).map_err(|detail| DirectoryError::Decode {
-                directory: transport.directory.clone(),
-                provider: transport.kind,
-                context: context.to_owned(),
-                detail,
-            })?;
-        transport.remember(&token.secret);
-        Ok(token)
+        let fields = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.secret.expose()),
+            ("scope", GRAPH_SCOPE),
+        ];
+        request_token(transport, &self.token_url, &fields).await
     }
 
     pub(crate) async fn read_group(

@@ -13,15 +13,14 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::config::{GOOGLE_API_URL, GOOGLE_CREDENTIALS_VARIABLE, Google};
 use super::error::DirectoryError;
 use super::secret::{Env, Secret, read_named_file};
-use super::token::{AccessToken, TokenCache, authorized_get};
-use super::transport::{Auth, Call, Endpoint, Transport};
+use super::token::{AccessToken, TOKEN_CONTEXT, TokenCache, authorized_get, request_token};
+use super::transport::Transport;
 use super::{Collector, Members, join, not_found};
 
 /// The only scope membersync asks for: reading group members.
@@ -169,33 +168,17 @@ impl GoogleClient {
 
     /// Exchanges a fresh assertion for an access token.
     async fn exchange(&self, transport: &Transport) -> Result<AccessToken, DirectoryError> {
-        let context = "getting an access token";
-        let decode = |detail: String| DirectoryError::Decode {
+        let assertion = self.assertion().map_err(|detail| DirectoryError::Decode {
             directory: transport.directory.clone(),
             provider: transport.kind,
-            context: context.to_owned(),
+            context: TOKEN_CONTEXT.to_owned(),
             detail,
-        };
-        let assertion = self.assertion().map_err(decode)?;
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-            .append_pair("assertion", assertion.expose())
-            .finish();
-        let form = Secret::new(form);
-        let reply = transport
-            .send(&Call {
-                context,
-                endpoint: Endpoint::Token,
-                method: Method::POST,
-                url: &self.token_url,
-                auth: Auth::None,
-                form: Some(form.expose()),
-                headers: &[],
-            })
-            .await?;
-        let token = AccessToken::from_answer(&reply.body).map_err(decode)?;
-        transport.remember(&token.secret);
-        Ok(token)
+        })?;
+        let fields = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.expose()),
+        ];
+        request_token(transport, &self.token_url, &fields).await
     }
 
     pub(crate) async fn read_group(

@@ -95,6 +95,42 @@ impl TokenCache {
     }
 }
 
+/// What a token request is for, in messages.
+pub(crate) const TOKEN_CONTEXT: &str = "getting an access token";
+
+/// Asks a token endpoint for an access token with a form (the grant and its credentials),
+/// through the directory's limiter and retries.
+pub(crate) async fn request_token(
+    transport: &Transport,
+    url: &url::Url,
+    fields: &[(&str, &str)],
+) -> Result<AccessToken, DirectoryError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        form.append_pair(name, value);
+    }
+    let form = Secret::new(form.finish());
+    let reply = transport
+        .send(&Call {
+            context: TOKEN_CONTEXT,
+            endpoint: Endpoint::Token,
+            method: reqwest::Method::POST,
+            url,
+            auth: Auth::None,
+            form: Some(form.expose()),
+            headers: &[],
+        })
+        .await?;
+    let token = AccessToken::from_answer(&reply.body).map_err(|detail| DirectoryError::Decode {
+        directory: transport.directory.clone(),
+        provider: transport.kind,
+        context: TOKEN_CONTEXT.to_owned(),
+        detail,
+    })?;
+    transport.remember(&token.secret);
+    Ok(token)
+}
+
 /// A GET with the directory's access token. A 401 on a cached token renews it once: it may
 /// have been revoked, or the clocks disagree.
 pub(crate) async fn authorized_get<F, Fut>(

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use membersync::directory::{
-    Directory, DirectoryClient, DirectoryOptions, Entra, Google, Members, Okta, Provider,
-    ProviderKind,
+    Directory, DirectoryClient, DirectoryError, DirectoryOptions, Entra, Google, Members, Okta,
+    Provider, ProviderKind,
 };
 use membersync::simulator::directories::{DirectoryState, FakeDirectories, UserStatus};
 
@@ -136,4 +136,16 @@ pub fn expected_support(locked: bool) -> Vec<String> {
 
 pub fn emails(members: &Members) -> Vec<String> {
     members.people.iter().map(|p| p.email.clone()).collect()
+}
+
+/// The directory refused the credentials with `status`, and the message says each of `says`.
+pub fn assert_refused(error: &DirectoryError, status: u16, says: &[&str]) {
+    assert!(
+        matches!(error, DirectoryError::Unauthorized { status: s, .. } if *s == status),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    for expected in says {
+        assert!(text.contains(expected), "`{expected}` missing from: {text}");
+    }
 }

@@ -66,16 +66,14 @@ async fn google_refuses_an_assertion_signed_with_another_key() {
         .read_group("support@example.com")
         .await
         .unwrap_err();
-    let text = error.to_string();
-    assert!(
-        matches!(error, DirectoryError::Unauthorized { status: 400, .. }),
-        "{error:?}"
-    );
-    assert!(text.contains("directory `corp` (google)"), "{text}");
-    assert!(text.contains("Invalid JWT Signature"), "{text}");
-    assert!(
-        text.contains("credentials_file or GOOGLE_APPLICATION_CREDENTIALS"),
-        "{text}"
+    assert_refused(
+        &error,
+        400,
+        &[
+            "directory `corp` (google)",
+            "Invalid JWT Signature",
+            "credentials_file or GOOGLE_APPLICATION_CREDENTIALS",
+        ],
     );
     assert_eq!(
         fake.requests_to(FakeEndpoint::GoogleToken),
@@ -204,13 +202,11 @@ async fn okta_reads_the_token_from_its_variable_and_refuses_a_wrong_one() {
         .read_group("00goncall00000000000")
         .await
         .unwrap_err();
-    let text = error.to_string();
+    assert_refused(&error, 401, &["token_file or OKTA_API_TOKEN"]);
     assert!(
-        matches!(error, DirectoryError::Unauthorized { status: 401, .. }),
-        "{error:?}"
+        !error.to_string().contains("00wrong-token-value"),
+        "{error}"
     );
-    assert!(text.contains("token_file or OKTA_API_TOKEN"), "{text}");
-    assert!(!text.contains("00wrong-token-value"), "{text}");
 
     let missing = DirectoryClient::with_options(&directory, options(ProviderKind::Okta), &no_env)
         .unwrap_err();
@@ -273,18 +269,16 @@ async fn entra_refuses_a_wrong_client_secret_with_a_clear_error() {
         .read_group(GRAPH_GROUP)
         .await
         .unwrap_err();
-    let text = error.to_string();
-    assert!(
-        matches!(error, DirectoryError::Unauthorized { status: 401, .. }),
-        "{error:?}"
+    assert_refused(
+        &error,
+        401,
+        &[
+            "directory `entra` (entra)",
+            "AADSTS7000215",
+            "client_secret_file or AZURE_CLIENT_SECRET",
+        ],
     );
-    assert!(text.contains("directory `entra` (entra)"), "{text}");
-    assert!(text.contains("AADSTS7000215"), "{text}");
-    assert!(
-        text.contains("client_secret_file or AZURE_CLIENT_SECRET"),
-        "{text}"
-    );
-    assert!(!text.contains("not~the~secret"), "{text}");
+    assert!(!error.to_string().contains("not~the~secret"), "{error}");
     assert_eq!(fake.requests_to(FakeEndpoint::GraphMembers), 0);
 }
 

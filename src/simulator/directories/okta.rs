@@ -79,6 +79,21 @@ fn start_after(ids: &[&str], after: Option<&str>) -> usize {
         .map_or(0, |position| position + 1)
 }
 
+/// Checks the `SSWS` token, then reads the query and its `limit` (at most `default`).
+fn accept(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    default: usize,
+) -> Result<(Vec<(String, String)>, usize), Response> {
+    if !authorized(shared, headers) {
+        return Err(invalid_token());
+    }
+    let pairs = query_pairs(query);
+    let limit = limit(&pairs, default)?;
+    Ok((pairs, limit))
+}
+
 fn limit(pairs: &[(String, String)], default: usize) -> Result<usize, Response> {
     match query_value(pairs, "limit").map(str::parse::<usize>) {
         None => Ok(default),
@@ -98,12 +113,8 @@ pub(super) async fn users(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&shared, &headers) {
-        return invalid_token();
-    }
-    let pairs = query_pairs(query.as_deref());
-    let limit = match limit(&pairs, DEFAULT_USERS_LIMIT) {
-        Ok(limit) => limit,
+    let (pairs, limit) = match accept(&shared, &headers, query.as_deref(), DEFAULT_USERS_LIMIT) {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let mut inner = shared.lock();
@@ -159,12 +170,8 @@ pub(super) async fn groups(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&shared, &headers) {
-        return invalid_token();
-    }
-    let pairs = query_pairs(query.as_deref());
-    let limit = match limit(&pairs, DEFAULT_GROUPS_LIMIT) {
-        Ok(limit) => limit,
+    let (pairs, limit) = match accept(&shared, &headers, query.as_deref(), DEFAULT_GROUPS_LIMIT) {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
     let wanted = |group: &DirectoryGroup| -> Result<bool, Response> {
