@@ -161,6 +161,10 @@ impl EntraClient {
             }
             let Some(next) = page.next_link else { break };
             url = match Url::parse(&next) {
+                // A link to the page just read would page forever.
+                Ok(next) if next == url => {
+                    return Err(decode("the next page is the one just read".to_owned()));
+                }
                 Ok(next) if same_origin(&self.api, &next) => next,
                 _ => {
                     return Err(decode(format!(

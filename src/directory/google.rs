@@ -227,6 +227,15 @@ impl GoogleClient {
                 collector.user(active, member.email.as_deref());
             }
             match page.next_page_token.filter(|token| !token.is_empty()) {
+                // A token that names the page just read would page forever.
+                Some(token) if page_token.as_ref() == Some(&token) => {
+                    return Err(DirectoryError::Decode {
+                        directory: transport.directory.clone(),
+                        provider: transport.kind,
+                        context,
+                        detail: "the next page token is the one just read".to_owned(),
+                    });
+                }
                 Some(token) => page_token = Some(token),
                 None => break,
             }

@@ -113,7 +113,7 @@ impl OktaClient {
                     .is_some_and(|status| ACTIVE.contains(&status));
                 collector.user(active, email(&user.profile));
             }
-            match self.next(transport, &reply, &context)? {
+            match self.next(transport, &url, &reply, &context)? {
                 Some(next) => url = next,
                 None => break,
             }
@@ -145,7 +145,7 @@ impl OktaClient {
                     .filter(|group| group.profile.name.as_deref() == Some(name))
                     .map(|group| group.id),
             );
-            match self.next(transport, &reply, &context)? {
+            match self.next(transport, &url, &reply, &context)? {
                 Some(next) => url = next,
                 None => break,
             }
@@ -191,6 +191,7 @@ impl OktaClient {
     fn next(
         &self,
         transport: &Transport,
+        current: &Url,
         reply: &Reply,
         context: &str,
     ) -> Result<Option<Url>, DirectoryError> {
@@ -198,6 +199,13 @@ impl OktaClient {
             return Ok(None);
         };
         match Url::parse(link) {
+            // A link to the page just read would page forever.
+            Ok(next) if next == *current => Err(DirectoryError::Decode {
+                directory: transport.directory.clone(),
+                provider: transport.kind,
+                context: context.to_owned(),
+                detail: "the next page is the one just read".to_owned(),
+            }),
             Ok(next) if same_origin(&self.base, &next) => Ok(Some(next)),
             _ => Err(DirectoryError::Decode {
                 directory: transport.directory.clone(),

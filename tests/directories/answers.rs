@@ -154,3 +154,28 @@ async fn a_key_file_that_is_no_service_account_key_is_refused_without_quoting_it
     }
     assert!(fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_next_page_that_names_the_page_just_read_stops_the_read() {
+    let server = MockServer::start().await;
+    let same = format!(
+        "<{}/api/v1/groups/00gx/users?limit=200>; rel=\"next\"",
+        server.uri()
+    );
+    Mock::given(path("/api/v1/groups/00gx/users"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .insert_header("link", same.as_str()),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "00okta-token");
+    let error = client(&okta_at(&server, &token))
+        .read_group("00gx")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("the one just read"), "{error}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
