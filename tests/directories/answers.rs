@@ -39,26 +39,44 @@ async fn token_endpoint(server: &MockServer, body: serde_json::Value) {
         .await;
 }
 
+/// Reads `group` from an Okta at `server` and returns the error.
+async fn okta_error(server: &MockServer, group: &str) -> DirectoryError {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "00okta-token");
+    client(&okta_at(server, &token))
+        .read_group(group)
+        .await
+        .unwrap_err()
+}
+
+/// Reads `group` from a Graph at `server` and returns the error.
+async fn entra_error(server: &MockServer, group: &str) -> DirectoryError {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write(dir.path(), "secret", "s3cret");
+    client(&entra_at(server, &secret))
+        .read_group(group)
+        .await
+        .unwrap_err()
+}
+
+/// An Okta page of `users` whose `Link` header names `next`.
+fn okta_page(users: serde_json::Value, next: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(users)
+        .insert_header("link", format!("<{next}>; rel=\"next\"").as_str())
+}
+
 #[tokio::test]
 async fn an_okta_next_page_on_another_host_is_refused_and_not_requested() {
     let server = MockServer::start().await;
     Mock::given(path("/api/v1/groups/00gx/users"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!([{"id": "00u1", "status": "ACTIVE", "profile": {"email": "a@example.com"}}]))
-                .insert_header(
-                    "link",
-                    r#"<https://attacker.example/api/v1/groups/00gx/users?after=00u1>; rel="next""#,
-                ),
-        )
+        .respond_with(okta_page(
+            json!([{"id": "00u1", "status": "ACTIVE", "profile": {"email": "a@example.com"}}]),
+            "https://attacker.example/api/v1/groups/00gx/users?after=00u1",
+        ))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "token", "00okta-token");
-    let error = client(&okta_at(&server, &token))
-        .read_group("00gx")
-        .await
-        .unwrap_err();
+    let error = okta_error(&server, "00gx").await;
     assert!(matches!(error, DirectoryError::Decode { .. }), "{error:?}");
     assert!(error.to_string().contains("attacker.example"), "{error}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -75,12 +93,7 @@ async fn a_graph_next_link_on_another_host_is_refused() {
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = write(dir.path(), "secret", "s3cret");
-    let error = client(&entra_at(&server, &secret))
-        .read_group("g")
-        .await
-        .unwrap_err();
+    let error = entra_error(&server, "g").await;
     assert!(matches!(error, DirectoryError::Decode { .. }), "{error:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
@@ -93,12 +106,7 @@ async fn a_malformed_page_is_a_clear_error_not_a_panic() {
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"value\": [ {\"mail\": 42"))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = write(dir.path(), "secret", "s3cret");
-    let error = client(&entra_at(&server, &secret))
-        .read_group("g")
-        .await
-        .unwrap_err();
+    let error = entra_error(&server, "g").await;
     let text = error.to_string();
     assert!(matches!(error, DirectoryError::Decode { .. }), "{error:?}");
     assert!(
@@ -111,12 +119,7 @@ async fn a_malformed_page_is_a_clear_error_not_a_panic() {
 async fn a_token_answer_without_a_token_is_a_clear_error() {
     let server = MockServer::start().await;
     token_endpoint(&server, json!({"token_type": "Bearer"})).await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = write(dir.path(), "secret", "s3cret");
-    let error = client(&entra_at(&server, &secret))
-        .read_group("g")
-        .await
-        .unwrap_err();
+    let error = entra_error(&server, "g").await;
     assert!(matches!(error, DirectoryError::Decode { .. }), "{error:?}");
     assert!(error.to_string().contains("access_token"), "{error}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -158,24 +161,12 @@ async fn a_key_file_that_is_no_service_account_key_is_refused_without_quoting_it
 #[tokio::test]
 async fn a_next_page_that_names_the_page_just_read_stops_the_read() {
     let server = MockServer::start().await;
-    let same = format!(
-        "<{}/api/v1/groups/00gx/users?limit=200>; rel=\"next\"",
-        server.uri()
-    );
+    let same = format!("{}/api/v1/groups/00gx/users?limit=200", server.uri());
     Mock::given(path("/api/v1/groups/00gx/users"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!([]))
-                .insert_header("link", same.as_str()),
-        )
+        .respond_with(okta_page(json!([]), &same))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "token", "00okta-token");
-    let error = client(&okta_at(&server, &token))
-        .read_group("00gx")
-        .await
-        .unwrap_err();
+    let error = okta_error(&server, "00gx").await;
     assert!(error.to_string().contains("the one just read"), "{error}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
