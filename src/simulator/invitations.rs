@@ -1,61 +1,46 @@
 //! Organization invitations, answered as Clerk answers them: the instance and organization
 //! listings, single and bulk creation with Clerk's errors (a pending invitation already there,
-//! already a member, the membership quota, more than 10 in one bulk request), revocation, and
-//! an hourly limit of invitation requests answered 429 with a long `Retry-After`.
+//! already a member, the membership quota, more than 10 in one bulk request), revocation, one
+//! invitation and the pending ones, and an hourly limit of invitation requests answered 429
+//! with a long `Retry-After`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::routes::{check_role, one, paging, pairs};
+use super::objects::{PageOut, invitation_out};
+use super::routes::{all, check_role, one, paging, pairs};
 use super::server::{Inner, Shared, Simulator, error};
-use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser};
+use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser, now_ms};
 
 /// The most invitations one bulk request may carry (Clerk's documented maximum).
 const BULK_LIMIT: usize = 10;
 
-fn invitation_json(state: &SimState, invitation: &SimInvitation) -> Value {
-    let organization = state.organization(&invitation.organization_id);
-    json!({
-        "object": "organization_invitation",
-        "id": invitation.id,
-        "email_address": invitation.email_address,
-        "role": invitation.role,
-        "role_name": invitation.role.trim_start_matches("org:"),
-        "organization_id": invitation.organization_id,
-        "inviter_id": null,
-        "public_inviter_data": null,
-        "status": invitation.status,
-        "public_metadata": invitation.public_metadata,
-        "private_metadata": invitation.private_metadata,
-        "url": null,
-        "expires_at": invitation.created_at + invitation.expires_in_days.unwrap_or(30) * 86_400_000,
-        "created_at": invitation.created_at,
-        "updated_at": invitation.created_at,
-        "public_organization_data": organization.map(|o| json!({
-            "id": o.id, "name": o.name, "slug": o.slug, "has_image": false
-        })),
-    })
+/// One invitation, as the organization's endpoints answer it.
+fn invitation_response(state: &SimState, invitation: &SimInvitation) -> Response {
+    axum::Json(invitation_out(state, invitation, false)).into_response()
 }
 
-/// A page of invitations, oldest first unless `order_by=-created_at`.
+/// A page of invitations, newest first unless `order_by=+created_at`, of the given `status`es
+/// (repeatable; none: any). The instance's listing adds each one's organization.
 fn invitation_page(
     state: &SimState,
     pairs: &[(String, String)],
+    with_organization: bool,
     keep: impl Fn(&SimInvitation) -> bool,
 ) -> Response {
     let (limit, offset) = match paging(pairs) {
         Ok(paging) => paging,
         Err(response) => return response,
     };
-    let status = one(pairs, "status");
+    let statuses = all(pairs, "status");
     let mut invitations: Vec<&SimInvitation> = state
         .invitations
         .iter()
-        .filter(|i| status.as_ref().is_none_or(|s| *s == i.status) && keep(i))
+        .filter(|i| (statuses.is_empty() || statuses.contains(&i.status)) && keep(i))
         .collect();
     invitations.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     if one(pairs, "order_by").as_deref() != Some("+created_at") {
@@ -63,13 +48,13 @@ fn invitation_page(
         invitations.reverse();
     }
     let total_count = invitations.len();
-    let data: Vec<Value> = invitations
+    let data = invitations
         .into_iter()
         .skip(offset)
         .take(limit)
-        .map(|i| invitation_json(state, i))
+        .map(|i| invitation_out(state, i, with_organization))
         .collect();
-    axum::Json(json!({ "data": data, "total_count": total_count })).into_response()
+    axum::Json(PageOut { data, total_count }).into_response()
 }
 
 pub(super) async fn list_instance(
@@ -78,7 +63,7 @@ pub(super) async fn list_instance(
 ) -> Response {
     let pairs = pairs(&query);
     let inner = shared.lock();
-    invitation_page(&inner.state, &pairs, |_| true)
+    invitation_page(&inner.state, &pairs, true, |_| true)
 }
 
 pub(super) async fn list_organization(
@@ -93,12 +78,52 @@ pub(super) async fn list_organization(
     };
     let id = organization.id.clone();
     let email = one(&pairs, "email_address");
-    invitation_page(&inner.state, &pairs, |i| {
+    invitation_page(&inner.state, &pairs, false, |i| {
         i.organization_id == id
             && email
                 .as_ref()
                 .is_none_or(|e| e.eq_ignore_ascii_case(&i.email_address))
     })
+}
+
+/// `GET /organizations/{id}/invitations/pending`: the pending ones, newest first.
+pub(super) async fn list_pending(
+    State(shared): State<Shared>,
+    Path(org): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> = pairs(&query)
+        .into_iter()
+        .filter(|(name, _)| name == "limit" || name == "offset")
+        .collect();
+    let inner = shared.lock();
+    let Some(organization) = inner.state.organization(&org) else {
+        return not_found("Organization not found");
+    };
+    let id = organization.id.clone();
+    invitation_page(&inner.state, &pairs, false, |i| {
+        i.organization_id == id && i.status == "pending"
+    })
+}
+
+/// `GET /organizations/{id}/invitations/{invitation_id}`.
+pub(super) async fn get(
+    State(shared): State<Shared>,
+    Path((org, invitation_id)): Path<(String, String)>,
+) -> Response {
+    let inner = shared.lock();
+    let Some(organization) = inner.state.organization(&org) else {
+        return not_found("Organization not found");
+    };
+    match inner
+        .state
+        .invitations
+        .iter()
+        .find(|i| i.id == invitation_id && i.organization_id == organization.id)
+    {
+        Some(invitation) => invitation_response(&inner.state, invitation),
+        None => not_found("Invitation not found"),
+    }
 }
 
 fn not_found(message: &str) -> Response {
@@ -138,7 +163,7 @@ pub(super) async fn create(
     match invite(&mut inner, &org, std::slice::from_ref(&body)) {
         Ok(mut created) => {
             let invitation = created.remove(0);
-            axum::Json(invitation_json(&inner.state, &invitation)).into_response()
+            invitation_response(&inner.state, &invitation)
         }
         Err(response) => response,
     }
@@ -169,12 +194,12 @@ pub(super) async fn create_bulk(
     }
     match invite(&mut inner, &org, &bodies) {
         Ok(created) => {
-            let data: Vec<Value> = created
+            let data: Vec<_> = created
                 .iter()
-                .map(|i| invitation_json(&inner.state, i))
+                .map(|i| invitation_out(&inner.state, i, false))
                 .collect();
             let total_count = data.len();
-            axum::Json(json!({ "data": data, "total_count": total_count })).into_response()
+            axum::Json(PageOut { data, total_count }).into_response()
         }
         Err(response) => response,
     }
@@ -348,7 +373,10 @@ pub(super) async fn revoke(
     }
     invitation.status = "revoked".to_owned();
     let invitation = invitation.clone();
-    axum::Json(invitation_json(&inner.state, &invitation)).into_response()
+    inner
+        .state
+        .touch(&invitation.id, invitation.created_at, now_ms());
+    invitation_response(&inner.state, &invitation)
 }
 
 impl Simulator {
@@ -367,6 +395,7 @@ impl Simulator {
                     emails: vec![email.to_owned()],
                 });
                 inner.state.reindex();
+                inner.state.created(&id, now_ms());
                 id
             }
         };
@@ -380,6 +409,9 @@ impl Simulator {
         for &index in &pending {
             inner.state.invitations[index].status = "accepted".to_owned();
             let invitation = inner.state.invitations[index].clone();
+            inner
+                .state
+                .touch(&invitation.id, invitation.created_at, now_ms());
             let id = inner.next_id;
             inner.next_id += 1;
             let membership = SimMembership {

@@ -17,9 +17,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod directories;
+mod directory;
+mod endpoints;
 mod faults;
+mod filters;
 mod invitations;
 mod merge;
+mod objects;
 mod routes;
 mod server;
 mod state;
@@ -28,7 +32,7 @@ mod webhooks;
 pub use faults::{Fault, FaultKind, StateHook};
 pub use server::{SimOptions, Simulator};
 pub use state::{
-    IndexCache, LoggedRequest, SimInvitation, SimMembership, SimOrganization, SimRoleSet, SimState,
-    SimUser, generated_state,
+    IndexCache, LoggedRequest, SEEDED_AT, SimInvitation, SimMembership, SimOrganization,
+    SimRoleSet, SimState, SimUser, Times, generated_state,
 };
 pub use webhooks::SimWebhook;

@@ -1,15 +1,19 @@
-//! The endpoints membersync uses, answered from the simulated instance as Clerk answers them.
+//! The membership endpoints, answered from the simulated instance as Clerk answers them: the
+//! instance's and an organization's listings (paging, filters, order), create, role change,
+//! metadata merge and delete; and the query helpers the other endpoints share.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
+use super::filters::{Order, OrderKey, PeopleFilter};
 use super::merge::merge_patch;
+use super::objects::{PageOut, membership_out};
 use super::server::{Shared, error};
-use super::state::{SimMembership, SimOrganization, SimState};
+use super::state::{SimMembership, SimOrganization, SimState, now_ms};
 
 pub(super) async fn unknown(method: Method, uri: Uri) -> Response {
     error(
@@ -59,85 +63,12 @@ pub(super) fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Respo
     }
 }
 
-/// A membership as Clerk serializes it (`OrganizationMembership`), borrowed from the state so
-/// that a page of 500 is written without building a JSON tree first.
-#[derive(Serialize)]
-struct MembershipOut<'a> {
-    object: &'static str,
-    id: &'a str,
-    role: &'a str,
-    permissions: [&'a str; 0],
-    public_metadata: &'a Map<String, Value>,
-    private_metadata: &'a Map<String, Value>,
-    organization: OrganizationOut<'a>,
-    public_user_data: UserOut<'a>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(Serialize)]
-struct OrganizationOut<'a> {
-    object: &'static str,
-    id: &'a str,
-    slug: Option<&'a str>,
-    name: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct UserOut<'a> {
-    user_id: &'a str,
-    identifier: Option<&'a str>,
-}
-
-fn membership_out<'a>(state: &'a SimState, membership: &'a SimMembership) -> MembershipOut<'a> {
-    let organization = state.organization(&membership.organization_id);
-    let identifier = state
-        .user(&membership.user_id)
-        .and_then(|u| u.emails.first().map(String::as_str));
-    MembershipOut {
-        object: "organization_membership",
-        id: &membership.id,
-        role: &membership.role,
-        permissions: [],
-        public_metadata: &membership.public_metadata,
-        private_metadata: &membership.private_metadata,
-        organization: OrganizationOut {
-            object: "organization",
-            id: &membership.organization_id,
-            slug: organization.map(|o| o.slug.as_str()),
-            name: organization.map(|o| o.name.as_str()),
-        },
-        public_user_data: UserOut {
-            user_id: &membership.user_id,
-            identifier,
-        },
-        created_at: membership.created_at,
-        updated_at: membership.created_at,
-    }
-}
-
-pub(super) fn membership_json(state: &SimState, membership: &SimMembership) -> Value {
-    serde_json::to_value(membership_out(state, membership)).unwrap_or(Value::Null)
+/// Writes one membership as Clerk does.
+pub(super) fn membership_response(state: &SimState, membership: &SimMembership) -> Response {
+    axum::Json(membership_out(state, membership)).into_response()
 }
 
 /// A page of memberships, written straight from the state.
-#[derive(Serialize)]
-struct PageOut<'a> {
-    data: Vec<MembershipOut<'a>>,
-    total_count: usize,
-}
-
-pub(super) fn organization_json(organization: &SimOrganization, count: usize) -> Value {
-    json!({
-        "object": "organization",
-        "id": organization.id,
-        "slug": organization.slug,
-        "name": organization.name,
-        "members_count": count,
-        "role_set_key": organization.role_set_key,
-    })
-}
-
 pub(super) fn page(
     state: &SimState,
     memberships: Vec<&SimMembership>,
@@ -154,17 +85,6 @@ pub(super) fn page(
     axum::Json(PageOut { data, total_count }).into_response()
 }
 
-pub(super) fn sorted_by_creation(
-    mut memberships: Vec<&SimMembership>,
-    order_by: Option<String>,
-) -> Vec<&SimMembership> {
-    memberships.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    if order_by.as_deref() == Some("-created_at") {
-        memberships.reverse();
-    }
-    memberships
-}
-
 pub(super) async fn list_instance(
     State(shared): State<Shared>,
     RawQuery(query): RawQuery,
@@ -174,9 +94,18 @@ pub(super) async fn list_instance(
         Ok(paging) => paging,
         Err(response) => return response,
     };
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let ascending = one(&pairs, "order_by").as_deref() != Some("-created_at");
-    if ascending && !inner.sorted {
+    let order = match Order::from_query(&pairs) {
+        Ok(order) => order,
+        Err(response) => return response,
+    };
+    let mut inner = shared.lock();
+    if order.key != OrderKey::CreatedAt {
+        let state = &inner.state;
+        let mut memberships: Vec<&SimMembership> = state.memberships.iter().collect();
+        order.sort(state, &mut memberships);
+        return page(state, memberships, limit, offset);
+    }
+    if !inner.sorted {
         // Sorted once, then kept in order: a page costs its 500 entries, not the instance.
         inner
             .state
@@ -184,22 +113,17 @@ pub(super) async fn list_instance(
             .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         inner.sorted = true;
     }
+    // Either direction without copying a million references per page.
     let state = &inner.state;
-    if ascending {
-        // The usual case, without copying a million references per page.
-        let data = state
-            .memberships
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|m| membership_out(state, m))
-            .collect();
-        let total_count = state.memberships.len();
-        return axum::Json(PageOut { data, total_count }).into_response();
-    }
-    let memberships =
-        sorted_by_creation(state.memberships.iter().collect(), one(&pairs, "order_by"));
-    page(state, memberships, limit, offset)
+    let total_count = state.memberships.len();
+    let data = if order.descending {
+        let newest = state.memberships.iter().rev().skip(offset).take(limit);
+        newest.map(|m| membership_out(state, m)).collect()
+    } else {
+        let oldest = state.memberships.iter().skip(offset).take(limit);
+        oldest.map(|m| membership_out(state, m)).collect()
+    };
+    axum::Json(PageOut { data, total_count }).into_response()
 }
 
 pub(super) async fn list_organization(
@@ -212,25 +136,26 @@ pub(super) async fn list_organization(
         Ok(paging) => paging,
         Err(response) => return response,
     };
-    let users = all(&pairs, "user_id");
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(organization) = inner.state.organization(&org) else {
+    let (filter, order) = match (PeopleFilter::from_query(&pairs), Order::from_query(&pairs)) {
+        (Ok(filter), Ok(order)) => (filter, order),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    let inner = shared.lock();
+    let state = &inner.state;
+    let Some(organization) = state.organization(&org) else {
         return error(
             StatusCode::NOT_FOUND,
             "resource_not_found",
             "Organization not found",
         );
     };
-    let memberships = inner
-        .state
+    let mut memberships: Vec<&SimMembership> = state
         .memberships
         .iter()
-        .filter(|m| {
-            m.organization_id == organization.id && (users.is_empty() || users.contains(&m.user_id))
-        })
+        .filter(|m| m.organization_id == organization.id && filter.keeps_membership(state, m))
         .collect();
-    let memberships = sorted_by_creation(memberships, one(&pairs, "order_by"));
-    page(&inner.state, memberships, limit, offset)
+    order.sort(state, &mut memberships);
+    page(state, memberships, limit, offset)
 }
 
 #[derive(Deserialize)]
@@ -266,6 +191,9 @@ pub(super) async fn create(
     if let Err(response) = check_role(&inner.state, &organization, &body.role) {
         return response;
     }
+    if let Err(response) = check_quota(&inner.state, &organization) {
+        return response;
+    }
     let organization_id = organization.id;
     if inner.state.user(&body.user_id).is_none() {
         return error(
@@ -297,7 +225,7 @@ pub(super) async fn create(
         private_metadata: body.private_metadata.unwrap_or_default(),
         created_at: inner.next_created_at(),
     };
-    let response = membership_json(&inner.state, &membership);
+    let response = membership_response(&inner.state, &membership);
     if inner
         .state
         .memberships
@@ -307,7 +235,28 @@ pub(super) async fn create(
         inner.sorted = false;
     }
     inner.state.memberships.push(membership);
-    axum::Json(response).into_response()
+    response
+}
+
+/// Refuses a new member of a full organization (`max_allowed_memberships`, 0: no limit), as
+/// Clerk does: 403 `organization_membership_quota_exceeded`, a refusal of this one change.
+fn check_quota(state: &SimState, organization: &SimOrganization) -> Result<(), Response> {
+    let Some(max) = organization.max_allowed_memberships.filter(|max| *max > 0) else {
+        return Ok(());
+    };
+    let members = state
+        .memberships
+        .iter()
+        .filter(|m| m.organization_id == organization.id)
+        .count();
+    if members < max {
+        return Ok(());
+    }
+    Err(error(
+        StatusCode::FORBIDDEN,
+        "organization_membership_quota_exceeded",
+        "The organization has reached its maximum number of memberships.",
+    ))
 }
 
 /// Refuses a role the organization does not allow, as Clerk does.
@@ -325,6 +274,13 @@ pub(super) fn check_role(
             &format!("The role `{role}` does not exist in this organization."),
         ))
     }
+}
+
+/// Moves the `updated_at` of the membership at `index` to now.
+fn touch(state: &mut SimState, index: usize) {
+    let membership = &state.memberships[index];
+    let (id, created_at) = (membership.id.clone(), membership.created_at);
+    state.touch(&id, created_at, now_ms());
 }
 
 /// Finds a membership by organization (ID or slug) and user, or answers 404.
@@ -370,8 +326,8 @@ pub(super) async fn update_role(
                 return response;
             }
             inner.state.memberships[index].role = role;
-            let response = membership_json(&inner.state, &inner.state.memberships[index]);
-            axum::Json(response).into_response()
+            touch(&mut inner.state, index);
+            membership_response(&inner.state, &inner.state.memberships[index])
         }
         Err(response) => response,
     }
@@ -385,7 +341,9 @@ pub(super) async fn delete(
     match find(&inner.state, &org, &user) {
         Ok(index) => {
             let membership = inner.state.memberships.remove(index);
-            axum::Json(membership_json(&inner.state, &membership)).into_response()
+            let response = membership_response(&inner.state, &membership);
+            inner.state.times.remove(&membership.id);
+            response
         }
         Err(response) => response,
     }
@@ -423,173 +381,9 @@ pub(super) async fn merge_metadata(
             if let Some(Value::Object(part)) = patch.get("private_metadata") {
                 merge_patch(&mut membership.private_metadata, part);
             }
-            let response = membership_json(&inner.state, &inner.state.memberships[index]);
-            axum::Json(response).into_response()
+            touch(&mut inner.state, index);
+            membership_response(&inner.state, &inner.state.memberships[index])
         }
         Err(response) => response,
-    }
-}
-
-pub(super) async fn list_users(
-    State(shared): State<Shared>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let pairs = pairs(&query);
-    let (limit, offset) = match paging(&pairs) {
-        Ok(paging) => paging,
-        Err(response) => return response,
-    };
-    let emails: Vec<String> = all(&pairs, "email_address")
-        .iter()
-        .map(|e| e.to_lowercase())
-        .collect();
-    if emails.len() > 100 {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_value_invalid",
-            "at most 100 email addresses",
-        );
-    }
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let users: Vec<Value> = inner
-        .state
-        .users
-        .iter()
-        .filter(|u| emails.is_empty() || u.emails.iter().any(|e| emails.contains(&e.to_lowercase())))
-        .skip(offset)
-        .take(limit)
-        .map(|u| {
-            let addresses: Vec<Value> = u
-                .emails
-                .iter()
-                .enumerate()
-                .map(|(i, e)| json!({"object": "email_address", "id": format!("idn_{}_{i}", u.id), "email_address": e}))
-                .collect();
-            json!({"object": "user", "id": u.id, "primary_email_address_id": format!("idn_{}_0", u.id), "email_addresses": addresses})
-        })
-        .collect();
-    axum::Json(Value::Array(users)).into_response()
-}
-
-pub(super) async fn list_organizations(
-    State(shared): State<Shared>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let pairs = pairs(&query);
-    let (limit, offset) = match paging(&pairs) {
-        Ok(paging) => paging,
-        Err(response) => return response,
-    };
-    let ids = all(&pairs, "organization_id");
-    if ids.len() > 100 {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_value_invalid",
-            "at most 100 organization IDs",
-        );
-    }
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let matching: Vec<&SimOrganization> = inner
-        .state
-        .organizations
-        .iter()
-        .filter(|o| wanted.is_empty() || wanted.contains(o.id.as_str()))
-        .skip(offset)
-        .take(limit)
-        .collect();
-    let total = if wanted.is_empty() {
-        inner.state.organizations.len()
-    } else {
-        inner
-            .state
-            .organizations
-            .iter()
-            .filter(|o| wanted.contains(o.id.as_str()))
-            .count()
-    };
-    // One pass over the memberships counts the members of every organization of the page.
-    let mut counts: std::collections::HashMap<&str, usize> =
-        matching.iter().map(|o| (o.id.as_str(), 0)).collect();
-    for membership in &inner.state.memberships {
-        if let Some(count) = counts.get_mut(membership.organization_id.as_str()) {
-            *count += 1;
-        }
-    }
-    let data: Vec<Value> = matching
-        .iter()
-        .map(|o| organization_json(o, counts[o.id.as_str()]))
-        .collect();
-    axum::Json(json!({"data": data, "total_count": total})).into_response()
-}
-
-pub(super) async fn get_role_set(
-    State(shared): State<Shared>,
-    Path(key): Path<String>,
-) -> Response {
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match inner.state.role_sets.iter().find(|s| s.key == key) {
-        Some(set) => {
-            let roles: Vec<Value> = set
-                .roles
-                .iter()
-                .map(|r| json!({"object": "role_set_item", "id": format!("role_{r}"), "name": r, "key": r}))
-                .collect();
-            axum::Json(json!({
-                "object": "role_set", "id": format!("rs_{}", set.key), "name": set.key, "key": set.key,
-                "description": null, "roles": roles, "type": "custom", "created_at": 0, "updated_at": 0
-            }))
-            .into_response()
-        }
-        None => error(
-            StatusCode::NOT_FOUND,
-            "resource_not_found",
-            "Role set not found",
-        ),
-    }
-}
-
-pub(super) async fn list_roles(
-    State(shared): State<Shared>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let pairs = pairs(&query);
-    let (limit, offset) = match paging(&pairs) {
-        Ok(paging) => paging,
-        Err(response) => return response,
-    };
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let roles = inner.state.instance_roles();
-    let data: Vec<Value> = roles
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|r| json!({"object": "role", "id": format!("role_{r}"), "name": r, "key": r, "description": null,
-                        "is_creator_eligible": r == "org:admin", "permissions": [], "created_at": 0, "updated_at": 0}))
-        .collect();
-    axum::Json(json!({"data": data, "total_count": roles.len()})).into_response()
-}
-
-pub(super) async fn get_organization(
-    State(shared): State<Shared>,
-    Path(org): Path<String>,
-    _headers: HeaderMap,
-) -> Response {
-    let inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match inner.state.organization(&org) {
-        Some(organization) => {
-            let count = inner
-                .state
-                .memberships
-                .iter()
-                .filter(|m| m.organization_id == organization.id)
-                .count();
-            axum::Json(organization_json(organization, count)).into_response()
-        }
-        None => error(
-            StatusCode::NOT_FOUND,
-            "resource_not_found",
-            "Organization not found",
-        ),
     }
 }

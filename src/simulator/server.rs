@@ -7,18 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
+use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use serde_json::{Map, json};
 
 use super::faults::{Fault, FaultKind, broken_body, take_fault};
-use super::routes::*;
-use super::state::{LoggedRequest, SimMembership, SimState, SimUser};
+use super::state::{LoggedRequest, SimMembership, SimState, SimUser, now_ms};
 use crate::clerk::{API_VERSION, RateLimit};
 
 /// How the simulator behaves beyond the API itself.
@@ -62,12 +59,9 @@ impl Inner {
     /// A creation time for a new membership: now (Unix ms), as Clerk stamps it, and after
     /// every existing one.
     pub(super) fn next_created_at(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|since| since.as_millis() as i64)
-            .unwrap_or_default();
         let latest = self.state.memberships.last().map_or(0, |m| m.created_at);
-        now.max(latest + 1)
+        let invited = self.state.invitations.last().map_or(0, |i| i.created_at);
+        now_ms().max(latest.max(invited) + 1)
     }
 
     /// One step of churn in each busy organization: its oldest membership leaves, a new
@@ -90,6 +84,7 @@ impl Inner {
             });
             self.state.reindex();
             let created_at = self.next_created_at();
+            self.state.created(&user_id, created_at);
             let id = self.next_id;
             self.next_id += 1;
             self.state.memberships.push(SimMembership {
@@ -199,42 +194,7 @@ impl Simulator {
             limiter,
             in_flight: in_flight.clone(),
         };
-        let app = Router::new()
-            .route("/v1/organization_memberships", get(list_instance))
-            .route("/v1/organizations", get(list_organizations))
-            .route("/v1/organizations/{org}", get(get_organization))
-            .route(
-                "/v1/organizations/{org}/memberships",
-                get(list_organization).post(create),
-            )
-            .route(
-                "/v1/organizations/{org}/memberships/{user}",
-                patch(update_role).delete(delete),
-            )
-            .route(
-                "/v1/organizations/{org}/memberships/{user}/metadata",
-                patch(merge_metadata),
-            )
-            .route(
-                "/v1/organization_invitations",
-                get(super::invitations::list_instance),
-            )
-            .route(
-                "/v1/organizations/{org}/invitations",
-                get(super::invitations::list_organization).post(super::invitations::create),
-            )
-            .route(
-                "/v1/organizations/{org}/invitations/bulk",
-                post(super::invitations::create_bulk),
-            )
-            .route(
-                "/v1/organizations/{org}/invitations/{invitation}/revoke",
-                post(super::invitations::revoke),
-            )
-            .route("/v1/users", get(list_users))
-            .route("/v1/role_sets/{key}", get(get_role_set))
-            .route("/v1/organization_roles", get(list_roles))
-            .fallback(unknown)
+        let app = super::endpoints::router()
             .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind(address).await?;
@@ -349,6 +309,7 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     let _counted = Counted::new(&shared.in_flight);
+    let received = std::time::Instant::now();
     let at = shared
         .inner
         .lock()
@@ -358,6 +319,10 @@ async fn guard(
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
     }
@@ -383,10 +348,20 @@ async fn guard(
             super::webhooks::send(webhook, inner.next_id, event);
         }
     }
+    // The rehearsal's traffic, one line per request.
+    tracing::info!(
+        method = %method,
+        path = %path,
+        query = %query,
+        status,
+        latency_ms = received.elapsed().as_secs_f64() * 1000.0,
+        "served"
+    );
     inner.log.push(LoggedRequest {
         method,
         path,
         query,
+        route,
         status,
         at,
     });
@@ -407,16 +382,8 @@ fn refusal(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
             "The provided secret key is invalid.",
         ));
     }
-    let versioned = headers
-        .get("clerk-api-version")
-        .and_then(|v| v.to_str().ok())
-        == Some(API_VERSION);
-    if !versioned {
-        return Some(error(
-            StatusCode::BAD_REQUEST,
-            "api_version_invalid",
-            "Missing or unsupported Clerk-API-Version header.",
-        ));
+    if let Err(refused) = check_version(headers.get("clerk-api-version")) {
+        return Some(refused);
     }
     if let Some(limiter) = &shared.limiter
         && let Err(not_until) = limiter.check()
@@ -444,6 +411,34 @@ fn refusal(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
         ));
     }
     None
+}
+
+/// Clerk serves dated API versions: any well-formed date (`YYYY-MM-DD`) up to the version of
+/// the shipped API description is answered as that version; a missing, malformed or later
+/// version is refused with 400 `api_version_invalid`.
+fn check_version(header: Option<&axum::http::HeaderValue>) -> Result<(), Response> {
+    let refuse = |message: &str| {
+        Err(error(
+            StatusCode::BAD_REQUEST,
+            "api_version_invalid",
+            message,
+        ))
+    };
+    let Some(version) = header.map(|v| v.to_str().unwrap_or_default()) else {
+        return refuse("The Clerk-API-Version header is missing.");
+    };
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(asked) = time::Date::parse(version, date) else {
+        return refuse(&format!(
+            "`{version}` is not an API version; versions are dates such as {API_VERSION}."
+        ));
+    };
+    match time::Date::parse(API_VERSION, date) {
+        Ok(newest) if asked <= newest => Ok(()),
+        _ => refuse(&format!(
+            "API version {version} is not available; the newest is {API_VERSION}."
+        )),
+    }
 }
 
 /// Handles a request as a scripted fault says.

@@ -1,8 +1,9 @@
 //! The simulated instance: organizations, users, memberships, roles, and the lookups over them.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// An organization in the simulated instance.
@@ -89,11 +90,39 @@ pub struct SimState {
     pub role_sets: Vec<SimRoleSet>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invitations: Vec<SimInvitation>,
+    /// When organizations, users, roles (by key) and role sets (by key) were created, and when
+    /// anything last changed, by ID. One missing here was created at [`SEEDED_AT`] (a
+    /// membership or invitation: at its `created_at`) and has not changed since; the simulator
+    /// adds the people it creates and moves `updated_at` on every change.
+    #[serde(
+        default,
+        skip_serializing_if = "HashMap::is_empty",
+        serialize_with = "sorted"
+    )]
+    pub times: HashMap<String, Times>,
     /// Lookups by organization ID or slug and by user ID, built on first use. Whoever changes
     /// `organizations` or `users` of a live simulator calls [`SimState::reindex`].
     #[serde(skip)]
     #[doc(hidden)]
     pub index: IndexCache,
+}
+
+/// When the organizations, users and roles of a state file were created, unless its `times`
+/// say otherwise: 2025-01-01T00:00:00Z, in Unix milliseconds.
+pub const SEEDED_AT: i64 = 1_735_689_600_000;
+
+/// When an object was created and when it last changed (Unix milliseconds), as Clerk stamps
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Times {
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Writes the times in key order, so that a saved state reads the same run after run.
+fn sorted<S: Serializer>(times: &HashMap<String, Times>, serializer: S) -> Result<S::Ok, S::Error> {
+    let ordered: std::collections::BTreeMap<_, _> = times.iter().collect();
+    ordered.serialize(serializer)
 }
 
 /// Positions of organizations (by ID and by slug) and users (by ID).
@@ -202,6 +231,44 @@ impl SimState {
             .find(|user| user.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
     }
 
+    /// Notes that an object (a user who signs up, …) was created at `now`.
+    pub(super) fn created(&mut self, id: &str, now: i64) {
+        let times = Times {
+            created_at: now,
+            updated_at: now,
+        };
+        self.times.insert(id.to_owned(), times);
+    }
+
+    /// The times of an organization, user, role or role set: those of [`SimState::times`], or
+    /// else [`SEEDED_AT`].
+    pub(super) fn times_of(&self, id: &str) -> Times {
+        self.times.get(id).copied().unwrap_or(Times {
+            created_at: SEEDED_AT,
+            updated_at: SEEDED_AT,
+        })
+    }
+
+    /// When a membership or invitation created at `created_at` last changed.
+    pub(super) fn updated_at(&self, id: &str, created_at: i64) -> i64 {
+        if self.times.is_empty() {
+            return created_at;
+        }
+        self.times
+            .get(id)
+            .map_or(created_at, |times| times.updated_at)
+    }
+
+    /// Notes that an object created at `created_at` changed at `now`; its `updated_at` moves
+    /// forward even when two changes fall in the same millisecond.
+    pub(super) fn touch(&mut self, id: &str, created_at: i64, now: i64) {
+        let times = self.times.entry(id.to_owned()).or_insert(Times {
+            created_at,
+            updated_at: created_at,
+        });
+        times.updated_at = now.max(times.updated_at + 1);
+    }
+
     /// The pending invitations of one organization, as (email, role), sorted.
     pub fn pending_invitations(&self, organization_id: &str) -> Vec<(String, String)> {
         let mut pending: Vec<_> = self
@@ -221,6 +288,9 @@ pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The endpoint that answered, as [`Simulator::endpoints`](super::Simulator::endpoints)
+    /// names it; `None`: no endpoint (404 for a path the simulator does not serve).
+    pub route: Option<String>,
     pub status: u16,
     /// When it arrived, since the simulator started.
     pub at: Duration,
@@ -269,4 +339,12 @@ pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState
         }
     }
     state
+}
+
+/// Now, in Unix milliseconds, as Clerk stamps objects.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_millis() as i64)
+        .unwrap_or_default()
 }
