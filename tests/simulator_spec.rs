@@ -158,8 +158,12 @@ fn directory_calls() -> Vec<Call> {
             200,
         ),
         call(M::GET, &format!("/users/count?{many}"), 422),
+        call(M::GET, "/users/user_2sdkDev", 200),
+        call(M::GET, "/users/user_nobody", 404),
         call(M::GET, "/organization_roles?limit=2&offset=1", 200),
         call(M::GET, "/organization_roles", 401).key("sk_test_wrong"),
+        call(M::GET, "/role_sets?query=fin&limit=5", 200),
+        call(M::GET, "/role_sets", 401).key("sk_test_wrong"),
         call(M::GET, "/role_sets/role_set:finance", 200),
         call(M::GET, "/role_sets/role_set:nothing", 404),
     ]

@@ -1,6 +1,6 @@
 //! The instance's directory, answered as Clerk answers it: users (listing and count, with
-//! their filters), organizations (listing and one by ID or slug, with `members_count` only
-//! when asked), the organization roles and role sets.
+//! their filters, and one by ID), organizations (listing and one by ID or slug, with `members_count` only
+//! when asked), the organization roles and role sets (listing and one by key).
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use super::filters::{Order, PeopleFilter};
 use super::objects::{PageOut, organization_out, role_out, role_set_item_out, user_out};
 use super::routes::{all, one, paging, pairs};
 use super::server::{Shared, error};
-use super::state::{SimOrganization, SimState, SimUser};
+use super::state::{SimOrganization, SimRoleSet, SimState, SimUser};
 
 /// The users listing's `order_by` keys the simulated users have no value for.
 const USER_ORDER_KEYS: &[&str] = &[
@@ -65,6 +65,19 @@ pub(super) async fn list_users(
             axum::Json(page).into_response()
         }
         Err(response) => response,
+    }
+}
+
+/// `GET /users/{id}`.
+pub(super) async fn get_user(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let inner = shared.lock();
+    match inner.state.user(&id) {
+        Some(user) => axum::Json(user_out(&inner.state, user)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "User not found",
+        ),
     }
 }
 
@@ -244,24 +257,7 @@ struct RoleSetOut<'a> {
     updated_at: i64,
 }
 
-/// `GET /role_sets/{key}`.
-pub(super) async fn get_role_set(
-    State(shared): State<Shared>,
-    Path(key): Path<String>,
-) -> Response {
-    let inner = shared.lock();
-    let state = &inner.state;
-    let Some(set) = state
-        .role_sets
-        .iter()
-        .find(|s| s.key == key || format!("rs_{}", s.key) == key)
-    else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "resource_not_found",
-            "Role set not found",
-        );
-    };
+fn role_set_out<'a>(state: &'a SimState, set: &'a SimRoleSet) -> RoleSetOut<'a> {
     let item = |role: &'static str| {
         set.roles
             .iter()
@@ -269,7 +265,7 @@ pub(super) async fn get_role_set(
             .map(|r| role_set_item_out(state, r))
     };
     let times = state.times_of(&set.key);
-    axum::Json(RoleSetOut {
+    RoleSetOut {
         object: "role_set",
         id: format!("rs_{}", set.key),
         name: &set.key,
@@ -285,8 +281,56 @@ pub(super) async fn get_role_set(
         kind: "custom",
         created_at: times.created_at,
         updated_at: times.updated_at,
-    })
-    .into_response()
+    }
+}
+
+/// `GET /role_sets/{key or ID}`.
+pub(super) async fn get_role_set(
+    State(shared): State<Shared>,
+    Path(key): Path<String>,
+) -> Response {
+    let inner = shared.lock();
+    let state = &inner.state;
+    match state
+        .role_sets
+        .iter()
+        .find(|s| s.key == key || format!("rs_{}", s.key) == key)
+    {
+        Some(set) => axum::Json(role_set_out(state, set)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "Role set not found",
+        ),
+    }
+}
+
+/// `GET /role_sets`: the role sets, in the state's order (`query`: part of the key).
+pub(super) async fn list_role_sets(
+    State(shared): State<Shared>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = pairs(&query);
+    let (limit, offset) = match paging(&pairs) {
+        Ok(paging) => paging,
+        Err(response) => return response,
+    };
+    let wanted = one(&pairs, "query").unwrap_or_default().to_lowercase();
+    let inner = shared.lock();
+    let state = &inner.state;
+    let sets: Vec<&SimRoleSet> = state
+        .role_sets
+        .iter()
+        .filter(|s| s.key.to_lowercase().contains(&wanted))
+        .collect();
+    let total_count = sets.len();
+    let data = sets
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|s| role_set_out(state, s))
+        .collect();
+    axum::Json(PageOut { data, total_count }).into_response()
 }
 
 /// `GET /organization_roles`.

@@ -56,7 +56,9 @@ fn table() -> Vec<Endpoint> {
         ),
         endpoint(M::GET, "/v1/users", get(directory::list_users)),
         endpoint(M::GET, "/v1/users/count", get(directory::count_users)),
+        endpoint(M::GET, "/v1/users/{user}", get(directory::get_user)),
         endpoint(M::GET, "/v1/organization_roles", get(directory::list_roles)),
+        endpoint(M::GET, "/v1/role_sets", get(directory::list_role_sets)),
         endpoint(M::GET, "/v1/role_sets/{key}", get(directory::get_role_set)),
         endpoint(
             M::GET,

@@ -43,7 +43,10 @@ fn invitation_page(
         .filter(|i| (statuses.is_empty() || statuses.contains(&i.status)) && keep(i))
         .collect();
     invitations.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    if one(pairs, "order_by").as_deref() != Some("+created_at") {
+    if !matches!(
+        one(pairs, "order_by").as_deref(),
+        Some("+created_at" | "created_at")
+    ) {
         // Clerk's default order is the newest first.
         invitations.reverse();
     }

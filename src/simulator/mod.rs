@@ -1,9 +1,11 @@
 //! A stateful Clerk Backend API simulator on a real HTTP server (127.0.0.1).
 //!
-//! It serves the endpoints membersync uses, with Clerk's status codes and error bodies
+//! It serves the endpoints membersync uses and those a rehearsal with Clerk's own SDKs needs
+//! ([`Simulator::endpoints`]), with Clerk's complete objects, status codes and error bodies
 //! (400 `already_a_member_in_organization`, 404 `resource_not_found`, 401), checks the
-//! `Authorization` and `Clerk-API-Version` headers, and records every request so tests can
-//! assert what was sent. Knobs make it behave like a real, imperfect service: latency, a rate
+//! `Authorization` and `Clerk-API-Version` (any dated version up to the shipped API
+//! description's) headers, logs each request it serves, and records every request so tests
+//! can assert what was sent. Knobs make it behave like a real, imperfect service: latency, a rate
 //! limit answered with 429 and `Retry-After`, random 5xx, and scripted [`Fault`]s (an error
 //! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
 //! request that never gets an answer). It records the admin count of an organization after

@@ -243,7 +243,10 @@ impl SimState {
     /// The times of an organization, user, role or role set: those of [`SimState::times`], or
     /// else [`SEEDED_AT`].
     pub(super) fn times_of(&self, id: &str) -> Times {
-        self.times.get(id).copied().unwrap_or(Times {
+        let stamped = (!self.times.is_empty())
+            .then(|| self.times.get(id))
+            .flatten();
+        stamped.copied().unwrap_or(Times {
             created_at: SEEDED_AT,
             updated_at: SEEDED_AT,
         })

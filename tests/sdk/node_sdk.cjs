@@ -182,6 +182,10 @@ function checks(clerk, wrongKey, isError) {
       expect(JSON.stringify(dev.emailAddresses.map((e) => e.emailAddress)) === '["dev.patel@acme.test","dev@personal.test"]', dev.emailAddresses);
       expect(dev.primaryEmailAddress && dev.primaryEmailAddress.emailAddress === 'dev.patel@acme.test', 'primary address');
     }],
+    ['user: get by ID', async () => {
+      const user = typed(await clerk.users.getUser('user_2sdkGrace'), 'User');
+      expect(user.firstName === 'Grace' && user.lastName === 'Hopper', [user.firstName, user.lastName]);
+    }],
     ['users: count', async () => {
       const count = await clerk.users.getCount({ emailAddress: ['dev@personal.test', 'x@y.test'] });
       expect(count === 1, `count ${count}`);
@@ -189,6 +193,10 @@ function checks(clerk, wrongKey, isError) {
     ['organization roles: list', async () => {
       const page = typedPage(await clerk.organizationRoles.getOrganizationRoleList({ limit: 10 }), 'Role');
       expect(JSON.stringify(page.data.map((r) => r.key)) === '["org:admin","org:member","org:billing"]', page.data.map((r) => r.key));
+    }],
+    ['role sets: list', async () => {
+      const page = typedPage(await clerk.roleSets.getRoleSetList(), 'RoleSet');
+      expect(JSON.stringify(page.data.map((s) => s.key)) === '["role_set:finance"]', page.data.map((s) => s.key));
     }],
     ['role set: get', async () => {
       const set = typed(await clerk.roleSets.getRoleSet('role_set:finance'), 'RoleSet');

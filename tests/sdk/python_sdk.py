@@ -199,6 +199,10 @@ def checks(clerk, wrong_key_clerk):
         expect(addresses == ["dev.patel@acme.test", "dev@personal.test"], addresses)
         expect(dev.primary_email_address_id == dev.email_addresses[0].id, "primary address")
 
+    def user_by_id():
+        user = typed(clerk.users.get(user_id="user_2sdkGrace"), models.User)
+        expect((user.first_name, user.last_name) == ("Grace", "Hopper"), user)
+
     def users_count():
         count = typed(
             clerk.users.count(request={"email_address": ["dev@personal.test", "x@y.test"]}),
@@ -215,6 +219,10 @@ def checks(clerk, wrong_key_clerk):
         role_set = typed(clerk.role_sets.get(role_set_key_or_id="role_set:finance"), models.RoleSet)
         keys = [r.key for r in role_set.roles]
         expect(keys == ["org:admin", "org:member", "org:auditor"], keys)
+
+    def role_sets():
+        page = typed(clerk.role_sets.list(), models.RoleSets)
+        expect([s.key for s in page.data] == ["role_set:finance"], page)
 
     def invitation_create():
         invitation = typed(
@@ -336,8 +344,10 @@ def checks(clerk, wrong_key_clerk):
         ("organization: get by ID", organization_by_id),
         ("organization: get by slug", organization_by_slug),
         ("users: by email address", users_by_email),
+        ("user: get by ID", user_by_id),
         ("users: count", users_count),
         ("organization roles: list", roles),
+        ("role sets: list", role_sets),
         ("role set: get", role_set),
         ("invitation: create", invitation_create),
         ("invitation: bulk create", invitation_bulk),
