@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::filters::{Order, PeopleFilter};
-use super::objects::{PageOut, organization_out, role_out, role_set_item_out, user_out};
+use super::objects::{organization_out, page_of, role_out, role_set_item_out, user_out};
 use super::routes::{all, one, paging, pairs};
 use super::server::{Shared, error};
 use super::state::{SimOrganization, SimRoleSet, SimState, SimUser};
@@ -203,15 +203,10 @@ pub(super) async fn list_organizations(
     if let Err(response) = sort_organizations(state, &mut matching, &counts, order_by.as_deref()) {
         return response;
     }
-    let total_count = matching.len();
     let shown = with_counts(&pairs);
-    let data = matching
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|o| organization_out(state, o, shown.then(|| counts[o.id.as_str()])))
-        .collect();
-    axum::Json(PageOut { data, total_count }).into_response()
+    page_of(matching, limit, offset, |o| {
+        organization_out(state, o, shown.then(|| counts[o.id.as_str()]))
+    })
 }
 
 /// `GET /organizations/{id or slug}`.
@@ -323,14 +318,7 @@ pub(super) async fn list_role_sets(
         .iter()
         .filter(|s| s.key.to_lowercase().contains(&wanted))
         .collect();
-    let total_count = sets.len();
-    let data = sets
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|s| role_set_out(state, s))
-        .collect();
-    axum::Json(PageOut { data, total_count }).into_response()
+    page_of(sets, limit, offset, |s| role_set_out(state, s))
 }
 
 /// `GET /organization_roles`.
@@ -346,15 +334,7 @@ pub(super) async fn list_roles(
     let inner = shared.lock();
     let state = &inner.state;
     let roles = state.instance_roles();
-    let data = roles
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|r| role_out(state, r))
-        .collect();
-    axum::Json(PageOut {
-        data,
-        total_count: roles.len(),
+    page_of(roles.iter().collect(), limit, offset, |r| {
+        role_out(state, r)
     })
-    .into_response()
 }

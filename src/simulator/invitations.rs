@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::objects::{PageOut, invitation_out};
+use super::objects::{PageOut, invitation_out, page_of};
 use super::routes::{all, check_role, one, paging, pairs};
 use super::server::{Inner, Shared, Simulator, error};
 use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser, now_ms};
@@ -50,14 +50,9 @@ fn invitation_page(
         // Clerk's default order is the newest first.
         invitations.reverse();
     }
-    let total_count = invitations.len();
-    let data = invitations
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|i| invitation_out(state, i, with_organization))
-        .collect();
-    axum::Json(PageOut { data, total_count }).into_response()
+    page_of(invitations, limit, offset, |i| {
+        invitation_out(state, i, with_organization)
+    })
 }
 
 pub(super) async fn list_instance(

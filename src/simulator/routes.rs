@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::filters::{Order, OrderKey, PeopleFilter};
 use super::merge::merge_patch;
-use super::objects::{PageOut, membership_out};
+use super::objects::{PageOut, membership_out, page_of};
 use super::server::{Shared, error};
 use super::state::{SimMembership, SimOrganization, SimState, now_ms};
 
@@ -75,14 +75,7 @@ pub(super) fn page(
     limit: usize,
     offset: usize,
 ) -> Response {
-    let total_count = memberships.len();
-    let data = memberships
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|m| membership_out(state, m))
-        .collect();
-    axum::Json(PageOut { data, total_count }).into_response()
+    page_of(memberships, limit, offset, |m| membership_out(state, m))
 }
 
 pub(super) async fn list_instance(
