@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser, Times};
@@ -157,6 +158,69 @@ pub(super) struct PublicUserDataOut<'a> {
     banned: bool,
 }
 
+fn person_out<'a>(user_id: &'a str, user: Option<&'a SimUser>) -> PublicUserDataOut<'a> {
+    let identifier = user.and_then(|u| u.emails.first().map(String::as_str));
+    let (first_name, last_name) = names(identifier);
+    PublicUserDataOut {
+        user_id,
+        first_name,
+        last_name,
+        profile_image_url: ImageUrl(user_id),
+        image_url: ImageUrl(user_id),
+        has_image: false,
+        identifier,
+        username: None,
+        banned: false,
+    }
+}
+
+/// The nested objects every membership of an organization or of a person repeats, written
+/// once (by position in `organizations` and `users`): a page of 500 memberships copies them
+/// instead of writing two dozen fields each. [`SimState`] forgets them when organizations,
+/// users or their times change.
+#[derive(Debug)]
+pub(crate) struct Fragments {
+    organizations: Vec<Box<RawValue>>,
+    people: Vec<Box<RawValue>>,
+}
+
+impl Fragments {
+    pub(super) fn of(state: &SimState) -> Fragments {
+        Fragments {
+            organizations: state
+                .organizations
+                .iter()
+                .map(|o| written(&organization_out(state, o, None)))
+                .collect(),
+            people: state
+                .users
+                .iter()
+                .map(|u| written(&person_out(&u.id, Some(u))))
+                .collect(),
+        }
+    }
+}
+
+/// An object written once. Writing these structures cannot fail; `null` if it ever did.
+fn written(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_default()
+}
+
+/// A nested object: written once ([`Fragments`]), or now.
+pub(super) enum Nested<'a, T> {
+    Written(&'a RawValue),
+    Now(T),
+}
+
+impl<T: Serialize> Serialize for Nested<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Nested::Written(raw) => raw.serialize(serializer),
+            Nested::Now(value) => value.serialize(serializer),
+        }
+    }
+}
+
 /// `OrganizationMembership`, its organization and its person in full.
 #[derive(Serialize)]
 pub(super) struct MembershipOut<'a> {
@@ -167,8 +231,8 @@ pub(super) struct MembershipOut<'a> {
     permissions: [&'a str; 0],
     public_metadata: &'a Map<String, Value>,
     private_metadata: &'a Map<String, Value>,
-    organization: OrganizationOut<'a>,
-    public_user_data: PublicUserDataOut<'a>,
+    organization: Nested<'a, OrganizationOut<'a>>,
+    public_user_data: Nested<'a, PublicUserDataOut<'a>>,
     created_at: i64,
     updated_at: i64,
 }
@@ -186,15 +250,32 @@ pub(super) fn membership_out<'a>(
     state: &'a SimState,
     membership: &'a SimMembership,
 ) -> MembershipOut<'a> {
+    let fragments = state.fragments();
     let organization = state
-        .organization(&membership.organization_id)
-        .unwrap_or(&NO_ORGANIZATION);
-    let identifier = state
-        .user(&membership.user_id)
-        .and_then(|u| u.emails.first().map(String::as_str));
-    let (first_name, last_name) = names(identifier);
-    let mut organization = organization_out(state, organization, None);
-    organization.id = &membership.organization_id;
+        .organization_at(&membership.organization_id)
+        .and_then(|(position, _)| fragments.organizations.get(position))
+        .map_or_else(
+            || {
+                let organization = state.organization(&membership.organization_id);
+                let mut now =
+                    organization_out(state, organization.unwrap_or(&NO_ORGANIZATION), None);
+                now.id = &membership.organization_id;
+                Nested::Now(now)
+            },
+            |written| Nested::Written(written),
+        );
+    let public_user_data = state
+        .user_at(&membership.user_id)
+        .and_then(|(position, _)| fragments.people.get(position))
+        .map_or_else(
+            || {
+                Nested::Now(person_out(
+                    &membership.user_id,
+                    state.user(&membership.user_id),
+                ))
+            },
+            |written| Nested::Written(written),
+        );
     MembershipOut {
         object: "organization_membership",
         id: &membership.id,
@@ -204,17 +285,7 @@ pub(super) fn membership_out<'a>(
         public_metadata: &membership.public_metadata,
         private_metadata: &membership.private_metadata,
         organization,
-        public_user_data: PublicUserDataOut {
-            user_id: &membership.user_id,
-            first_name,
-            last_name,
-            profile_image_url: ImageUrl(&membership.user_id),
-            image_url: ImageUrl(&membership.user_id),
-            has_image: false,
-            identifier,
-            username: None,
-            banned: false,
-        },
+        public_user_data,
         created_at: membership.created_at,
         updated_at: state.updated_at(&membership.id, membership.created_at),
     }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::objects::Fragments;
+
 /// An organization in the simulated instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimOrganization {
@@ -132,9 +134,13 @@ struct Index {
     users: std::collections::HashMap<String, usize>,
 }
 
-/// The lookups' cache; opaque.
+/// The lookups' cache, and the nested objects written once for the answers that repeat them
+/// ([`Fragments`]); opaque.
 #[derive(Debug, Default)]
-pub struct IndexCache(std::sync::OnceLock<Index>);
+pub struct IndexCache {
+    index: std::sync::OnceLock<Index>,
+    fragments: std::sync::OnceLock<Fragments>,
+}
 
 impl Clone for IndexCache {
     fn clone(&self) -> IndexCache {
@@ -192,8 +198,18 @@ impl SimState {
         self.index = IndexCache::default();
     }
 
+    /// The nested objects of the organizations and people, written once.
+    pub(super) fn fragments(&self) -> &Fragments {
+        self.index.fragments.get_or_init(|| Fragments::of(self))
+    }
+
+    /// Forgets the written nested objects (after an organization's or person's times changed).
+    fn forget_fragments(&mut self) {
+        self.index.fragments = std::sync::OnceLock::new();
+    }
+
     fn index(&self) -> &Index {
-        self.index.0.get_or_init(|| {
+        self.index.index.get_or_init(|| {
             let mut index = Index::default();
             for (position, organization) in self.organizations.iter().enumerate() {
                 index
@@ -215,13 +231,24 @@ impl SimState {
     }
 
     pub(super) fn organization(&self, id_or_slug: &str) -> Option<&SimOrganization> {
+        self.organization_at(id_or_slug)
+            .map(|(_, organization)| organization)
+    }
+
+    /// An organization and its position in `organizations`.
+    pub(super) fn organization_at(&self, id_or_slug: &str) -> Option<(usize, &SimOrganization)> {
         let position = *self.index().organizations.get(id_or_slug)?;
-        self.organizations.get(position)
+        Some((position, self.organizations.get(position)?))
     }
 
     pub(super) fn user(&self, id: &str) -> Option<&SimUser> {
+        self.user_at(id).map(|(_, user)| user)
+    }
+
+    /// A user and their position in `users`.
+    pub(super) fn user_at(&self, id: &str) -> Option<(usize, &SimUser)> {
         let position = *self.index().users.get(id)?;
-        self.users.get(position)
+        Some((position, self.users.get(position)?))
     }
 
     /// The user with this email address (compared case-insensitively).
@@ -238,6 +265,7 @@ impl SimState {
             updated_at: now,
         };
         self.times.insert(id.to_owned(), times);
+        self.forget_fragments();
     }
 
     /// The times of an organization, user, role or role set: those of [`SimState::times`], or
@@ -270,6 +298,10 @@ impl SimState {
             updated_at: created_at,
         });
         times.updated_at = now.max(times.updated_at + 1);
+        let index = self.index();
+        if index.organizations.contains_key(id) || index.users.contains_key(id) {
+            self.forget_fragments();
+        }
     }
 
     /// The pending invitations of one organization, as (email, role), sorted.

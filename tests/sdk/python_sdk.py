@@ -370,8 +370,9 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: python_sdk.py PATH/TO/membersync")
     with Simulator(sys.argv[1], KEY, "python") as simulator:
-        clerk = Clerk(bearer_auth=KEY, server_url=simulator.api_url)
-        wrong = Clerk(bearer_auth="sk_test_wrong_key", server_url=simulator.api_url)
+        # httpx's default timeout is 5 s; a busy CI machine deserves more.
+        clerk = Clerk(bearer_auth=KEY, server_url=simulator.api_url, timeout_ms=60_000)
+        wrong = Clerk(bearer_auth="sk_test_wrong_key", server_url=simulator.api_url, timeout_ms=60_000)
         failed = run_checks("clerk-backend-api (Python)", checks(clerk, wrong), simulator)
     sys.exit(1 if failed else 0)
 
