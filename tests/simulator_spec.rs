@@ -8,7 +8,7 @@
 //! later must be added here.
 //!
 //! Run by `.ci/run` (which installs Prism and starts it in proxy mode):
-//! `PRISM_PROXY_URL=http://127.0.0.1:4011 SIMULATOR_LISTEN=127.0.0.1:4021 cargo test --test simulator_spec -- --ignored`
+//! `PRISM_PROXY_URL=http://127.0.0.1:4013 SIMULATOR_LISTEN=127.0.0.1:4023 cargo test --test simulator_spec -- --ignored`
 
 use std::collections::BTreeSet;
 

@@ -7,7 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
 use super::server::{Shared, Simulator};
-use super::{directory, invitations, routes};
+use super::{invitations, lookups, routes};
 
 /// One endpoint: its method, its path (axum's syntax, under `/v1`) and its handler.
 struct Endpoint {
@@ -47,19 +47,19 @@ fn table() -> Vec<Endpoint> {
         endpoint(
             M::GET,
             "/v1/organizations",
-            get(directory::list_organizations),
+            get(lookups::list_organizations),
         ),
         endpoint(
             M::GET,
             "/v1/organizations/{org}",
-            get(directory::get_organization),
+            get(lookups::get_organization),
         ),
-        endpoint(M::GET, "/v1/users", get(directory::list_users)),
-        endpoint(M::GET, "/v1/users/count", get(directory::count_users)),
-        endpoint(M::GET, "/v1/users/{user}", get(directory::get_user)),
-        endpoint(M::GET, "/v1/organization_roles", get(directory::list_roles)),
-        endpoint(M::GET, "/v1/role_sets", get(directory::list_role_sets)),
-        endpoint(M::GET, "/v1/role_sets/{key}", get(directory::get_role_set)),
+        endpoint(M::GET, "/v1/users", get(lookups::list_users)),
+        endpoint(M::GET, "/v1/users/count", get(lookups::count_users)),
+        endpoint(M::GET, "/v1/users/{user}", get(lookups::get_user)),
+        endpoint(M::GET, "/v1/organization_roles", get(lookups::list_roles)),
+        endpoint(M::GET, "/v1/role_sets", get(lookups::list_role_sets)),
+        endpoint(M::GET, "/v1/role_sets/{key}", get(lookups::get_role_set)),
         endpoint(
             M::GET,
             "/v1/organization_invitations",

@@ -10,7 +10,7 @@
 //! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
 //! request that never gets an answer). It records the admin count of an organization after
 //! every write, so tests can check that no moment left an organization without an admin.
-//! It also serves organization invitations (CONTRACT §7): listing, single and bulk creation
+//! It also serves organization invitations: listing, single and bulk creation
 //! with Clerk's errors, revocation, an hourly invitation limit, and a person accepting
 //! ([`Simulator::accept_invitation`]).
 //! The tests use it, and so do `membersync simulate` and `membersync demo`.
@@ -19,11 +19,11 @@
 #![allow(clippy::result_large_err)]
 
 pub mod directories;
-mod directory;
 mod endpoints;
 mod faults;
 mod filters;
 mod invitations;
+mod lookups;
 mod merge;
 mod objects;
 mod routes;

@@ -1,6 +1,7 @@
-//! The instance's directory, answered as Clerk answers it: users (listing and count, with
-//! their filters, and one by ID), organizations (listing and one by ID or slug, with `members_count` only
-//! when asked), the organization roles and role sets (listing and one by key).
+//! The instance's lookups, answered as Clerk answers them: users (listing and count, with
+//! their filters, and one by ID), organizations (listing and one by ID or slug, with
+//! `members_count` only when asked), the organization roles and role sets (listing and one by
+//! key).
 
 use std::collections::HashMap;
 
