@@ -384,7 +384,7 @@ async fn safety_limits_refuse_with_exit_3_and_no_write_and_force_overrides() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn removing_the_last_admin_is_refused_unless_forced() {
+async fn removing_the_last_admin_is_refused_unless_forced_and_clerk_refuses_it_even_then() {
     let text = "version: 1\norganizations:\n  org_alpha:\n    members:\n      user_1: member\n      user_2: member\n      user_3: member\n      user_5: member\n";
     let (simulator, dir, file) = setup(text).await;
     let refused = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
@@ -392,15 +392,22 @@ async fn removing_the_last_admin_is_refused_unless_forced() {
     assert!(stdout(&refused).contains("without an org:admin"));
     assert_eq!(writes(&simulator), 0);
 
+    // --force overrides membersync's limit, not Clerk's: the second demotion is refused.
     let forced = membersync(&simulator, dir.path(), &["apply", "-f", &file, "--force"]).await;
-    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert_eq!(forced.status.code(), Some(1), "{}", stderr(&forced));
     assert!(
-        simulator
-            .state()
-            .roles_of("org_alpha")
-            .iter()
-            .all(|(_, role)| role == "org:member")
+        stdout(&forced).contains("organization_minimum_permissions_needed"),
+        "{}",
+        stdout(&forced)
     );
+    let admins = simulator
+        .state()
+        .roles_of("org_alpha")
+        .into_iter()
+        .filter(|(_, role)| role == "org:admin")
+        .count();
+    assert_eq!(admins, 1);
+    assert_eq!(writes(&simulator), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

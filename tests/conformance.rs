@@ -79,6 +79,13 @@ async fn every_request_conforms_to_clerks_api_description() {
                 .map(drop),
         ),
         (
+            "list_organization_memberships_with_role",
+            clerk
+                .list_organization_memberships_with_role("org_2abc", "org:admin", 500)
+                .await
+                .map(drop),
+        ),
+        (
             "create_membership",
             clerk
                 .create_membership(

@@ -11,7 +11,10 @@
 //! membership; a delete that meets 404 is done already; an update that meets 404 creates the
 //! membership as declared.
 
+mod admins;
 mod invitations;
+
+use admins::removes_admin;
 
 use std::sync::atomic::AtomicBool;
 
@@ -67,6 +70,20 @@ impl Outcome {
         }
     }
 
+    /// Applied, but the state was not what the plan read (already a member, already gone):
+    /// an earlier attempt of this run took effect, or someone else writes too.
+    fn applied_meeting_another_writer(note: &str) -> Outcome {
+        Outcome::Applied {
+            note: Some(format!("{note}; {ANOTHER_WRITER}")),
+        }
+    }
+
+    /// Whether the change met a state another writer may have made.
+    fn met_another_writer(&self) -> bool {
+        self.detail()
+            .is_some_and(|detail| detail.contains(ANOTHER_WRITER))
+    }
+
     /// A change that met `error`: failed, or skipped when its request was never sent (the
     /// run was interrupted, or stopped after Clerk refused the key).
     fn failed(error: &ClerkError) -> Outcome {
@@ -77,6 +94,8 @@ impl Outcome {
         }
         let hint = if error.has_code("organization_membership_managed_by_scim") {
             " — this membership is managed by SCIM; list the user under `ignore` for this organization"
+        } else if error.has_code("organization_minimum_permissions_needed") {
+            " — Clerk keeps at least one admin in an organization; another writer may have changed its admins: re-plan"
         } else {
             ""
         };
@@ -85,6 +104,9 @@ impl Outcome {
         }
     }
 }
+
+/// What the report notes when a write meets a state the plan did not read.
+pub const ANOTHER_WRITER: &str = "another writer may be active";
 
 /// The outcome of every change, in plan order (`plan.changes()`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,6 +168,17 @@ pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Repor
             .flat_map(|(_, outcomes)| outcomes)
             .collect(),
     };
+    let raced = report
+        .outcomes
+        .iter()
+        .filter(|o| o.met_another_writer())
+        .count();
+    if raced > 0 {
+        tracing::warn!(
+            changes = raced,
+            "{raced} change(s) found the membership already as the change would make it, or gone: {ANOTHER_WRITER} (an overlapping apply, a CronJob and a CI job at once?)"
+        );
+    }
     let deferred = report.deferred();
     if deferred > 0 {
         metrics::counter!(crate::telemetry::names::INVITATIONS_DEFERRED).increment(deferred as u64);
@@ -165,12 +198,6 @@ struct Run<'a> {
     on_done: OnDone<'a>,
     /// Set once Clerk's invitation limit deferred an invitation.
     deferred: &'a AtomicBool,
-}
-
-/// Whether a change takes an admin away (a demotion, or deleting an admin).
-fn removes_admin(change: &Change) -> bool {
-    change.is_demotion()
-        || (change.action == Action::Delete && change.role.as_deref() == Some(Role::ADMIN))
 }
 
 /// Whether a change makes someone admin who was not.
@@ -193,10 +220,12 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
     // (forced) leaves it without.
     let keep = usize::from(organization.admins_after > 0);
     let mut admins = organization.admins_before;
+    // Whether the organization's admins were read again before an admin removal.
+    let mut confirmed = false;
     for phase in 0..=3u8 {
         let mut runnable = Vec::new();
         for (index, change) in changes.iter().enumerate() {
-            if change.phase() != phase {
+            if change.phase() != phase || outcomes[index].is_some() {
                 continue;
             }
             if removes_admin(change) {
@@ -212,6 +241,11 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
                 admins -= 1;
             }
             runnable.push(index);
+        }
+        if keep > 0 && !confirmed && runnable.iter().any(|&i| removes_admin(&changes[i])) {
+            confirmed = true;
+            admins +=
+                admins::confirm_or_fail(client, organization, &mut outcomes, &mut runnable).await;
         }
         if phase == 3 {
             // Invitations: batched through the bulk endpoint.
@@ -351,7 +385,7 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
         Action::Delete => match client.delete_membership(organization, user).await {
             Ok(_) => Outcome::applied(),
             Err(error) if is_not_found(&error) => {
-                Outcome::applied_with("the membership was already gone")
+                Outcome::applied_meeting_another_writer("the membership was already gone")
             }
             Err(error) => Outcome::failed(&error),
         },
@@ -442,9 +476,11 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
         }
     }
     if follow_ups.is_empty() {
-        Outcome::applied_with("already a member as declared")
+        Outcome::applied_meeting_another_writer("already a member as declared")
     } else {
-        Outcome::applied_with("already a member; role and metadata brought to what is declared")
+        Outcome::applied_meeting_another_writer(
+            "already a member; role and metadata brought to what is declared",
+        )
     }
 }
 
@@ -469,9 +505,9 @@ async fn recreate(client: &Client, change: &Change) -> Outcome {
         return Outcome::applied();
     };
     match Box::pin(run_change(client, create)).await {
-        Outcome::Applied { .. } => {
-            Outcome::applied_with("the membership was gone; created it as declared")
-        }
+        Outcome::Applied { .. } => Outcome::applied_meeting_another_writer(
+            "the membership was gone; created it as declared",
+        ),
         other => other,
     }
 }

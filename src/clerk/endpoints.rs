@@ -66,6 +66,30 @@ impl Client {
         Ok(page)
     }
 
+    /// `GET /organizations/{id}/memberships?role=…`: the first page of one organization's
+    /// members who hold `role` (its `total_count` counts them all).
+    pub async fn list_organization_memberships_with_role(
+        &self,
+        organization_id: &str,
+        role: &str,
+        limit: u64,
+    ) -> Result<MembershipPage, ClerkError> {
+        self.send(Request {
+            endpoint: "list_organization_memberships",
+            method: Method::GET,
+            segments: &["organizations", organization_id, "memberships"],
+            query: vec![
+                ("order_by", "+created_at".to_owned()),
+                ("role", role.to_owned()),
+                ("limit", limit.to_string()),
+            ],
+            body: None,
+            own_limit: false,
+            context: format!("listing the {role} members of {organization_id}"),
+        })
+        .await
+    }
+
     /// `POST /organizations/{id}/memberships`: role and metadata in one request.
     pub async fn create_membership(
         &self,

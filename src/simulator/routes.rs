@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::filters::{Order, OrderKey, PeopleFilter};
 use super::merge::merge_patch;
@@ -133,6 +133,8 @@ pub(super) async fn list_organization(
         (Ok(filter), Ok(order)) => (filter, order),
         (Err(response), _) | (_, Err(response)) => return response,
     };
+    // The `role` filter (any of the roles given).
+    let roles = all(&pairs, "role");
     let inner = shared.lock();
     let state = &inner.state;
     let Some(organization) = state.organization(&org) else {
@@ -145,7 +147,11 @@ pub(super) async fn list_organization(
     let mut memberships: Vec<&SimMembership> = state
         .memberships
         .iter()
-        .filter(|m| m.organization_id == organization.id && filter.keeps_membership(state, m))
+        .filter(|m| {
+            m.organization_id == organization.id
+                && filter.keeps_membership(state, m)
+                && (roles.is_empty() || roles.contains(&m.role))
+        })
         .collect();
     order.sort(state, &mut memberships);
     page(state, memberships, limit, offset)
@@ -318,12 +324,45 @@ pub(super) async fn update_role(
             {
                 return response;
             }
+            if role != ADMIN && is_last_admin(&inner.state, index) {
+                return last_admin_refused();
+            }
             inner.state.memberships[index].role = role;
             touch(&mut inner.state, index);
             membership_response(&inner.state, &inner.state.memberships[index])
         }
         Err(response) => response,
     }
+}
+
+const ADMIN: &str = "org:admin";
+
+/// Whether the membership at `index` is its organization's only `org:admin`. Checked under
+/// the state's lock, with the write it guards: two writers that each remove a different admin
+/// of a two-admin organization cannot both succeed.
+fn is_last_admin(state: &SimState, index: usize) -> bool {
+    let membership = &state.memberships[index];
+    membership.role == ADMIN
+        && !state.memberships.iter().any(|other| {
+            other.organization_id == membership.organization_id
+                && other.role == ADMIN
+                && other.user_id != membership.user_id
+        })
+}
+
+/// Clerk refuses to remove or demote an organization's last admin, with this error (Clerk's
+/// error reference: `OrganizationMinimumPermissionsNeeded`, status 400).
+fn last_admin_refused() -> Response {
+    let body = json!({
+        "errors": [{
+            "code": "organization_minimum_permissions_needed",
+            "message": "minimum organization permissions needed",
+            "long_message": "There has to be at least one organization member with the minimum required permissions",
+            "meta": {}
+        }],
+        "clerk_trace_id": "sim-trace"
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 pub(super) async fn delete(
@@ -333,6 +372,9 @@ pub(super) async fn delete(
     let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     match find(&inner.state, &org, &user) {
         Ok(index) => {
+            if is_last_admin(&inner.state, index) {
+                return last_admin_refused();
+            }
             let membership = inner.state.memberships.remove(index);
             let response = membership_response(&inner.state, &membership);
             inner.state.times.remove(&membership.id);
