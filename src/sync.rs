@@ -196,7 +196,15 @@ async fn plan_with(
         }
     }
     let (mut live, missing_ids) = match own {
-        Some(id) => clerk::read_own_listings(client, &[id.to_owned()]).await?,
+        // The organization the file names, by the ID its key resolves to now (for a slug,
+        // the lookup above): never the listing of another ID that an event carried.
+        Some(event_id) => {
+            let ids: Vec<String> = managed.keys().cloned().collect();
+            if ids.iter().any(|id| id != event_id) {
+                tracing::info!(event_organization = event_id, organizations = ?ids, "the event's organization is not the one the file names by this slug; reading the file's");
+            }
+            clerk::read_own_listings(client, &ids).await?
+        }
         None => clerk::read_memberships(client, &managed).await?,
     };
     crate::telemetry::log_memory("memory after reading live state");

@@ -106,16 +106,19 @@ impl Client {
         if let Some(metadata) = private_metadata {
             body["private_metadata"] = Value::Object(metadata.clone());
         }
-        self.send(Request {
-            endpoint: "create_membership",
-            method: Method::POST,
-            segments: &["organizations", organization_id, "memberships"],
-            query: Vec::new(),
-            body: Some(body),
-            own_limit: false,
-            context: format!("creating the membership of {user_id} in {organization_id}"),
-        })
-        .await
+        let created: Membership = self
+            .send(Request {
+                endpoint: "create_membership",
+                method: Method::POST,
+                segments: &["organizations", organization_id, "memberships"],
+                query: Vec::new(),
+                body: Some(body),
+                own_limit: false,
+                context: format!("creating the membership of {user_id} in {organization_id}"),
+            })
+            .await?;
+        self.shared.own_writes.created(&created.id);
+        Ok(created)
     }
 
     /// `PATCH /organizations/{id}/memberships/{user_id}`: change the role.

@@ -47,6 +47,8 @@ pub async fn read_invitations(
     }
     let wanted: HashSet<&str> = organizations.iter().map(String::as_str).collect();
     if organizations.len() > 1 {
+        // No write of this process moves the instance listing while it is read.
+        let _listing = client.shared.own_writes.listing().await;
         // One request tells how many pages the instance listing has; per organization it
         // takes at least one request each.
         let first = client.list_instance_invitations(0, PAGE_LIMIT).await?;

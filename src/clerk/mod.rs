@@ -14,6 +14,7 @@ mod read;
 mod secret;
 mod stats;
 mod transport;
+mod shared;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -32,7 +33,7 @@ pub use error::{
 };
 pub use invitations::{PendingInvitations, pending_invitations, read_invitations};
 pub use models::*;
-pub use organizations::{allowed_roles, list_every_organization};
+pub use organizations::{allowed_roles, list_every_organization, organization_id};
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
     ListingStrategy, LiveState, OrgLookup, read_memberships, read_own_listings, resolve_emails,
@@ -43,6 +44,7 @@ use stats::InFlight;
 pub use stats::StatsSnapshot;
 pub use transport::Cause;
 use transport::error_chain;
+pub use shared::{RetryBudget, Shared, Slugs};
 
 /// The Backend API version membersync is written against (the shipped spec).
 pub const API_VERSION: &str = "2026-05-12";
@@ -164,7 +166,8 @@ pub struct Client {
     base: Url,
     key: SecretKey,
     config: ClientConfig,
-    pub pacer: Pacer,
+    pub pacer: Arc<Pacer>,
+    shared: Shared,
     pub stats: RequestStats,
     stopped: AtomicBool,
     /// Set once the run's retry budget is spent.
@@ -182,7 +185,19 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client with its own pacer and retry budget.
     pub fn new(config: ClientConfig, key: SecretKey) -> Result<Client, ConfigError> {
+        let shared = Shared::new(config.rate_limit, config.concurrency);
+        Client::sharing(config, key, shared)
+    }
+
+    /// A client that paces and spends retries with the other clients of `shared`; its own
+    /// key, counters, and stop flags (a refused key, a spent budget stop this client's run).
+    pub fn sharing(
+        config: ClientConfig,
+        key: SecretKey,
+        shared: Shared,
+    ) -> Result<Client, ConfigError> {
         let base = Url::parse(config.api_url.trim_end_matches('/'))
             .map_err(|_| ConfigError::BadUrl(config.api_url.clone()))?;
         match base.scheme() {
@@ -205,7 +220,8 @@ impl Client {
             http,
             base,
             key,
-            pacer: Pacer::new(config.rate_limit, config.concurrency),
+            pacer: shared.pacer.clone(),
+            shared,
             config,
             stats: RequestStats::default(),
             stopped: AtomicBool::new(false),
@@ -215,6 +231,11 @@ impl Client {
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// What this client shares with the other clients of the process.
+    pub fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// The API URL this client talks to, without a trailing slash.
@@ -237,7 +258,7 @@ impl Client {
     /// would only multiply the load (smithy-rs's retry budget, in spirit). Retries after a
     /// 429 are pacing, not failure, and do not count.
     pub fn retry_budget(&self) -> u64 {
-        20 + self.stats.sent.load(Ordering::Relaxed) / 10
+        self.shared.budget.allowance()
     }
 
     /// Whether the retry budget is spent: no new request starts.
@@ -247,13 +268,13 @@ impl Client {
 
     /// Takes one retry from the budget; `false` (and the run stops sending) once it is spent.
     fn take_retry(&self) -> bool {
-        let used = self.stats.transient_retries.fetch_add(1, Ordering::SeqCst) + 1;
-        if used <= self.retry_budget() {
+        self.stats.transient_retries.fetch_add(1, Ordering::SeqCst);
+        let Err(used) = self.shared.budget.take() else {
             return true;
-        }
+        };
         if !self.out_of_retries.swap(true, Ordering::SeqCst) {
             tracing::error!(
-                retries = used - 1,
+                retries = used,
                 "Clerk keeps failing: the run's retry budget is spent; the remaining requests are not sent"
             );
         }
@@ -346,6 +367,11 @@ impl Client {
             }));
         }
         let url = self.url(request.segments, &request.query);
+        // A write waits while this process reads an instance-wide listing (see `OwnWrites`).
+        let _writing = match request.method {
+            Method::GET => None,
+            _ => Some(self.shared.own_writes.writing().await),
+        };
         let permit = self.pacer.acquire().await;
         if let Some(error) = self.not_to_send(request) {
             return Err(permanent(error));
@@ -499,6 +525,7 @@ impl Client {
             builder = builder.json(body);
         }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        self.shared.budget.sent.fetch_add(1, Ordering::Relaxed);
         if request.method != Method::GET {
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
         }

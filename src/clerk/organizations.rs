@@ -103,3 +103,19 @@ pub async fn list_every_organization(client: &Client) -> Result<Vec<Organization
         .filter(|o| seen.insert(o.id.clone()))
         .collect())
 }
+
+/// The ID of the organization that has `slug`: as the process last learnt it (see
+/// [`super::Slugs`]), or from `GET /organizations/{slug}`. `None`: no organization has it.
+pub async fn organization_id(client: &Client, slug: &str) -> Result<Option<String>, ClerkError> {
+    let slugs = &client.shared().slugs;
+    if let Some(known) = slugs.get(slug) {
+        return Ok(known);
+    }
+    let id = match client.get_organization(slug).await {
+        Ok(organization) => Some(organization.id),
+        Err(error) if error.status() == Some(404) => None,
+        Err(error) => return Err(error),
+    };
+    slugs.learn(slug, id.as_deref());
+    Ok(id)
+}

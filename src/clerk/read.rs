@@ -142,6 +142,12 @@ pub async fn resolve_organizations(
         .try_collect()
         .await?;
     for (reference, organization) in found {
+        // Learnt for the daemon, which matches webhook events to slugs through it.
+        let slugs = &client.shared.slugs;
+        slugs.learn(
+            reference.as_str(),
+            organization.as_ref().map(|o| o.id.as_str()),
+        );
         match organization {
             Some(organization) => {
                 lookup.found.insert(reference, organization);
@@ -223,6 +229,9 @@ pub async fn read_memberships(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
 ) -> Result<(LiveState, Vec<String>), ClerkError> {
+    // No write of this process moves the listing while it is read (the daemon's webhook
+    // reconciles wait).
+    let _listing = client.shared.own_writes.listing().await;
     let first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
     let instance_total = first.total_count;
     let instance_pages_left = pages(instance_total).saturating_sub(1);
@@ -411,7 +420,7 @@ where
     Fut: std::future::Future<Output = Result<MembershipPage, ClerkError>>,
 {
     let concurrency = client.config().concurrency as usize;
-    let mut movement = Movement::new(&first);
+    let mut movement = Movement::new(&first, client.shared.own_writes.recently_created());
     let last_page = pages(first.total_count).saturating_sub(1);
     movement.see(0, &first);
     keep(first);
@@ -448,6 +457,9 @@ struct Movement {
     total: u64,
     /// Memberships created at or after this (Unix ms) were created during the listing.
     created_since: Option<i64>,
+    /// Memberships this process created just before the listing began (no write of its own
+    /// runs while a listing is read): not created during it.
+    own: HashSet<String>,
     rows: u64,
     /// Offset → (first and last membership ID of the page).
     edges: Vec<(u64, String, String)>,
@@ -455,10 +467,11 @@ struct Movement {
 }
 
 impl Movement {
-    fn new(first: &MembershipPage) -> Movement {
+    fn new(first: &MembershipPage, own: HashSet<String>) -> Movement {
         Movement {
             total: first.total_count,
             created_since: first.served_at.map(|at| at - CLOCK_MARGIN_MS),
+            own,
             rows: 0,
             edges: Vec::new(),
             reason: None,
@@ -480,7 +493,7 @@ impl Movement {
             && page
                 .data
                 .iter()
-                .any(|m| m.created_at.is_some_and(|at| at >= since))
+                .any(|m| m.created_at.is_some_and(|at| at >= since) && !self.own.contains(&m.id))
         {
             self.moved(CREATED_MEANWHILE);
         }

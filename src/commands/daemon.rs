@@ -16,18 +16,46 @@ use crate::cli::{ApiArgs, DaemonArgs, FileArgs, OutputFormat};
 use crate::daemon::{self, Health, Intake, count_event};
 use crate::desired::DesiredState;
 use crate::webhook::queue::{Queue, Work};
-use crate::webhook::{Event, Family, Replays, WebhookSecret};
+use crate::webhook::{Event, Replays, WebhookSecret, target};
 
-use super::apply::{
-    ApplyOptions, Totals, apply_desired, apply_files, apply_organization, exit_code, finish,
-};
+use super::apply::{ApplyOptions, Totals, apply_desired, apply_organization, exit_code, finish};
 use super::{CommandError, CommandResult, Exit, Outcome, prepare};
 
 /// Webhook reconciles run at once, at most.
 const WORKERS: usize = 4;
 
-/// The client of the latest cycle, shared with the webhook workers.
-type Current = Arc<Mutex<Option<Arc<Client>>>>;
+/// The daemon's clients: one per cycle, built from the key as it is then (a rotated key file
+/// takes effect at the next cycle), all with the pacer and retry budget of the first, so that
+/// cycles and webhook reconciles together never exceed `--rate-limit`. Reconciles use the
+/// latest.
+struct Clients {
+    api: ApiArgs,
+    shutdown: Arc<AtomicBool>,
+    latest: Mutex<Option<Arc<Client>>>,
+}
+
+impl Clients {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Client>>> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new client (a cycle's), sharing the pacer and retry budget of the previous one.
+    fn renew(&self) -> Result<Arc<Client>, CommandError> {
+        let mut latest = self.lock();
+        let client = prepare::client_after(&self.api, self.shutdown.clone(), latest.as_deref())?;
+        *latest = Some(client.clone());
+        Ok(client)
+    }
+
+    /// The latest client, or a first one when no cycle has made one yet.
+    fn latest(&self) -> Result<Arc<Client>, CommandError> {
+        let latest = self.lock().clone();
+        match latest {
+            Some(client) => Ok(client),
+            None => self.renew(),
+        }
+    }
+}
 
 pub async fn run(args: &DaemonArgs) -> CommandResult {
     let api = &args.api;
@@ -65,16 +93,19 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         quiet: true,
         private: crate::plan::Private::Hidden,
     };
-    let current: Current = Arc::default();
+    let clients = Arc::new(Clients {
+        api: api.clone(),
+        shutdown: shutdown.clone(),
+        latest: Mutex::new(None),
+    });
     let queue = Arc::new(Queue::default());
     // The webhook side runs beside the cycles, in this task (its futures borrow the files).
     let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
         .map(|_| Worker {
-            api: api.clone(),
             files: args.files.clone(),
             options,
             queue: queue.clone(),
-            current: current.clone(),
+            clients: clients.clone(),
             shutdown: shutdown.clone(),
         })
         .collect();
@@ -82,19 +113,24 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         if !webhooks {
             return;
         }
-        let dispatch = dispatcher(received, args.files.clone(), queue.clone(), signal.clone());
+        let dispatch = dispatcher(
+            received,
+            args.files.clone(),
+            queue.clone(),
+            clients.clone(),
+            signal.clone(),
+        );
         let running = futures::future::join_all(workers.iter().map(|w| w.run(signal.clone())));
         tokio::join!(dispatch, running);
     };
     let cycles = daemon::run_loop(args.interval, signal.clone(), || {
         let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
-        let shutdown = shutdown.clone();
         let health = health.clone();
-        let current = current.clone();
+        let clients = clients.clone();
         async move {
             let started = Instant::now();
             let mut totals = Totals::default();
-            let result = cycle(api, &args.files, options, shutdown, &current, &mut totals).await;
+            let result = cycle(&args.files, options, &clients, &mut totals).await;
             let exit = exit_code(&result);
             if let Err(error) = &result {
                 super::report(error);
@@ -117,18 +153,16 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     Ok(Outcome::Done)
 }
 
-/// One interval cycle: a fresh client (the key file is read again), shared with the workers.
+/// One interval cycle, with a new client (the key file is read again) that the webhook
+/// reconciles then use too.
 async fn cycle(
-    api: &ApiArgs,
     files: &FileArgs,
     options: ApplyOptions,
-    shutdown: Arc<AtomicBool>,
-    current: &Current,
+    clients: &Clients,
     totals: &mut Totals,
 ) -> CommandResult {
     let desired = prepare::load(files)?;
-    let client = prepare::client_with_shutdown(api, Some(shutdown))?;
-    *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(client.clone());
+    let client = clients.renew()?;
     apply_desired(client, desired, &Default::default(), options, totals).await
 }
 
@@ -138,6 +172,7 @@ async fn dispatcher(
     mut received: mpsc::UnboundedReceiver<Event>,
     files: FileArgs,
     queue: Arc<Queue>,
+    clients: Arc<Clients>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // The files as last read: a burst of events reads them once a second at most.
@@ -163,51 +198,39 @@ async fn dispatcher(
             count_event(&event.kind, "ignored");
             continue;
         };
-        match (&event.organization_id, manages(desired, &event)) {
-            (Some(id), true) => {
-                tracing::info!(kind = %event.kind, organization = %id, "webhook: reconciling the organization");
-                count_event(&event.kind, "reconciled");
-                queue.push(id, event.slug.clone());
+        let client = match clients.latest() {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::warn!(kind = %event.kind, error = %error.errors.join("; "), "no client to match the event with; it waits for the next cycle");
+                count_event(&event.kind, "ignored");
+                continue;
             }
-            _ => {
+        };
+        target::learn(&client, &event);
+        match target::target(&client, desired, &event).await {
+            Ok(Some(target)) => {
+                tracing::info!(kind = %event.kind, organization = %target.id, "webhook: reconciling the organization");
+                count_event(&event.kind, "reconciled");
+                queue.push(&target.id, target.slug);
+            }
+            Ok(None) => {
                 tracing::debug!(kind = %event.kind, organization = ?event.organization_id, "webhook: not managed here; ignored");
+                count_event(&event.kind, "ignored");
+            }
+            Err(error) => {
+                tracing::warn!(kind = %event.kind, %error, "cannot tell whether the files manage the event's organization; the next cycle covers it");
                 count_event(&event.kind, "ignored");
             }
         }
     }
 }
 
-/// Whether the files act on this event: a membership event of a managed organization, an
-/// invitation event where invitations are sent, `organization.created` where
-/// `all_organizations` applies.
-fn manages(desired: &DesiredState, event: &Event) -> bool {
-    let Some(id) = event.organization_id.as_deref() else {
-        return false;
-    };
-    let slug = event.slug.as_deref();
-    let named = desired.organizations.iter().find(|o| o.key.names(id, slug));
-    let rule = desired
-        .all_organizations
-        .as_ref()
-        .filter(|rule| !rule.excepts(id, slug));
-    match event.family() {
-        Family::Membership => named.is_some() || rule.is_some(),
-        Family::Invitation => {
-            named.is_some_and(|o| o.invitations.is_some())
-                || (named.is_none() && rule.is_some_and(|r| r.invitations.is_some()))
-        }
-        Family::OrganizationCreated => named.is_none() && rule.is_some(),
-        Family::Other => false,
-    }
-}
-
 /// Runs queued reconciles.
 struct Worker {
-    api: ApiArgs,
     files: FileArgs,
     options: ApplyOptions,
     queue: Arc<Queue>,
-    current: Current,
+    clients: Arc<Clients>,
     shutdown: Arc<AtomicBool>,
 }
 
@@ -231,16 +254,7 @@ impl Worker {
         let started = Instant::now();
         let mut totals = Totals::default();
         let result = match work {
-            Work::Everything => {
-                apply_files(
-                    &self.api,
-                    &self.files,
-                    self.options,
-                    Some(self.shutdown.clone()),
-                    &mut totals,
-                )
-                .await
-            }
+            Work::Everything => self.everything(&mut totals).await,
             Work::Organization { id, slug } => {
                 self.organization(id, slug.as_deref(), &mut totals).await
             }
@@ -258,15 +272,14 @@ impl Worker {
         totals: &mut Totals,
     ) -> CommandResult {
         let desired = prepare::load(&self.files)?;
-        let shared = self
-            .current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let client = match shared {
-            Some(client) => client,
-            None => prepare::client_with_shutdown(&self.api, Some(self.shutdown.clone()))?,
-        };
+        let client = self.clients.latest()?;
         apply_organization(client, desired, (id, slug), self.options, totals).await
+    }
+
+    /// One full cycle, when too many organizations wait.
+    async fn everything(&self, totals: &mut Totals) -> CommandResult {
+        let desired = prepare::load(&self.files)?;
+        let client = self.clients.latest()?;
+        apply_desired(client, desired, &Default::default(), self.options, totals).await
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::clerk::{Client, ClientConfig, RateLimit, SecretKey};
+use crate::clerk::{Client, ClientConfig, RateLimit, SecretKey, Shared};
 use crate::cli::{ApiArgs, FileArgs};
 use crate::desired::{self, DesiredState, OrgRef, Selection};
 use crate::plan::{Observed, Plan};
@@ -50,6 +50,25 @@ pub fn client_with_shutdown(
     api: &ApiArgs,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Arc<Client>, CommandError> {
+    client_sharing(api, shutdown, None)
+}
+
+/// A daemon's next client: the key is read again (a rotated key takes effect), and the pacer
+/// and retry budget of `previous` are kept, so that every client of the daemon's lifetime
+/// paces as one (unless the rate limit changed with the kind of key).
+pub fn client_after(
+    api: &ApiArgs,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
+    previous: Option<&Client>,
+) -> Result<Arc<Client>, CommandError> {
+    client_sharing(api, Some(shutdown), previous)
+}
+
+fn client_sharing(
+    api: &ApiArgs,
+    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+    previous: Option<&Client>,
+) -> Result<Arc<Client>, CommandError> {
     let key = SecretKey::from_env_or_file(api.secret_key_file.as_deref())
         .map_err(|error| CommandError::invalid(error.to_string()))?;
     let rate = api
@@ -57,19 +76,34 @@ pub fn client_with_shutdown(
         .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
     let mut config = ClientConfig::new(&api.api_url, rate, api.concurrency);
     config.timeout = api.request_timeout;
-    client_for(config, key, shutdown)
+    let shared = previous
+        .filter(|previous| previous.config().rate_limit == rate)
+        .map(|previous| previous.shared().clone())
+        .unwrap_or_else(|| Shared::new(rate, api.concurrency));
+    paced_by(config, key, shutdown, shared)
 }
 
 /// Sets up a client with this configuration and key.
 pub fn client_for(
+    config: ClientConfig,
+    key: SecretKey,
+    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Arc<Client>, CommandError> {
+    let shared = Shared::new(config.rate_limit, config.concurrency);
+    paced_by(config, key, shutdown, shared)
+}
+
+/// A client with this configuration and key that paces with `shared`.
+fn paced_by(
     mut config: ClientConfig,
     key: SecretKey,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
+    shared: Shared,
 ) -> Result<Arc<Client>, CommandError> {
     if let Some(shutdown) = shutdown {
         config.shutdown = shutdown;
     }
-    Client::new(config, key)
+    Client::sharing(config, key, shared)
         .map(Arc::new)
         .map_err(|error| CommandError::invalid(error.to_string()))
 }

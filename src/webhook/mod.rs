@@ -5,6 +5,7 @@
 //! (<https://docs.svix.com/receiving/verifying-payloads/how-manual>).
 
 pub mod queue;
+pub mod target;
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
