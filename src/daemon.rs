@@ -1,5 +1,5 @@
 //! The daemon's machinery: the interval loop with jitter, the health, metrics and webhook
-//! server, and graceful shutdown. What one cycle does is given by the caller (`commands::daemon`).
+//! server (its limits: [`server`]), and graceful shutdown. What one cycle does is given by the caller (`commands::daemon`).
 //!
 //! On SIGTERM or SIGINT the shutdown flag is set: the client starts no new request, the
 //! requests in flight finish, the cycle ends (within [`GRACE`]), and the loop returns.
@@ -11,12 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use tokio::sync::mpsc;
+
+mod server;
+pub use server::{Limits, Server};
 
 use crate::webhook::{self, Event, Headers, Replays, WebhookSecret};
 use rand::Rng;
@@ -54,37 +58,31 @@ pub struct Intake {
 struct Served {
     health: Arc<Health>,
     intake: Option<Arc<Intake>>,
+    body_read: Duration,
 }
 
 /// Serves `/healthz`, `/readyz` and `/metrics` on `listen`, and `POST /webhooks/clerk` when
-/// given an intake; returns the bound address.
+/// given an intake, within `limits` (see [`server`]).
 pub async fn serve(
     listen: SocketAddr,
     health: Arc<Health>,
     intake: Option<Arc<Intake>>,
-) -> std::io::Result<SocketAddr> {
+    limits: Limits,
+) -> std::io::Result<Server> {
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text));
     if intake.is_some() {
-        app = app.route(
-            "/webhooks/clerk",
-            post(receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
-        );
+        app = app.route("/webhooks/clerk", post(receive));
     }
-    let app = app.with_state(Served { health, intake });
+    let app = app.with_state(Served {
+        health,
+        intake,
+        body_read: limits.body_read,
+    });
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(
-        async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "the health and metrics server stopped");
-            }
-        }
-        .in_current_span(),
-    );
-    Ok(address)
+    Server::start(listener, app, limits)
 }
 
 async fn readyz(State(served): State<Served>) -> impl IntoResponse {
@@ -105,12 +103,43 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
-/// `POST /webhooks/clerk`: 401 (empty) unless the Svix signature verifies; then 200 at once,
-/// and the event is processed after (once per `svix-id`).
-async fn receive(State(served): State<Served>, headers: HeaderMap, body: Bytes) -> Response {
+/// Reads a request body of at most `limit` bytes: 413 over it, 400 when the connection breaks.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, StatusCode> {
+    let mut chunks = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if read.len() + chunk.len() > limit {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(read))
+}
+
+/// `POST /webhooks/clerk`: 413 over 1 MiB, 408 when the body does not arrive within the
+/// body-read timeout, 401 (empty) unless the Svix signature verifies; then 200 at once, and
+/// the event is processed after (once per `svix-id`).
+async fn receive(State(served): State<Served>, headers: HeaderMap, body: Body) -> Response {
     let Some(intake) = served.intake else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > webhook::MAX_BODY as u64) {
+        return close(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let body =
+        match tokio::time::timeout(served.body_read, read_body(body, webhook::MAX_BODY)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(status)) => return close(status),
+            Err(_) => {
+                tracing::debug!("a webhook body did not arrive in time");
+                return close(StatusCode::REQUEST_TIMEOUT);
+            }
+        };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let svix = Headers {
         id: header("svix-id"),
@@ -143,6 +172,11 @@ async fn receive(State(served): State<Served>, headers: HeaderMap, body: Bytes) 
     }
     let _ = intake.events.send(event);
     StatusCode::OK.into_response()
+}
+
+/// An answer after which the connection is closed (its body was not read whole).
+fn close(status: StatusCode) -> Response {
+    (status, [(header::CONNECTION, "close")]).into_response()
 }
 
 /// `membersync_webhook_events_total{type,result}`.

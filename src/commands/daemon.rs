@@ -78,11 +78,15 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         })
     });
     let webhooks = intake.is_some();
-    let address = daemon::serve(args.listen, health.clone(), intake)
-        .await
-        .map_err(|error| {
-            CommandError::failure(format!("cannot listen on {}: {error}", args.listen))
-        })?;
+    let server = daemon::serve(
+        args.listen,
+        health.clone(),
+        intake,
+        daemon::Limits::default(),
+    )
+    .await
+    .map_err(|error| CommandError::failure(format!("cannot listen on {}: {error}", args.listen)))?;
+    let address = server.address();
     tracing::info!(%address, interval = ?args.interval, webhooks, "daemon started: /healthz, /readyz, /metrics{}", if webhooks { ", POST /webhooks/clerk" } else { "" });
     let (shutdown, signal) = daemon::shutdown_on_signal();
     let options = ApplyOptions {
@@ -149,6 +153,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         .instrument(span)
     });
     tokio::join!(cycles, webhook_side);
+    server.stop().await;
     tracing::info!("daemon stopped");
     Ok(Outcome::Done)
 }
