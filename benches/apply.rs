@@ -153,6 +153,7 @@ async fn throughput(concurrency: u32) -> Duration {
         churn: Vec::new(),
         invitation_limit: None,
         webhook: None,
+        ..SimOptions::default()
     };
     let simulator = Simulator::start_with(state, KEY, options)
         .await

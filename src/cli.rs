@@ -332,6 +332,13 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N/PERIOD", value_parser = parse_rate_limit)]
     pub rate_limit: Option<RateLimit>,
 
+    /// How the simulated --rate-limit N/PERIOD counts: sliding (never more than N in any
+    /// period-long span), fixed (N per period, aligned to the clock), bucket (refilled at N
+    /// per period, bursts of N/8) or full-bucket (N per period, all of which may be spent at
+    /// once). Retry-After is in whole seconds, rounded up
+    #[arg(long, value_name = "MODEL", default_value = "full-bucket")]
+    pub rate_limit_model: crate::simulator::RateLimitModel,
+
     /// Probability (0 to 1) that a request is answered 500 before anything is done
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub fail_rate: f64,

@@ -4,14 +4,16 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
-use membersync::simulator::{SimOptions, Simulator};
+use membersync::simulator::{RateLimitModel, SimOptions, Simulator};
 
 async fn told(ratio: u32) {
     const REAL: u32 = 40;
     let (state, text) = common::creates(200);
     let options = SimOptions {
-        latency: std::time::Duration::from_millis(10),
+        latency: Duration::from_millis(10),
         rate_limit: Some(format!("{REAL}/s").parse().unwrap()),
         ..SimOptions::default()
     };
@@ -59,4 +61,109 @@ async fn told_twice_the_real_limit_the_run_converges_with_few_429s() {
 #[tokio::test(flavor = "multi_thread")]
 async fn told_ten_times_the_real_limit_the_run_converges_with_few_429s() {
     told(10).await;
+}
+
+/// Sends `count` requests to the simulator one after another, as fast as they go, and
+/// returns the `Retry-After` of every 429.
+async fn hammer(simulator: &Simulator, count: usize) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut retry_after = Vec::new();
+    for _ in 0..count {
+        let response = http
+            .get(format!("{}/organizations", simulator.api_url()))
+            .bearer_auth(KEY)
+            .header("Clerk-API-Version", membersync::clerk::API_VERSION)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            let header = response.headers().get("retry-after").unwrap();
+            retry_after.push(header.to_str().unwrap().to_owned());
+        }
+    }
+    retry_after
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_limiter_model_answers_over_its_limit_with_retry_after_in_whole_seconds() {
+    for model in [
+        RateLimitModel::FullBucket,
+        RateLimitModel::Sliding,
+        RateLimitModel::Fixed,
+        RateLimitModel::Bucket,
+    ] {
+        let options = SimOptions {
+            rate_limit: Some("16/s".parse().unwrap()),
+            rate_limit_model: model,
+            ..SimOptions::default()
+        };
+        let simulator = Simulator::start_with(common::seed(), KEY, options)
+            .await
+            .unwrap();
+        let retry_after = hammer(&simulator, 60).await;
+        assert!(!retry_after.is_empty(), "{model}: nothing was refused");
+        for value in &retry_after {
+            let seconds: u64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("{model}: Retry-After `{value}`"));
+            assert!(seconds >= 1, "{model}: Retry-After {seconds}");
+        }
+        // What each model accepted, by when it arrived.
+        let accepted: Vec<Duration> = simulator
+            .requests()
+            .iter()
+            .filter(|r| r.status != 429)
+            .map(|r| r.at)
+            .collect();
+        let most_in_a_second = accepted
+            .iter()
+            .map(|start| {
+                accepted
+                    .iter()
+                    .filter(|at| **at >= *start && **at - *start < Duration::from_secs(1))
+                    .count()
+            })
+            .max()
+            .unwrap_or_default();
+        match model {
+            // Never more than 16 in any one-second span.
+            RateLimitModel::Sliding => assert!(most_in_a_second <= 16, "{most_in_a_second}"),
+            // A burst of 2, then one every 62.5 ms.
+            RateLimitModel::Bucket => {
+                let span = accepted.last().unwrap().saturating_sub(accepted[0]);
+                let most = 2 + (16.0 * span.as_secs_f64()).ceil() as usize;
+                assert!(
+                    accepted.len() <= most,
+                    "bucket: {} accepted",
+                    accepted.len()
+                );
+            }
+            // Up to 16 in each aligned second: two windows may meet in one span.
+            RateLimitModel::Fixed => assert!(most_in_a_second <= 32, "{most_in_a_second}"),
+            RateLimitModel::FullBucket => assert!(accepted.len() >= 16),
+        }
+    }
+}
+
+#[tokio::test]
+async fn simulate_refuses_an_unknown_rate_limit_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &[
+            "simulate",
+            "--state",
+            "s.json",
+            "--rate-limit-model",
+            "leaky",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("use sliding, fixed, bucket or full-bucket"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -39,6 +39,7 @@ pub async fn run(args: &SimulateArgs) -> CommandResult {
     let options = SimOptions {
         latency: std::time::Duration::from_millis(args.latency),
         rate_limit: args.rate_limit,
+        rate_limit_model: args.rate_limit_model,
         fail_rate: args.fail_rate,
         churn: args.churn.clone(),
         invitation_limit: args.invitation_limit,

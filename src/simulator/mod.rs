@@ -6,7 +6,8 @@
 //! `Authorization` and `Clerk-API-Version` (any dated version up to the shipped API
 //! description's) headers, logs each request it serves, and records every request so tests
 //! can assert what was sent. Knobs make it behave like a real, imperfect service: latency, a rate
-//! limit answered with 429 and `Retry-After`, random 5xx, and scripted [`Fault`]s (an error
+//! limit answered with 429 and `Retry-After` (counted as one of the limiter designs a real API
+//! may run: [`RateLimitModel`]), random 5xx, and scripted [`Fault`]s (an error
 //! before or after a write takes effect, a dropped connection, a slow or malformed answer, a
 //! request that never gets an answer). It records the admin count of an organization after
 //! every write, so tests can check that no moment left an organization without an admin.
@@ -24,6 +25,7 @@ mod faults;
 mod filters;
 mod invitations;
 mod lookups;
+mod limits;
 mod merge;
 mod objects;
 mod routes;
@@ -32,6 +34,7 @@ mod state;
 mod webhooks;
 
 pub use faults::{Fault, FaultKind, StateHook};
+pub use limits::RateLimitModel;
 pub use server::{SimOptions, Simulator};
 pub use state::{
     IndexCache, LoggedRequest, SEEDED_AT, SimInvitation, SimMembership, SimOrganization,

@@ -2,7 +2,6 @@
 //! middleware that checks the headers, applies the knobs and faults, and logs each request.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,11 +9,11 @@ use std::time::Duration;
 use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use serde_json::{Map, json};
 
 use super::faults::{Fault, FaultKind, broken_body, take_fault};
+use super::limits::{Limiter, RateLimitModel};
 use super::state::{LoggedRequest, SimMembership, SimState, SimUser, now_ms};
 use crate::clerk::{API_VERSION, RateLimit};
 
@@ -23,9 +22,11 @@ use crate::clerk::{API_VERSION, RateLimit};
 pub struct SimOptions {
     /// Added before every answer.
     pub latency: Duration,
-    /// Requests allowed per period (a full bucket may be spent at once, as Clerk's window
-    /// allows); over it, 429 with `Retry-After`.
+    /// Requests allowed per period, counted as `rate_limit_model` says; over it, 429 with
+    /// `Retry-After` in whole seconds.
     pub rate_limit: Option<RateLimit>,
+    /// How `rate_limit` counts (default: a full bucket, which may be spent at once).
+    pub rate_limit_model: RateLimitModel,
     /// The probability (0..=1) that a request is answered 500 before anything is done.
     pub fail_rate: f64,
     /// Organizations (by ID) busy with other clients: before every membership listing request
@@ -127,7 +128,7 @@ pub(super) struct Shared {
     pub(super) key: String,
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) options: Arc<SimOptions>,
-    pub(super) limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    pub(super) limiter: Option<Arc<Limiter>>,
     in_flight: Arc<InFlight>,
 }
 
@@ -179,13 +180,9 @@ impl Simulator {
             churned: 0,
             invitation_requests: Vec::new(),
         }));
-        let limiter = options.rate_limit.map(|rate| {
-            let interval = (rate.period / rate.requests.get()).max(Duration::from_nanos(1));
-            let quota = Quota::with_period(interval)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(rate.requests);
-            Arc::new(RateLimiter::direct(quota))
-        });
+        let limiter = options
+            .rate_limit
+            .map(|rate| Arc::new(Limiter::new(rate, options.rate_limit_model)));
         let in_flight = Arc::new(InFlight::default());
         let shared = Shared {
             key: key.to_owned(),
@@ -386,11 +383,8 @@ fn refusal(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
         return Some(refused);
     }
     if let Some(limiter) = &shared.limiter
-        && let Err(not_until) = limiter.check()
+        && let Err(retry_after) = limiter.check()
     {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
@@ -398,7 +392,7 @@ fn refusal(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response>
         );
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(wait.as_secs() + 1),
+            axum::http::HeaderValue::from(retry_after),
         );
         return Some(response);
     }
