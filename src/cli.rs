@@ -280,6 +280,17 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "PATH", env = "CLERK_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<std::path::PathBuf>,
 
+    /// Failed cycles in a row (Clerk unreachable, the key refused, a file unreadable for lack
+    /// of resources) after which /readyz answers 503
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MEMBERSYNC_UNREADY_AFTER",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub unready_after: u32,
+
     #[command(flatten)]
     pub api: ApiArgs,
 }

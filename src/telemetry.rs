@@ -54,6 +54,7 @@ pub mod names {
     pub const INCONSISTENT_READS: &str = "membersync_inconsistent_reads_total";
     pub const INVITATIONS_DEFERRED: &str = "membersync_invitations_deferred_total";
     pub const WEBHOOK_EVENTS: &str = "membersync_webhook_events_total";
+    pub const RESOURCE_ERRORS: &str = "membersync_resource_errors_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -130,6 +131,10 @@ fn describe() {
     describe_gauge!(
         names::READY,
         "1 when the daemon's last cycle reached Clerk and completed"
+    );
+    describe_counter!(
+        names::RESOURCE_ERRORS,
+        "Runs that failed because a file could not be read for lack of resources (file descriptors, memory) or an I/O error"
     );
 }
 

@@ -4,7 +4,7 @@
 //! queues a reconcile of that organization alone, run by a few workers with the client of the
 //! latest cycle (one limiter paces both).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -103,6 +103,11 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         latest: Mutex::new(None),
     });
     let queue = Arc::new(Queue::default());
+    let readiness = Arc::new(Readiness {
+        health: health.clone(),
+        unready_after: args.unready_after,
+        failed: AtomicU32::new(0),
+    });
     // The webhook side runs beside the cycles, in this task (its futures borrow the files).
     let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
         .map(|_| Worker {
@@ -129,7 +134,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     };
     let cycles = daemon::run_loop(args.interval, signal.clone(), || {
         let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
-        let health = health.clone();
+        let readiness = readiness.clone();
         let clients = clients.clone();
         async move {
             let started = Instant::now();
@@ -146,7 +151,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
                         "invalid input (see above); this cycle is skipped, nothing was written"
                     )
                 }
-                _ => health.set_ready(totals.reached_clerk),
+                _ => readiness.cycle_ended(totals.reached_clerk),
             }
             finish("daemon", exit, started, &totals);
         }
@@ -156,6 +161,35 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     server.stop().await;
     tracing::info!("daemon stopped");
     Ok(Outcome::Done)
+}
+
+/// Readiness from the cycles: ready once a cycle reaches Clerk and completes; not ready after
+/// `--unready-after` failed cycles in a row (a cycle skipped for invalid files changes nothing).
+struct Readiness {
+    health: Arc<Health>,
+    unready_after: u32,
+    failed: AtomicU32,
+}
+
+impl Readiness {
+    fn cycle_ended(&self, reached_clerk: bool) {
+        if reached_clerk {
+            self.failed.store(0, Ordering::SeqCst);
+            self.health.set_ready(true);
+            return;
+        }
+        let failed = self.failed.fetch_add(1, Ordering::SeqCst) + 1;
+        if failed >= self.unready_after {
+            self.health.set_ready(false);
+        } else {
+            tracing::warn!(
+                failed,
+                unready_after = self.unready_after,
+                "the cycle failed; /readyz stays ready until {} cycles in a row fail",
+                self.unready_after
+            );
+        }
+    }
 }
 
 /// One interval cycle, with a new client (the key file is read again) that the webhook

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::clerk::{Client, ClientConfig, RateLimit, SecretKey, Shared};
+use crate::clerk::{Client, ClientConfig, RateLimit, SecretError, SecretKey, Shared};
 use crate::cli::{ApiArgs, FileArgs};
 use crate::desired::{self, DesiredState, OrgRef, Selection};
 use crate::plan::{Observed, Plan};
@@ -64,13 +64,24 @@ pub fn client_after(
     client_sharing(api, Some(shutdown), previous)
 }
 
+/// No usable key: invalid input (exit 2), unless the key file could not be read for lack of
+/// resources — an operational failure (exit 1).
+fn no_key(error: SecretError) -> CommandError {
+    match &error {
+        SecretError::Unreadable { source, .. } if desired::is_resource_error(source) => {
+            metrics::counter!(crate::telemetry::names::RESOURCE_ERRORS).increment(1);
+            CommandError::failure(error.to_string())
+        }
+        _ => CommandError::invalid(error.to_string()),
+    }
+}
+
 fn client_sharing(
     api: &ApiArgs,
     shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
     previous: Option<&Client>,
 ) -> Result<Arc<Client>, CommandError> {
-    let key = SecretKey::from_env_or_file(api.secret_key_file.as_deref())
-        .map_err(|error| CommandError::invalid(error.to_string()))?;
+    let key = SecretKey::from_env_or_file(api.secret_key_file.as_deref()).map_err(no_key)?;
     let rate = api
         .rate_limit
         .unwrap_or_else(|| RateLimit::for_key(key.is_live()));
@@ -112,11 +123,24 @@ fn paced_by(
 pub fn load(files: &FileArgs) -> Result<DesiredState, CommandError> {
     let loaded = desired::load(&files.files);
     crate::telemetry::log_memory("memory after loading the desired state");
-    let state = loaded.map_err(|error| CommandError::diagnostics(&error.0, "sent"))?;
+    let state = loaded.map_err(unloaded)?;
     for warning in &state.warnings {
         super::report_warning(format_args!("{warning}"));
     }
     Ok(state)
+}
+
+/// Why the files gave no desired state: invalid input (exit 2), or a read that failed for lack
+/// of resources — an operational failure (exit 1) that `membersync_resource_errors_total`
+/// counts.
+pub fn unloaded(error: desired::ReadError) -> CommandError {
+    match error {
+        desired::ReadError::Invalid(error) => CommandError::diagnostics(&error.0, "sent"),
+        unavailable @ desired::ReadError::Unavailable { .. } => {
+            metrics::counter!(crate::telemetry::names::RESOURCE_ERRORS).increment(1);
+            CommandError::failure(format!("{unavailable}; nothing was sent"))
+        }
+    }
 }
 
 /// Plans one organization alone (a webhook reconcile); `None` when the files do not manage it.

@@ -3,7 +3,7 @@
 use crate::cli::FileArgs;
 use crate::desired;
 
-use super::{CommandError, CommandResult, Outcome};
+use super::{CommandResult, Outcome};
 
 pub fn run(args: &FileArgs) -> CommandResult {
     match desired::load(&args.files) {
@@ -38,7 +38,7 @@ pub fn run(args: &FileArgs) -> CommandResult {
             );
             Ok(Outcome::Done)
         }
-        Err(error) => Err(CommandError::diagnostics(&error.0, "sent")),
+        Err(error) => Err(super::prepare::unloaded(error)),
     }
 }
 

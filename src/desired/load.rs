@@ -11,26 +11,101 @@ use super::{DesiredState, Diagnostic, LoadError, OrgRef, SourceFile};
 /// The file read when neither `-f` nor `MEMBERSYNC_FILE` names one.
 pub const DEFAULT_FILE: &str = "membersync.yaml";
 
+/// Why [`load`] gave no desired state.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The files are invalid or missing: every problem found, each with its place (invalid
+    /// input).
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    /// A file or directory could not be read for lack of resources (file descriptors, memory)
+    /// or because the system failed (an I/O error): not the files' fault, and the next attempt
+    /// may succeed (an operational failure).
+    #[error("cannot read {}: {detail} (the system is short of resources; the files were not checked)", path.display())]
+    Unavailable { path: PathBuf, detail: String },
+}
+
 /// Loads every file named by `paths` (a directory stands for its `*.yaml`/`*.yml` files,
 /// sorted by name) and validates them together. Every problem in every file is reported.
-pub fn load(paths: &[PathBuf]) -> Result<DesiredState, LoadError> {
-    let mut diagnostics = Vec::new();
-    let files = expand(paths, &mut diagnostics);
+pub fn load(paths: &[PathBuf]) -> Result<DesiredState, ReadError> {
+    let mut problems = Problems::default();
+    let files = expand(paths, &mut problems);
     let mut texts = Vec::with_capacity(files.len());
     for file in files {
-        match read(&file) {
-            Ok(text) => texts.push((file, text)),
-            Err(diagnostic) => diagnostics.push(diagnostic),
+        if problems.unavailable.is_some() {
+            break;
+        }
+        if let Some(text) = read(&file, &mut problems) {
+            texts.push((file, text));
         }
     }
+    if let Some(unavailable) = problems.unavailable {
+        return Err(unavailable);
+    }
+    let mut diagnostics = problems.diagnostics;
     match load_files(&texts) {
         Ok(state) if diagnostics.is_empty() => Ok(state),
-        Ok(_) => Err(LoadError(diagnostics)),
+        Ok(_) => Err(LoadError(diagnostics).into()),
         Err(LoadError(more)) => {
             diagnostics.extend(more);
-            Err(LoadError(diagnostics))
+            Err(LoadError(diagnostics).into())
         }
     }
+}
+
+/// What went wrong while finding and reading the files.
+#[derive(Default)]
+struct Problems {
+    diagnostics: Vec<Diagnostic>,
+    /// The first read that failed for lack of resources: nothing more is read.
+    unavailable: Option<ReadError>,
+}
+
+impl Problems {
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A failed read of `path`: the file's problem, or the system's.
+    fn io(&mut self, path: &Path, doing: &str, error: &std::io::Error) {
+        if is_resource_error(error) {
+            self.unavailable.get_or_insert(ReadError::Unavailable {
+                path: path.to_owned(),
+                detail: error.to_string(),
+            });
+        } else {
+            self.push(file_problem(path, format!("{doing}: {error}")));
+        }
+    }
+}
+
+/// Whether an I/O error is the system's (out of file descriptors or memory, interrupted, an
+/// I/O error of the device) rather than the file's (missing, not allowed, a directory).
+pub fn is_resource_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::OutOfMemory
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock
+            | ErrorKind::TimedOut
+    ) {
+        return true;
+    }
+    #[cfg(unix)]
+    if let Some(code) = error.raw_os_error() {
+        return [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOMEM,
+            libc::ENOBUFS,
+            libc::EAGAIN,
+            libc::EINTR,
+            libc::EIO,
+        ]
+        .contains(&code);
+    }
+    false
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -100,26 +175,23 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
 }
 
 /// Turns the paths given into the list of files to read.
-fn expand(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+fn expand(paths: &[PathBuf], problems: &mut Problems) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
             Ok(metadata) if metadata.is_dir() => match yaml_files_in(path) {
-                Ok(found) if found.is_empty() => diagnostics.push(file_problem(
+                Ok(found) if found.is_empty() => problems.push(file_problem(
                     path,
                     "the directory holds no *.yaml or *.yml file",
                 )),
                 Ok(found) => files.extend(found),
-                Err(error) => diagnostics.push(file_problem(
-                    path,
-                    format!("cannot list the directory: {error}"),
-                )),
+                Err(error) => problems.io(path, "cannot list the directory", &error),
             },
             Ok(_) => files.push(path.clone()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                diagnostics.push(file_problem(path, "no such file or directory"))
+                problems.push(file_problem(path, "no such file or directory"))
             }
-            Err(error) => diagnostics.push(file_problem(path, format!("cannot read: {error}"))),
+            Err(error) => problems.io(path, "cannot read", &error),
         }
     }
     files
@@ -141,21 +213,36 @@ fn yaml_files_in(directory: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read(path: &Path) -> Result<String, Diagnostic> {
-    let metadata = std::fs::metadata(path)
-        .map_err(|error| file_problem(path, format!("cannot read: {error}")))?;
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(file_problem(
-            path,
-            format!(
-                "the file is {} bytes, over the limit of {} bytes (16 MiB); split it into several files",
-                metadata.len(),
-                MAX_FILE_BYTES
-            ),
-        ));
+/// The text of one file, or `None` with its problem noted.
+fn read(path: &Path, problems: &mut Problems) -> Option<String> {
+    let read = std::fs::metadata(path).and_then(|metadata| {
+        if metadata.len() > MAX_FILE_BYTES {
+            return Ok(Err(file_problem(
+                path,
+                format!(
+                    "the file is {} bytes, over the limit of {} bytes (16 MiB); split it into several files",
+                    metadata.len(),
+                    MAX_FILE_BYTES
+                ),
+            )));
+        }
+        std::fs::read(path).map(|bytes| text(path, bytes))
+    });
+    match read {
+        Ok(Ok(text)) => Some(text),
+        Ok(Err(diagnostic)) => {
+            problems.push(diagnostic);
+            None
+        }
+        Err(error) => {
+            problems.io(path, "cannot read", &error);
+            None
+        }
     }
-    let bytes =
-        std::fs::read(path).map_err(|error| file_problem(path, format!("cannot read: {error}")))?;
+}
+
+/// The bytes of a file as text, or where they stop being UTF-8.
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     String::from_utf8(bytes).map_err(|error| {
         let offset = error.utf8_error().valid_up_to();
         let before = &error.as_bytes()[..offset];
@@ -207,7 +294,9 @@ mod tests {
     fn a_directory_without_yaml_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
-        let error = load(&[dir.path().to_owned()]).unwrap_err();
+        let Err(ReadError::Invalid(error)) = load(&[dir.path().to_owned()]) else {
+            panic!("invalid input");
+        };
         assert!(error.0[0].message.contains("no *.yaml or *.yml"), "{error}");
     }
 
@@ -232,5 +321,37 @@ mod tests {
             .map(|o| o.key.to_string())
             .collect();
         assert_eq!(keys, ["org_a", "org_b"]);
+    }
+}
+
+#[cfg(all(test, unix))]
+mod resource_tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_or_memory_is_the_systems_problem_not_the_files() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::EIO] {
+            assert!(is_resource_error(&std::io::Error::from_raw_os_error(code)));
+        }
+        for code in [libc::ENOENT, libc::EACCES, libc::EISDIR] {
+            assert!(!is_resource_error(&std::io::Error::from_raw_os_error(code)));
+        }
+        let mut problems = Problems::default();
+        let path = Path::new("m.yaml");
+        problems.io(
+            path,
+            "cannot read",
+            &std::io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert_eq!(problems.diagnostics.len(), 1);
+        problems.io(
+            path,
+            "cannot read",
+            &std::io::Error::from_raw_os_error(libc::EMFILE),
+        );
+        let Some(ReadError::Unavailable { detail, .. }) = problems.unavailable else {
+            panic!("unavailable");
+        };
+        assert!(detail.contains("Too many open files"), "{detail}");
     }
 }

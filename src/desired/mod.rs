@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use time::Date;
 
 pub use groups::{AllOrganizations, Source, agree};
-pub use load::{DEFAULT_FILE, hex, load, load_files, sha256_hex};
+pub use load::{DEFAULT_FILE, ReadError, hex, is_resource_error, load, load_files, sha256_hex};
 pub use select::Selection;
 
 /// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
