@@ -195,18 +195,7 @@ async fn plan_with(
             }
         }
     }
-    let (mut live, missing_ids) = match own {
-        // The organization the file names, by the ID its key resolves to now (for a slug,
-        // the lookup above): never the listing of another ID that an event carried.
-        Some(event_id) => {
-            let ids: Vec<String> = managed.keys().cloned().collect();
-            if ids.iter().any(|id| id != event_id) {
-                tracing::info!(event_organization = event_id, organizations = ?ids, "the event's organization is not the one the file names by this slug; reading the file's");
-            }
-            clerk::read_own_listings(client, &ids).await?
-        }
-        None => clerk::read_memberships(client, &managed).await?,
-    };
+    let (mut live, missing_ids) = read_live(client, &managed, own).await?;
     crate::telemetry::log_memory("memory after reading live state");
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
     drop(managed);
@@ -322,6 +311,24 @@ async fn look_up_organizations(
             .or_insert(organization);
     }
     Ok((lookup, added))
+}
+
+/// Reads the live memberships of the `managed` organizations; for a webhook reconcile (`own`:
+/// the event's organization ID), each with its own listing, by the ID the file's key resolves
+/// to now (for a slug, the lookup): never the listing of another ID an event carried.
+async fn read_live(
+    client: &Client,
+    managed: &HashMap<String, Option<u64>>,
+    own: Option<&str>,
+) -> Result<(clerk::LiveState, Vec<String>), ClerkError> {
+    let Some(event_id) = own else {
+        return clerk::read_memberships(client, managed).await;
+    };
+    let ids: Vec<String> = managed.keys().cloned().collect();
+    if ids.iter().any(|id| id != event_id) {
+        tracing::info!(event_organization = event_id, organizations = ?ids, "the event's organization is not the one the file names by this slug; reading the file's");
+    }
+    clerk::read_own_listings(client, &ids).await
 }
 
 /// Applies `all_organizations` to the organizations of the instance (`every`): its members

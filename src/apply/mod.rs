@@ -223,25 +223,7 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
     // Whether the organization's admins were read again before an admin removal.
     let mut confirmed = false;
     for phase in 0..=3u8 {
-        let mut runnable = Vec::new();
-        for (index, change) in changes.iter().enumerate() {
-            if change.phase() != phase || outcomes[index].is_some() {
-                continue;
-            }
-            if removes_admin(change) {
-                if admins <= keep {
-                    outcomes[index] = Some(Outcome::Skipped {
-                        reason: format!(
-                            "not sent: it would leave {} without an org:admin, because an earlier change of this organization did not succeed",
-                            organization.organization_id
-                        ),
-                    });
-                    continue;
-                }
-                admins -= 1;
-            }
-            runnable.push(index);
-        }
+        let mut runnable = runnable(organization, phase, keep, &mut admins, &mut outcomes);
         if keep > 0 && !confirmed && runnable.iter().any(|&i| removes_admin(&changes[i])) {
             confirmed = true;
             admins +=
@@ -288,6 +270,37 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
             outcome
         })
         .collect()
+}
+
+/// The changes of `phase` still to run: a change that would take away an admin the
+/// organization must keep (`keep`; `admins` it has now) is skipped instead.
+fn runnable(
+    organization: &OrganizationPlan,
+    phase: u8,
+    keep: usize,
+    admins: &mut usize,
+    outcomes: &mut [Option<Outcome>],
+) -> Vec<usize> {
+    let mut runnable = Vec::new();
+    for (index, change) in organization.changes.iter().enumerate() {
+        if change.phase() != phase || outcomes[index].is_some() {
+            continue;
+        }
+        if removes_admin(change) {
+            if *admins <= keep {
+                outcomes[index] = Some(Outcome::Skipped {
+                    reason: format!(
+                        "not sent: it would leave {} without an org:admin, because an earlier change of this organization did not succeed",
+                        organization.organization_id
+                    ),
+                });
+                continue;
+            }
+            *admins -= 1;
+        }
+        runnable.push(index);
+    }
+    runnable
 }
 
 fn log_outcome(change: &Change, outcome: &Outcome) {

@@ -1,8 +1,9 @@
 //! `membersync daemon`: apply every interval with the same guards as `apply` (a refused cycle
 //! is reported, never forced), re-reading the files each cycle, and serving health and metrics.
 //! With a webhook secret, also `POST /webhooks/clerk`: an event for a managed organization
-//! queues a reconcile of that organization alone, run by a few workers with the client of the
-//! latest cycle (one limiter paces both).
+//! (matched by ID, see `webhook::target`) queues a reconcile of that organization alone, run by
+//! a few workers with the client of the latest cycle. Every client of the daemon's lifetime
+//! shares one pacer and retry budget (`Clients`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,29 +65,12 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     // anything: a missing key or a bad --api-url would fail every cycle, an unreadable webhook
     // secret every delivery. The key is read again each cycle (a rotated secret mount).
     prepare::client(api)?;
-    let secret = WebhookSecret::from_env_or_file(args.webhook_secret_file.as_deref())
-        .map_err(|error| CommandError::invalid(error.to_string()))?;
     crate::telemetry::register_counters(&["daemon", "webhook"]);
     let health = Arc::new(Health::default());
     health.set_ready(false);
-    let (events, received) = mpsc::unbounded_channel();
-    let intake = secret.map(|secret| {
-        Arc::new(Intake {
-            secret,
-            replays: Mutex::new(Replays::default()),
-            events,
-        })
-    });
-    let webhooks = intake.is_some();
-    let server = daemon::serve(
-        args.listen,
-        health.clone(),
-        intake,
-        daemon::Limits::default(),
-    )
-    .await
-    .map_err(|error| CommandError::failure(format!("cannot listen on {}: {error}", args.listen)))?;
+    let (server, received) = listen(args, &health).await?;
     let address = server.address();
+    let webhooks = received.is_some();
     tracing::info!(%address, interval = ?args.interval, webhooks, "daemon started: /healthz, /readyz, /metrics{}", if webhooks { ", POST /webhooks/clerk" } else { "" });
     let (shutdown, signal) = daemon::shutdown_on_signal();
     let options = ApplyOptions {
@@ -103,11 +87,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         latest: Mutex::new(None),
     });
     let queue = Arc::new(Queue::default());
-    let readiness = Arc::new(Readiness {
-        health: health.clone(),
-        unready_after: args.unready_after,
-        failed: AtomicU32::new(0),
-    });
+    let readiness = Arc::new(Readiness::new(health.clone(), args.unready_after));
     // The webhook side runs beside the cycles, in this task (its futures borrow the files).
     let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
         .map(|_| Worker {
@@ -119,9 +99,9 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
         })
         .collect();
     let webhook_side = async {
-        if !webhooks {
+        let Some(received) = received else {
             return;
-        }
+        };
         let dispatch = dispatcher(
             received,
             args.files.clone(),
@@ -134,8 +114,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     };
     let cycles = daemon::run_loop(args.interval, signal.clone(), || {
         let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
-        let readiness = readiness.clone();
-        let clients = clients.clone();
+        let (readiness, clients) = (readiness.clone(), clients.clone());
         async move {
             let started = Instant::now();
             let mut totals = Totals::default();
@@ -144,15 +123,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
             if let Err(error) = &result {
                 super::report(error);
             }
-            match exit {
-                // The files did not parse: the cycle is skipped; readiness is unchanged.
-                Exit::Invalid => {
-                    tracing::error!(
-                        "invalid input (see above); this cycle is skipped, nothing was written"
-                    )
-                }
-                _ => readiness.cycle_ended(totals.reached_clerk),
-            }
+            readiness.cycle_ended(exit, totals.reached_clerk);
             finish("daemon", exit, started, &totals);
         }
         .instrument(span)
@@ -161,6 +132,34 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     server.stop().await;
     tracing::info!("daemon stopped");
     Ok(Outcome::Done)
+}
+
+/// Serves health and metrics on `--listen`, and webhooks with a secret: then with the
+/// receiver of the verified events.
+async fn listen(
+    args: &DaemonArgs,
+    health: &Arc<Health>,
+) -> Result<(daemon::Server, Option<mpsc::UnboundedReceiver<Event>>), CommandError> {
+    let secret = WebhookSecret::from_env_or_file(args.webhook_secret_file.as_deref())
+        .map_err(|error| CommandError::invalid(error.to_string()))?;
+    let (events, received) = mpsc::unbounded_channel();
+    let intake = secret.map(|secret| {
+        Arc::new(Intake {
+            secret,
+            replays: Mutex::new(Replays::default()),
+            events,
+        })
+    });
+    let received = intake.is_some().then_some(received);
+    let server = daemon::serve(
+        args.listen,
+        health.clone(),
+        intake,
+        daemon::Limits::default(),
+    )
+    .await
+    .map_err(|error| CommandError::failure(format!("cannot listen on {}: {error}", args.listen)))?;
+    Ok((server, received))
 }
 
 /// Readiness from the cycles: ready once a cycle reaches Clerk and completes; not ready after
@@ -172,7 +171,22 @@ struct Readiness {
 }
 
 impl Readiness {
-    fn cycle_ended(&self, reached_clerk: bool) {
+    fn new(health: Arc<Health>, unready_after: u32) -> Readiness {
+        Readiness {
+            health,
+            unready_after,
+            failed: AtomicU32::new(0),
+        }
+    }
+
+    fn cycle_ended(&self, exit: Exit, reached_clerk: bool) {
+        if exit == Exit::Invalid {
+            // The files did not parse: the cycle is skipped; readiness is unchanged.
+            tracing::error!(
+                "invalid input (see above); this cycle is skipped, nothing was written"
+            );
+            return;
+        }
         if reached_clerk {
             self.failed.store(0, Ordering::SeqCst);
             self.health.set_ready(true);
