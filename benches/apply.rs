@@ -10,6 +10,7 @@
 //! cargo bench --bench apply -- rules              # all_organizations over 50,000 organizations
 //! cargo bench --bench apply -- webhooks           # drift-to-repaired latency of webhook reconciles
 //! cargo bench --bench apply -- directories        # 50,000-member Google and 20,000-member Graph groups
+//! cargo bench --bench apply -- daemon             # the daemon under a flood of webhook events
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -54,7 +55,10 @@ fn main() {
             scale().await;
         }
         if run("webhooks") {
-            webhooks().await;
+            daemon::webhooks().await;
+        }
+        if run("daemon") {
+            daemon::flood().await;
         }
         if run("rules") {
             rules(50_000, false).await;
@@ -575,130 +579,7 @@ async fn rules(organizations: usize, apply: bool) {
     );
 }
 
-/// Drift-to-repaired latency of webhook reconciles: 100 times, someone adds an admin in the
-/// dashboard (the simulator is changed directly), the signed event is delivered to the
-/// daemon (`--interval 1h`), and the time until the membership is gone is measured.
-async fn webhooks() {
-    use tokio::io::AsyncBufReadExt;
-    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let simulator = Simulator::start_with(generated_state(50, 40), KEY, SimOptions::default())
-        .await
-        .expect("the simulator starts");
-    let scratch = Scratch::new("webhooks");
-    let mut text = String::from("version: 1\norganizations:\n");
-    for org in 0..50 {
-        text.push_str(&format!(
-            "  org_{org}:\n    members:\n      user_0: admin\n"
-        ));
-        for member in 1..40 {
-            text.push_str(&format!("      user_{member}: member\n"));
-        }
-    }
-    let file = scratch.write("membersync.yaml", &text);
-    let secret = scratch.write("secret", SECRET);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-        .args([
-            "daemon",
-            "--interval",
-            "1h",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .arg("-f")
-        .arg(&file)
-        .arg("--webhook-secret-file")
-        .arg(&secret)
-        .env("CLERK_API_URL", simulator.api_url())
-        .env("CLERK_SECRET_KEY", KEY)
-        .env("MEMBERSYNC_RATE_LIMIT", "100/s")
-        .env("RUST_LOG", "membersync=info")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the daemon starts");
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("the daemon runs");
-        if let Some(address) = serde_json::from_str::<Value>(&line)
-            .ok()
-            .and_then(|v| v["address"].as_str().map(str::to_owned))
-        {
-            break address;
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let http = reqwest::Client::new();
-    while http
-        .get(format!("http://{address}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-        != 200
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let signer = membersync::webhook::WebhookSecret::parse(SECRET).unwrap();
-    let mut latencies = Vec::with_capacity(100);
-    simulator.clear_requests();
-    for n in 0..100 {
-        let org = format!("org_{}", n % 50);
-        let id = format!("orgmem_drift{n}");
-        simulator.mutate(|state| {
-            state
-                .memberships
-                .push(membersync::simulator::SimMembership {
-                    id: id.clone(),
-                    organization_id: org.clone(),
-                    user_id: "user_70".into(),
-                    role: "org:admin".into(),
-                    public_metadata: serde_json::Map::new(),
-                    private_metadata: serde_json::Map::new(),
-                    created_at: 1,
-                })
-        });
-        let started = Instant::now();
-        let body = serde_json::json!({"type": "organizationMembership.created",
-            "data": {"organization": {"id": org}, "public_user_data": {"user_id": "user_70"}}})
-        .to_string();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let message = format!("msg_bench{n}");
-        http.post(format!("http://{address}/webhooks/clerk"))
-            .header("svix-id", &message)
-            .header("svix-timestamp", now.to_string())
-            .header(
-                "svix-signature",
-                signer.sign(&message, now, body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .expect("delivered");
-        while simulator.state().memberships.iter().any(|m| m.id == id) {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        latencies.push(started.elapsed());
-    }
-    latencies.sort();
-    let requests = simulator.requests().len();
-    println!("webhooks: 100 events, each a drift in one of 50 organizations of 40 members");
-    println!(
-        "  drift to repaired             p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        latencies[49].as_secs_f64() * 1000.0,
-        latencies[98].as_secs_f64() * 1000.0,
-        latencies[99].as_secs_f64() * 1000.0
-    );
-    println!(
-        "  requests per event            {:.1} ({requests} in all)\n",
-        requests as f64 / 100.0
-    );
-    let _ = child.kill().await;
-}
-
+#[path = "apply/daemon.rs"]
+mod daemon;
 #[path = "apply/directories.rs"]
 mod directories;

@@ -6,156 +6,22 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::daemon::{Daemon, eventually, peak_per_second};
 use common::{KEY, seed, start, write_file};
 use membersync::simulator::{
     LoggedRequest, RateLimitModel, SimMembership, SimOptions, SimState, Simulator, generated_state,
 };
-use membersync::webhook::WebhookSecret;
-use serde_json::{Map, Value, json};
-use tokio::io::AsyncBufReadExt;
+use serde_json::{Map, json};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-struct Daemon {
-    child: tokio::process::Child,
-    base: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    http: reqwest::Client,
-}
-
-impl Daemon {
-    /// Starts `membersync daemon -f m.yaml` in `dir` with the webhook secret and `args`,
-    /// and waits until it is ready.
-    async fn start(simulator: &Simulator, dir: &std::path::Path, args: &[&str]) -> Daemon {
-        write_file(dir, "secret", SECRET);
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-            .current_dir(dir)
-            .args(["daemon", "-f", "m.yaml", "--listen", "127.0.0.1:0"])
-            .args(["--log-format", "json", "--webhook-secret-file", "secret"])
-            .args(args)
-            .env("CLERK_API_URL", simulator.api_url())
-            .env("CLERK_SECRET_KEY", KEY)
-            .env("RUST_LOG", "membersync=info,warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let address = loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), stderr.next_line())
-                .await
-                .expect("the daemon logs its address")
-                .unwrap()
-                .expect("the daemon runs");
-            let parsed: Value = serde_json::from_str(&line).expect(&line);
-            if let Some(address) = parsed.get("address").and_then(Value::as_str) {
-                break address.to_owned();
-            }
-        };
-        let kept = lines.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = stderr.next_line().await {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let daemon = Daemon {
-            child,
-            base: format!("http://{address}"),
-            lines,
-            http: reqwest::Client::new(),
-        };
-        eventually("the daemon gets ready", async || {
-            daemon.ready().await == 200
-        })
-        .await;
-        daemon
-    }
-
-    async fn ready(&self) -> u16 {
-        self.http
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    }
-
-    async fn metrics(&self) -> String {
-        let response = self.http.get(format!("{}/metrics", self.base)).send();
-        response.await.unwrap().text().await.unwrap()
-    }
-
-    /// Delivers a signed `organizationMembership.created` event of `org`.
-    async fn event(&self, id: &str, org: &str) -> u16 {
-        let body = json!({
-            "type": "organizationMembership.created",
-            "data": {"organization": {"id": org}, "public_user_data": {"user_id": "user_1"}}
-        })
-        .to_string();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let signature = WebhookSecret::parse(SECRET)
-            .unwrap()
-            .sign(id, now, body.as_bytes());
-        self.http
-            .post(format!("{}/webhooks/clerk", self.base))
-            .header("svix-id", id)
-            .header("svix-timestamp", now.to_string())
-            .header("svix-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
-    }
-
-    /// The `run finished` lines of cycles so far.
-    fn cycles(&self) -> Vec<Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line["message"] == "run finished" && line["command"] == "daemon")
-            .collect()
-    }
-
-    fn logged(&self, text: &str) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|line| line.contains(text))
-    }
-
-    async fn stop(mut self) -> Option<i32> {
-        let pid = self.child.id().unwrap();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(25), self.child.wait())
-            .await
-            .expect("the daemon exits after SIGTERM")
-            .unwrap();
-        status.code()
-    }
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// A signed `organizationMembership.created` event of `org`.
+async fn event(daemon: &Daemon, id: &str, org: &str) -> u16 {
+    let body = json!({
+        "type": "organizationMembership.created",
+        "data": {"organization": {"id": org}, "public_user_data": {"user_id": "user_1"}}
+    });
+    daemon.signed(id, &body.to_string()).await
 }
 
 /// The file that manages every organization of `state` as it is.
@@ -203,21 +69,6 @@ fn removed(simulator: &Simulator, org: &str, user: &str) {
     });
 }
 
-/// The most requests that arrived within any one second.
-fn peak_per_second(requests: &[&LoggedRequest]) -> usize {
-    let mut at: Vec<Duration> = requests.iter().map(|r| r.at).collect();
-    at.sort();
-    let mut peak = 0;
-    let mut first = 0;
-    for last in 0..at.len() {
-        while at[last] - at[first] >= Duration::from_secs(1) {
-            first += 1;
-        }
-        peak = peak.max(last - first + 1);
-    }
-    peak
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn under_a_flood_of_events_the_daemon_never_exceeds_its_rate_limit() {
     let state = generated_state(20, 10);
@@ -247,7 +98,7 @@ async fn under_a_flood_of_events_the_daemon_never_exceeds_its_rate_limit() {
         if n % 5 == 0 {
             extra_admin(&simulator, &org, &format!("user_{}", 10 + n % 10));
         }
-        assert_eq!(daemon.event(&format!("msg_flood_{n}"), &org).await, 200);
+        assert_eq!(event(&daemon, &format!("msg_flood_{n}"), &org).await, 200);
     }
     // Every drift is repaired (the pacer holds the pace, not the work).
     eventually("every drift is repaired", async || {
@@ -316,7 +167,7 @@ async fn a_cycle_after_a_burst_of_webhook_writes_costs_the_minimum_requests() {
     )
     .await;
     simulator.clear_requests();
-    let before = daemon.cycles().len();
+    let before = daemon.runs("daemon").len();
     let mut listings = 0;
     for round in 0..3 {
         // Right after a cycle's listing, someone removes 4 members of each of organizations
@@ -334,7 +185,7 @@ async fn a_cycle_after_a_burst_of_webhook_writes_costs_the_minimum_requests() {
         }
         for org in 0..10 {
             let id = format!("msg_burst_{round}_{org}");
-            assert_eq!(daemon.event(&id, &format!("org_{org}")).await, 200);
+            assert_eq!(event(&daemon, &id, &format!("org_{org}")).await, 200);
         }
         eventually("the burst is repaired", async || {
             in_sync(&simulator.state()) == in_sync(&state)
@@ -364,7 +215,7 @@ async fn a_cycle_after_a_burst_of_webhook_writes_costs_the_minimum_requests() {
                     .is_some_and(|org| org >= 10)
         })
         .count();
-    let cycles = daemon.cycles().len() - before;
+    let cycles = daemon.runs("daemon").len() - before;
     // Each cycle read the instance once (4 pages): never a second time after a doubt, never
     // the organizations one by one. The reconciles' writes were not taken for someone else's.
     assert!(offsets_0 >= 5, "{offsets_0} listings");

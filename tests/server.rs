@@ -6,19 +6,18 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{KEY, seed, start, write_file};
+use common::daemon::{Daemon, SECRET};
+use common::{seed, start, write_file};
 use membersync::daemon::{self, Health, Intake, Limits};
 use membersync::webhook::{Replays, WebhookSecret};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const DESIRED: &str = "version: 1\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n";
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Opens a connection and sends the first half of a request head.
 async fn stalled(address: &str) -> TcpStream {
@@ -61,43 +60,8 @@ async fn stalled_connections_are_closed_within_the_header_timeout_while_health_a
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    write_file(dir.path(), "secret", SECRET);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-        .current_dir(dir.path())
-        .args([
-            "daemon",
-            "-f",
-            "m.yaml",
-            "--interval",
-            "1h",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--webhook-secret-file",
-            "secret",
-        ])
-        .env("CLERK_API_URL", simulator.api_url())
-        .env("CLERK_SECRET_KEY", KEY)
-        .env("MEMBERSYNC_RATE_LIMIT", "1000/s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the daemon logs its address")
-            .unwrap()
-            .expect("the daemon is running");
-        let parsed: serde_json::Value = serde_json::from_str(&line).expect(&line);
-        if let Some(address) = parsed.get("address").and_then(|a| a.as_str()) {
-            break address.to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let daemon = Daemon::start(&simulator, dir.path(), &["--interval", "1h"]).await;
+    let address = daemon.address.clone();
 
     let started = Instant::now();
     let mut connections = Vec::new();
@@ -119,16 +83,7 @@ async fn stalled_connections_are_closed_within_the_header_timeout_while_health_a
         );
     }
     assert!(answers_within_a_second(&address, "/healthz").await);
-    let pid = child.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(25), child.wait())
-        .await
-        .expect("the daemon exits after SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(daemon.stop().await, Some(0));
 }
 
 /// The daemon's server on a free port, with these limits and a webhook intake.
