@@ -262,14 +262,15 @@ pub async fn flood() {
                 .into_iter()
                 .map(|m| m.id)
                 .collect();
-            let mut drifts = drifts.lock().unwrap();
-            for (id, at, repaired) in drifts.iter_mut() {
-                if repaired.is_none() && !present.contains(id.as_str()) {
-                    *repaired = Some(at.elapsed());
+            let done = {
+                let mut drifts = drifts.lock().unwrap();
+                for (id, at, repaired) in drifts.iter_mut() {
+                    if repaired.is_none() && !present.contains(id.as_str()) {
+                        *repaired = Some(at.elapsed());
+                    }
                 }
-            }
-            let done = drifts.iter().all(|(_, _, repaired)| repaired.is_some());
-            drop(drifts);
+                drifts.iter().all(|(_, _, repaired)| repaired.is_some())
+            };
             if (done && !flooding.load(std::sync::atomic::Ordering::SeqCst))
                 || Instant::now() > deadline
             {
