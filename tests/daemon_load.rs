@@ -128,8 +128,9 @@ async fn under_a_flood_of_events_the_daemon_never_exceeds_its_rate_limit() {
         "{throttled} answered 429 of {}",
         requests.len()
     );
+    // It did pace a flood (10 s at most 10 a second, less the pauses of its 429s).
     assert!(
-        requests.len() > 80,
+        requests.len() > 40,
         "the flood kept it busy: {}",
         requests.len()
     );
