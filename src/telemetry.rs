@@ -299,6 +299,7 @@ pub fn register_counters(commands: &[&'static str]) {
         names::INCONSISTENT_READS,
         names::INVITATIONS_DEFERRED,
         names::WEBHOOK_EVENTS,
+        names::RESOURCE_ERRORS,
     ] {
         counter!(name).absolute(0);
     }

@@ -12,9 +12,9 @@ mod organizations;
 mod pacing;
 mod read;
 mod secret;
+mod shared;
 mod stats;
 mod transport;
-mod shared;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -40,11 +40,11 @@ pub use read::{
     resolve_organizations,
 };
 pub use secret::{SecretError, SecretKey};
+pub use shared::{RetryBudget, Shared, Slugs};
 use stats::InFlight;
 pub use stats::StatsSnapshot;
 pub use transport::Cause;
 use transport::error_chain;
-pub use shared::{RetryBudget, Shared, Slugs};
 
 /// The Backend API version membersync is written against (the shipped spec).
 pub const API_VERSION: &str = "2026-05-12";

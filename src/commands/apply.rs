@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::apply::{Outcome as ChangeResult, Report};
 use crate::clerk::{Client, StatsSnapshot};
-use crate::cli::{ApiArgs, ApplyArgs, OutputFormat};
+use crate::cli::{ApplyArgs, OutputFormat};
 use crate::desired::Selection;
 use crate::plan::{
     self, Action, Change, ChangeOutcome, MaxDeletes, OutcomeKind, Plan, Private, render_json,
@@ -182,20 +182,6 @@ fn interrupted(result: CommandResult, interrupt: &Interrupt, totals: &Totals) ->
         Ok(_) => Err(error),
         Err(earlier) => Err(earlier.and(error)),
     }
-}
-
-/// Loads the files, computes the plan and applies it: a daemon's webhook reconcile that asks
-/// for everything.
-pub async fn apply_files(
-    api: &ApiArgs,
-    files: &crate::cli::FileArgs,
-    options: ApplyOptions,
-    shutdown: Option<Arc<std::sync::atomic::AtomicBool>>,
-    totals: &mut Totals,
-) -> CommandResult {
-    let desired = prepare::load(files)?;
-    let client = prepare::client_with_shutdown(api, shutdown)?;
-    apply_desired(client, desired, &Selection::default(), options, totals).await
 }
 
 /// Computes the plan for `desired` (or the organizations `selection` names) with `client` and
