@@ -218,6 +218,8 @@ pub async fn flood() {
     let simulator = Simulator::start_with(generated_state(50, 40), KEY, options)
         .await
         .expect("the simulator starts");
+    // The simulator's clock (its request log), as near as the bench can tell.
+    let simulator_started = Instant::now();
     let scratch = Scratch::new("daemon");
     let (file, secret) = fifty_organizations(&scratch);
     let daemon = Daemon::start(
@@ -280,10 +282,16 @@ pub async fn flood() {
         }
     };
     let (flood, ()) = tokio::join!(send, watch);
+    let drifts = drifts.into_inner().unwrap();
+    let drifted_at: Vec<Duration> = drifts
+        .iter()
+        .map(|(_, at, _)| at.duration_since(simulator_started))
+        .collect();
     report_flood(
         &simulator,
         &daemon,
-        &drifts.into_inner().unwrap(),
+        &drifts,
+        &drifted_at,
         flood,
         moved_before,
     );
@@ -294,10 +302,27 @@ fn report_flood(
     simulator: &Simulator,
     daemon: &Daemon,
     drifts: &[(String, Instant, Option<Duration>)],
+    drifted_at: &[Duration],
     flood: Duration,
     moved_before: usize,
 ) {
     let requests = simulator.requests();
+    // Listings during which someone else's drift landed: from a first page to the next last.
+    let mut windows: Vec<(Duration, Duration)> = Vec::new();
+    for request in requests
+        .iter()
+        .filter(|r| r.path == "/v1/organization_memberships")
+    {
+        if request.query.contains("offset=0") {
+            windows.push((request.at, request.at));
+        } else if let Some(window) = windows.last_mut() {
+            window.1 = window.1.max(request.at);
+        }
+    }
+    let crossed = windows
+        .iter()
+        .filter(|(start, end)| drifted_at.iter().any(|at| at >= start && at <= end))
+        .count();
     let instance =
         |r: &&membersync::simulator::LoggedRequest| r.path == "/v1/organization_memberships";
     let cycles = requests
@@ -335,7 +360,7 @@ fn report_flood(
         flood.as_secs()
     );
     println!(
-        "  cycles                        {cycles}: {} held still, {moved} moved by a drift that landed mid-listing; {pages} instance pages in all, {quiet_reads} quiet organizations read one by one",
+        "  cycles                        {cycles}: {} held still, {moved} moved ({crossed} listings had another writer's drift land mid-listing); {pages} instance pages in all, {quiet_reads} quiet organizations read one by one",
         cycles - moved.min(cycles)
     );
     println!(
