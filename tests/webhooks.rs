@@ -407,6 +407,7 @@ async fn each_reconcile_reports_its_own_requests_not_the_clients_running_total()
         assert_eq!(last["requests"], sent, "round {round}: {last}");
         assert!(sent <= 4, "{sent}");
     }
+    assert_eq!(daemon.stop().await, Some(0));
 }
 
 fn organization_updated(org: &str, slug: &str) -> String {
