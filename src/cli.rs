@@ -17,7 +17,7 @@ fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
     text.parse()
 }
 
-fn parse_max_deletes(text: &str) -> Result<MaxDeletes, String> {
+fn parse_max_deletes(text: &str) -> Result<MaxDeletes, crate::plan::MaxDeletesError> {
     text.parse()
 }
 

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::checker::Checker;
 use super::raw::{RawAllOrganizations, RawGroups, RawMember};
-use super::validate::Checker;
 use super::yaml::{self, At};
 use super::{
     DesiredMember, DesiredOrganization, Invitations, MetadataMode, OrgRef, Origin, UserRef,
@@ -154,27 +154,71 @@ impl Checker {
                     );
                     continue;
                 }
-                match UserRef::parse(&entry.value) {
-                    Ok(user) => {
-                        if let Some((_, line)) = people.iter().find(|(u, _)| *u == user) {
-                            self.error(
-                                position,
-                                &path,
-                                format!(
-                                    "`{}` is listed twice (lines {line} and {})",
-                                    entry.value, position.0
-                                ),
-                            );
-                            continue;
-                        }
-                        people.push((user, position.0 as u32));
-                    }
-                    Err(message) => self.error(position, &path, message),
+                let Some(user) = self.user(&path, &entry.value, position) else {
+                    continue;
+                };
+                if let Some((_, line)) = people.iter().find(|(u, _)| *u == user) {
+                    self.error(
+                        position,
+                        &path,
+                        format!(
+                            "`{}` is listed twice (lines {line} and {})",
+                            entry.value, position.0
+                        ),
+                    );
+                    continue;
                 }
+                people.push((user, position.0 as u32));
             }
             groups.insert(name.value, people);
         }
         groups
+    }
+
+    /// The members of an organization (or of `all_organizations`): its direct entries, then
+    /// those its `group:NAME` keys bring, in precedence order, with where each run comes from.
+    pub(super) fn members(
+        &mut self,
+        org_path: &str,
+        entries: Vec<(At<String>, At<RawMember>)>,
+        groups: &Groups,
+        group_source: impl Fn(Arc<str>) -> Source,
+    ) -> (Vec<DesiredMember>, Vec<(usize, Source)>) {
+        let path = format!("{org_path}.members");
+        let mut seen: HashMap<UserRef, (String, u64)> = HashMap::new();
+        let mut members = Vec::with_capacity(entries.len());
+        let mut grouped: Vec<(Arc<str>, Vec<DesiredMember>)> = Vec::new();
+        for (key, value) in entries {
+            let position = yaml::position(&key);
+            let member_path = format!("{path}.{}", key.value);
+            if let Some(name) = key.value.trim().strip_prefix("group:") {
+                let entries = self.group_members(&path, name, groups, value, position);
+                grouped.push((Arc::from(name), entries));
+                continue;
+            }
+            let Some(user) = self.user(&member_path, &key.value, position) else {
+                continue;
+            };
+            if let Some((first_key, first_line)) = seen.get(&user) {
+                let message = format!(
+                    "`{}` is listed twice (lines {first_line} and {}){}",
+                    key.value,
+                    position.0,
+                    if *first_key != key.value {
+                        format!(", once as `{first_key}`")
+                    } else {
+                        String::new()
+                    },
+                );
+                self.error(position, &path, message);
+                continue;
+            }
+            seen.insert(user.clone(), (key.value.clone(), position.0));
+            if let Some(member) = self.member(&member_path, user, value, position) {
+                members.push(member);
+            }
+        }
+        self.with_groups(&path, members, grouped, group_source)
     }
 
     /// The entries of one `group:NAME` key: the value (role, metadata, expiry) for each person
@@ -218,7 +262,7 @@ impl Checker {
         path: &str,
         mut members: Vec<DesiredMember>,
         grouped: Vec<(Arc<str>, Vec<DesiredMember>)>,
-        group_source: impl Fn(Arc<str>) -> super::Source,
+        group_source: impl Fn(Arc<str>) -> Source,
     ) -> (Vec<DesiredMember>, Vec<(usize, Source)>) {
         let mut sources = Vec::new();
         let direct: HashMap<UserRef, usize> = members

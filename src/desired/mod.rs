@@ -4,6 +4,7 @@
 //! `raw` mirrors the file; `validate` checks it and builds the domain types below, collecting
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
+mod checker;
 pub mod export;
 mod groups;
 mod load;
@@ -155,20 +156,18 @@ pub enum UserRef {
 impl UserRef {
     /// A key containing `@` is an email address (compared case-insensitively); otherwise it
     /// must look like a Clerk user ID.
-    pub fn parse(key: &str) -> Result<UserRef, String> {
+    pub fn parse(key: &str) -> Result<UserRef, UserRefError> {
         let key = key.trim();
         if key.contains('@') {
             let (local, domain) = key.rsplit_once('@').unwrap_or_default();
             if local.is_empty() || domain.is_empty() || key.chars().any(char::is_whitespace) {
-                return Err(format!("`{key}` is not a valid email address"));
+                return Err(UserRefError::Email(key.to_owned()));
             }
             Ok(UserRef::Email(key.to_lowercase()))
         } else if is_clerk_id(key, "user_") {
             Ok(UserRef::Id(key.to_owned()))
         } else {
-            Err(format!(
-                "`{key}` is neither an email address nor a Clerk user ID (user_…)"
-            ))
+            Err(UserRefError::Neither(key.to_owned()))
         }
     }
 
@@ -183,6 +182,17 @@ impl fmt::Display for UserRef {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())
     }
+}
+
+/// Why a user key is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserRefError {
+    /// It has an `@` but is not an email address (no local part or domain, or a space).
+    #[error("`{0}` is not a valid email address")]
+    Email(String),
+    /// It has no `@` and is not a Clerk user ID either.
+    #[error("`{0}` is neither an email address nor a Clerk user ID (user_…)")]
+    Neither(String),
 }
 
 fn is_clerk_id(key: &str, prefix: &str) -> bool {
@@ -225,26 +235,20 @@ impl Role {
 
     /// Normalizes `admin` to `org:admin`; refuses empty keys and illegal characters.
     /// Clerk role keys are lower-case letters, digits, `_` and `-` after `org:`.
-    pub fn parse(text: &str) -> Result<Role, String> {
+    pub fn parse(text: &str) -> Result<Role, RoleError> {
         let text = text.trim();
         let key = text.strip_prefix("org:").unwrap_or(text);
         if key.is_empty() {
-            return Err("the role is empty".to_owned());
+            return Err(RoleError::Empty);
         }
         if let Some(bad) = key
             .chars()
             .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
         {
-            let what = match bad {
-                ' ' | '\t' => "a space".to_owned(),
-                c if c.is_ascii_uppercase() => {
-                    format!("an upper-case `{c}` (role keys are lower-case)")
-                }
-                c => format!("`{c}`"),
-            };
-            return Err(format!(
-                "the role `{text}` contains {what}; a role is `org:` followed by lower-case letters, digits, `_` or `-`"
-            ));
+            return Err(RoleError::Character {
+                role: text.to_owned(),
+                character: bad,
+            });
         }
         Ok(Role(intern(&format!("org:{key}"))))
     }
@@ -284,6 +288,29 @@ impl PartialEq<String> for Role {
 impl fmt::Display for Role {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.0)
+    }
+}
+
+/// Why a role is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    /// Nothing after `org:`, or nothing at all.
+    #[error("the role is empty")]
+    Empty,
+    /// A character a role key may not hold (upper case, a space, punctuation).
+    #[error(
+        "the role `{role}` contains {}; a role is `org:` followed by lower-case letters, digits, `_` or `-`",
+        describe_character(*.character)
+    )]
+    Character { role: String, character: char },
+}
+
+/// A character as an error message names it.
+fn describe_character(character: char) -> String {
+    match character {
+        ' ' | '\t' => "a space".to_owned(),
+        c if c.is_ascii_uppercase() => format!("an upper-case `{c}` (role keys are lower-case)"),
+        c => format!("`{c}`"),
     }
 }
 
@@ -473,12 +500,38 @@ mod tests {
 
     #[test]
     fn empty_and_malformed_roles_are_refused() {
-        assert_eq!(Role::parse("").unwrap_err(), "the role is empty");
-        assert_eq!(Role::parse("org:").unwrap_err(), "the role is empty");
-        assert!(Role::parse("super admin").unwrap_err().contains("a space"));
-        assert!(Role::parse("Admin").unwrap_err().contains("lower-case"));
-        assert!(Role::parse("org:adm!n").unwrap_err().contains("`!`"));
-        assert!(Role::parse("org:org:admin").unwrap_err().contains("`:`"));
+        assert_eq!(
+            Role::parse("").unwrap_err().to_string(),
+            "the role is empty"
+        );
+        assert_eq!(
+            Role::parse("org:").unwrap_err().to_string(),
+            "the role is empty"
+        );
+        assert!(
+            Role::parse("super admin")
+                .unwrap_err()
+                .to_string()
+                .contains("a space")
+        );
+        assert!(
+            Role::parse("Admin")
+                .unwrap_err()
+                .to_string()
+                .contains("lower-case")
+        );
+        assert!(
+            Role::parse("org:adm!n")
+                .unwrap_err()
+                .to_string()
+                .contains("`!`")
+        );
+        assert!(
+            Role::parse("org:org:admin")
+                .unwrap_err()
+                .to_string()
+                .contains("`:`")
+        );
     }
 
     #[test]
@@ -496,6 +549,7 @@ mod tests {
         assert!(
             UserRef::parse("alice")
                 .unwrap_err()
+                .to_string()
                 .contains("neither an email")
         );
         assert!(UserRef::parse("user_").is_err());

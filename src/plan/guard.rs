@@ -1,5 +1,5 @@
-//! The safety limits of a plan (CONTRACT §4): too many deletions, or an organization that
-//! has an admin today left without one.
+//! The safety limits of a plan (README: "Safety limits"): too many deletions, or an
+//! organization that has an admin today left without one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,15 +19,16 @@ impl Default for MaxDeletes {
     }
 }
 
-impl FromStr for MaxDeletes {
-    type Err = String;
+/// Why a `--max-deletes` value is not a deletion limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a deletion limit; write a count like 12 or a percentage like 25%")]
+pub struct MaxDeletesError(String);
 
-    fn from_str(text: &str) -> Result<MaxDeletes, String> {
-        let bad = || {
-            format!(
-                "`{text}` is not a deletion limit; write a count like 12 or a percentage like 25%"
-            )
-        };
+impl FromStr for MaxDeletes {
+    type Err = MaxDeletesError;
+
+    fn from_str(text: &str) -> Result<MaxDeletes, MaxDeletesError> {
+        let bad = || MaxDeletesError(text.to_owned());
         let text = text.trim();
         match text.strip_suffix('%') {
             Some(number) => {

@@ -26,7 +26,7 @@ use crate::desired::{MetadataMode, Role};
 pub use diff::{
     admins_after, compute, converge, diff, diff_organization, in_order, withhold_removals,
 };
-pub use guard::{Limit, MaxDeletes, Refusal, refusals};
+pub use guard::{Limit, MaxDeletes, MaxDeletesError, Refusal, refusals};
 pub use invitations::{diff_invitations, invitation_in_sync};
 pub use markdown::render_markdown;
 pub use private::Private;
