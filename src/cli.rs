@@ -404,6 +404,16 @@ pub enum OutputFormat {
     Markdown,
 }
 
+impl From<OutputFormat> for crate::plan::Format {
+    fn from(format: OutputFormat) -> crate::plan::Format {
+        match format {
+            OutputFormat::Text => crate::plan::Format::Text,
+            OutputFormat::Json => crate::plan::Format::Json,
+            OutputFormat::Markdown => crate::plan::Format::Markdown,
+        }
+    }
+}
+
 /// `plan`: the options it shares with `apply`, and the API options.
 #[derive(Debug, Clone, Args)]
 pub struct PlanCommand {

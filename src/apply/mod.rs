@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use crate::clerk::{ClerkError, Client};
 use crate::desired::Role;
-use crate::plan::{Action, Change, Observed, OrganizationPlan, OutcomeKind, Plan, converge};
+use crate::plan::{Action, Change, Observed, OrganizationPlan, OutcomeKind, Phase, Plan, converge};
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,14 +222,14 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
     let mut admins = organization.admins_before;
     // Whether the organization's admins were read again before an admin removal.
     let mut confirmed = false;
-    for phase in 0..=3u8 {
+    for phase in Phase::ALL {
         let mut runnable = runnable(organization, phase, keep, &mut admins, &mut outcomes);
         if keep > 0 && !confirmed && runnable.iter().any(|&i| removes_admin(&changes[i])) {
             confirmed = true;
             admins +=
                 admins::confirm_or_fail(client, organization, &mut outcomes, &mut runnable).await;
         }
-        if phase == 3 {
+        if phase == Phase::Invitations {
             // Invitations: batched through the bulk endpoint.
             let done = invitations::send(client, organization, &runnable, deferred, parallel).await;
             for (index, outcome) in done {
@@ -276,7 +276,7 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
 /// organization must keep (`keep`; `admins` it has now) is skipped instead.
 fn runnable(
     organization: &OrganizationPlan,
-    phase: u8,
+    phase: Phase,
     keep: usize,
     admins: &mut usize,
     outcomes: &mut [Option<Outcome>],

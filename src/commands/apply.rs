@@ -10,8 +10,7 @@ use crate::clerk::{Client, StatsSnapshot};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::desired::Selection;
 use crate::plan::{
-    self, Action, Change, ChangeOutcome, MaxDeletes, OutcomeKind, Plan, Private, render_json,
-    render_outcomes,
+    self, Action, Change, ChangeOutcome, Format, MaxDeletes, OutcomeKind, Plan, Private, Stage,
 };
 
 use crate::sync::{Applied, Limits, guard_and_apply};
@@ -309,7 +308,13 @@ pub async fn run_plan(
     };
     let before = |_: &[plan::Refusal]| {
         if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
-            say(plan::render_text(plan, options.private));
+            say(plan::render(
+                Format::Text,
+                plan,
+                &[],
+                Stage::Planned,
+                options.private,
+            ));
         }
         if output == OutputFormat::Text && options.show_plan && !plan.is_empty() {
             say("\n".to_owned());
@@ -322,22 +327,13 @@ pub async fn run_plan(
     let (refusals, report) = match guard_and_apply(client, plan, limits, before, &on_done).await {
         Applied::Refused(refusals) => {
             crate::telemetry::clear_progress();
-            match output {
-                OutputFormat::Json => say(format!("{}\n", render_json(plan, &refusals, None))),
-                OutputFormat::Markdown => say(plan::render_markdown(
-                    plan,
-                    &refusals,
-                    None,
-                    options.private,
-                )),
-                OutputFormat::Text => {
-                    let mut text = plan::render_text(plan, options.private);
-                    for refusal in &refusals {
-                        text.push_str(&format!("Refused: {}.\n", refusal.reason));
-                    }
-                    say(text);
-                }
-            }
+            say(plan::render(
+                output.into(),
+                plan,
+                &refusals,
+                Stage::Refused,
+                options.private,
+            ));
             return Err(CommandError {
                 exit: Exit::Refused,
                 // The daemon has logged each refusal.
@@ -384,13 +380,13 @@ fn render_report(
     outcomes: &[ChangeOutcome],
     options: ApplyOptions,
 ) -> String {
-    match options.output {
-        OutputFormat::Json => format!("{}\n", render_json(plan, overridden, Some(outcomes))),
-        OutputFormat::Text => render_outcomes(plan, outcomes, options.private),
-        OutputFormat::Markdown => {
-            plan::render_markdown(plan, overridden, Some(outcomes), options.private)
-        }
-    }
+    plan::render(
+        options.output.into(),
+        plan,
+        overridden,
+        Stage::Applied(outcomes),
+        options.private,
+    )
 }
 
 /// The drift gauge: these changes, counted by action.

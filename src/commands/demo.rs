@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clerk::{ClientConfig, RateLimit, SecretKey};
 use crate::cli::{DemoArgs, FileArgs, OutputFormat};
-use crate::plan::{self, MaxDeletes, render_text};
+use crate::plan::{self, Format, MaxDeletes, Stage};
 use crate::simulator::{SimOptions, Simulator};
 
 use super::apply::{ApplyOptions, run_plan};
@@ -65,7 +65,7 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
     let computed = prepare::compute(client.clone(), desired.clone(), &Default::default()).await?;
-    print!("{}", render_text(&computed.plan, plan::Private::Hidden));
+    print!("{}", text(&computed.plan));
     for refusal in plan::refusals(&computed.plan, MaxDeletes::default()) {
         println!("apply would refuse this plan: {}", refusal.reason);
     }
@@ -84,7 +84,7 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
     let again = prepare::compute(client.clone(), desired, &Default::default()).await?;
-    print!("{}", render_text(&again.plan, plan::Private::Hidden));
+    print!("{}", text(&again.plan));
     let stats = &client.stats;
     let load =
         |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
@@ -130,4 +130,15 @@ fn pick(
             CommandError::failure(format!("cannot write {}: {error}", path.display()))
         })?;
     Ok(path)
+}
+
+/// The text plan, private values hidden.
+fn text(plan: &plan::Plan) -> String {
+    plan::render(
+        Format::Text,
+        plan,
+        &[],
+        Stage::Planned,
+        plan::Private::Hidden,
+    )
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cli::{ApiArgs, OutputFormat, PlanArgs, PlanCommand};
 use crate::plan::saved::{FileDigest, PlanFile};
-use crate::plan::{self, Limit, Plan, Private, Refusal, render_json, render_markdown, render_text};
+use crate::plan::{self, Plan, Private, Refusal, Stage};
 
 use super::{CommandError, CommandResult, Outcome, prepare};
 
@@ -63,23 +63,10 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
 /// Prints the plan on stdout, with what the safety limits would say (or why a saved plan is
 /// refused).
 pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat, private: Private) {
-    match output {
-        OutputFormat::Json => println!("{}", render_json(plan, refusals, None)),
-        OutputFormat::Markdown => print!("{}", render_markdown(plan, refusals, None, private)),
-        OutputFormat::Text => {
-            print!("{}", render_text(plan, private));
-            for refusal in refusals {
-                if refusal.limit == Limit::Stale {
-                    println!("Refused: {}.", refusal.reason);
-                } else {
-                    println!(
-                        "apply would refuse this plan: {} (--force overrides)",
-                        refusal.reason
-                    );
-                }
-            }
-        }
-    }
+    print!(
+        "{}",
+        plan::render(output.into(), plan, refusals, Stage::Planned, private)
+    );
 }
 
 fn save(
@@ -87,7 +74,7 @@ fn save(
     files: &[crate::desired::SourceFile],
     plan: Plan,
     observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
-    invitations: &crate::plan::saved::Invitations,
+    invitations: &crate::plan::PendingInvitations,
     instance: crate::plan::saved::Instance,
 ) -> Result<(), CommandError> {
     let digests = files

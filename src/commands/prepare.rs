@@ -22,7 +22,7 @@ pub struct Computed {
     /// The live memberships of the managed organizations, by organization ID.
     pub observed: HashMap<String, Vec<Observed>>,
     /// The pending invitations of the organizations that send invitations.
-    pub invitations: crate::plan::saved::Invitations,
+    pub invitations: crate::plan::PendingInvitations,
     pub client: Arc<Client>,
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::clerk::Client;
 use crate::cli::ApplyArgs;
-use crate::plan::saved::{PlanFile, Touched};
+use crate::plan::saved::{PlanFile, Subject, Touched};
 use crate::plan::{self, Limit, Private, Refusal};
 
 use super::apply::{ApplyOptions, Totals, run_plan};
@@ -96,7 +96,7 @@ async fn read(
 ) -> Result<
     (
         std::collections::HashMap<String, Vec<plan::Observed>>,
-        plan::saved::Invitations,
+        plan::PendingInvitations,
     ),
     crate::clerk::ClerkError,
 > {
@@ -123,14 +123,14 @@ async fn read(
 fn drift_errors(drifted: &[Touched]) -> Vec<String> {
     drifted
         .iter()
-        .map(|entry| match entry.user_id.strip_prefix("invitation:") {
-            Some(email) => format!(
+        .map(|entry| match &entry.subject {
+            Subject::Invited(email) => format!(
                 "the pending invitations of {email} in {} changed since the plan was made",
                 entry.organization_id
             ),
-            None => format!(
-                "the membership of {} in {} changed since the plan was made (role, metadata or presence)",
-                entry.user_id, entry.organization_id
+            Subject::Member(user_id) => format!(
+                "the membership of {user_id} in {} changed since the plan was made (role, metadata or presence)",
+                entry.organization_id
             ),
         })
         .collect()

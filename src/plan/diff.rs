@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::invitations::diff_invitations;
-use super::metadata::{exact_patch, merge_patch};
+use super::metadata::{declared_metadata, metadata_patch};
 use super::resolve::{ResolveInput, resolve_each};
 use super::{
-    Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan, Plan,
-    Target,
+    Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan,
+    Phase, Plan, Target,
 };
 use crate::desired::{DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Role};
 
@@ -192,7 +192,7 @@ pub fn withhold_removals(organization: &mut OrganizationPlan, live: &[Observed])
     let before = organization.changes.len();
     organization
         .changes
-        .retain(|change| change.phase() == 0 || change.action.is_invitation());
+        .retain(|change| change.phase() == Phase::Grants || change.action.is_invitation());
     organization.withheld = Some(before - organization.changes.len());
     organization.admins_after = admins_after(live, &organization.changes);
 }
@@ -266,52 +266,6 @@ fn bare(action: Action, organization_id: &str, user_id: &str, email: Option<Stri
         email,
         ..Change::new(action, organization_id, user_id)
     }
-}
-
-/// The declared metadata a create (or an invitation) carries in its POST.
-pub(super) fn declared_metadata(declared: &Declared) -> Option<Value> {
-    let mut parts = Map::new();
-    if let Some(public) = &declared.public_metadata {
-        parts.insert(
-            "public_metadata".into(),
-            Value::Object(super::metadata::expected(&Map::new(), public, true)),
-        );
-    }
-    if let Some(private) = &declared.private_metadata {
-        parts.insert(
-            "private_metadata".into(),
-            Value::Object(super::metadata::expected(&Map::new(), private, true)),
-        );
-    }
-    (!parts.is_empty()).then_some(Value::Object(parts))
-}
-
-/// The merge patch that brings this metadata to the declared one, or `None` when nothing
-/// differs.
-pub(super) fn metadata_patch(
-    declared: &Declared,
-    public: &Metadata,
-    private: &Metadata,
-) -> Option<Value> {
-    let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
-        if declared.exact {
-            exact_patch(have, wanted)
-        } else {
-            merge_patch(have, wanted)
-        }
-    };
-    let mut parts = Map::new();
-    if let Some(wanted) = &declared.public_metadata
-        && let Some(patch) = compute(public, wanted)
-    {
-        parts.insert("public_metadata".into(), Value::Object(patch));
-    }
-    if let Some(wanted) = &declared.private_metadata
-        && let Some(patch) = compute(private, wanted)
-    {
-        parts.insert("private_metadata".into(), Value::Object(patch));
-    }
-    (!parts.is_empty()).then_some(Value::Object(parts))
 }
 
 /// The current metadata of the parts a patch touches.

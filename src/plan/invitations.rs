@@ -1,9 +1,9 @@
-//! The invitation diff (CONTRACT §7): the emails an organization lists that have no Clerk user
+//! The invitation diff (README: "Onboarding people who have no account yet"): the emails an organization lists that have no Clerk user
 //! yet × its pending invitations → invitations to send and to revoke.
 
 use std::collections::{HashMap, HashSet};
 
-use super::diff::{declared_metadata, metadata_patch};
+use super::metadata::{declared_metadata, metadata_patch};
 use super::{Action, Change, Declared, Metadata, ObservedInvitation, Target};
 use crate::desired::MetadataMode;
 

@@ -7,10 +7,8 @@
 use std::fmt::Write;
 
 use super::private::Private;
-use super::render::{
-    ChangeOutcome, OutcomeKind, change_line, header, selected_line, summary_line, unsettled_note,
-};
-use super::{OrganizationPlan, Plan, Refusal};
+use super::text::{change_line, header, selected_line, summary_line, unsettled_note};
+use super::{ChangeOutcome, OrganizationPlan, OutcomeKind, Plan, Refusal};
 
 /// The first line of every document: CI recipes find their earlier comment by it and update
 /// it in place.
@@ -21,7 +19,7 @@ pub const LIMIT: usize = 60_000;
 
 /// Renders the document. `outcomes` (in plan order) makes it an apply's report; `None`, a plan.
 /// Private metadata values are shown only with `Private::Shown`.
-pub fn render_markdown(
+pub(super) fn render_markdown(
     plan: &Plan,
     refusals: &[Refusal],
     outcomes: Option<&[ChangeOutcome]>,

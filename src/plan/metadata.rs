@@ -1,7 +1,11 @@
 //! Metadata patches: the minimal JSON merge patch (RFC 7396) that turns what Clerk has into
-//! what the file declares, for the metadata merge endpoint (a deep merge where `null` removes).
+//! what the file declares, for the metadata merge endpoint (a deep merge where `null` removes);
+//! and the metadata a member's declaration sends (the patch of a membership or an invitation
+//! that differs, the metadata of a create or an invitation).
 
 use serde_json::{Map, Value};
+
+use super::{Declared, Metadata};
 
 /// The patch that makes `current` exactly `target`: undeclared keys are removed with `null`.
 /// `None` when nothing differs.
@@ -116,6 +120,48 @@ pub fn expected(
         apply_patch(&mut result, declared);
         result
     }
+}
+
+/// The declared metadata a create (or an invitation) carries in its POST.
+pub fn declared_metadata(declared: &Declared) -> Option<Value> {
+    let mut parts = Map::new();
+    if let Some(public) = &declared.public_metadata {
+        parts.insert(
+            "public_metadata".into(),
+            Value::Object(expected(&Map::new(), public, true)),
+        );
+    }
+    if let Some(private) = &declared.private_metadata {
+        parts.insert(
+            "private_metadata".into(),
+            Value::Object(expected(&Map::new(), private, true)),
+        );
+    }
+    (!parts.is_empty()).then_some(Value::Object(parts))
+}
+
+/// The merge patch that brings this metadata to the declared one, or `None` when nothing
+/// differs.
+pub fn metadata_patch(declared: &Declared, public: &Metadata, private: &Metadata) -> Option<Value> {
+    let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
+        if declared.exact {
+            exact_patch(have, wanted)
+        } else {
+            merge_patch(have, wanted)
+        }
+    };
+    let mut parts = Map::new();
+    if let Some(wanted) = &declared.public_metadata
+        && let Some(patch) = compute(public, wanted)
+    {
+        parts.insert("public_metadata".into(), Value::Object(patch));
+    }
+    if let Some(wanted) = &declared.private_metadata
+        && let Some(patch) = compute(private, wanted)
+    {
+        parts.insert("private_metadata".into(), Value::Object(patch));
+    }
+    (!parts.is_empty()).then_some(Value::Object(parts))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod diff;
 mod guard;
 mod invitations;
+mod json;
 pub mod markdown;
 pub mod metadata;
 mod private;
@@ -14,6 +15,7 @@ mod render;
 mod resolve;
 mod roles;
 pub mod saved;
+mod text;
 
 use std::collections::HashMap;
 
@@ -28,11 +30,8 @@ pub use diff::{
 };
 pub use guard::{Limit, MaxDeletes, MaxDeletesError, Refusal, refusals};
 pub use invitations::{diff_invitations, invitation_in_sync};
-pub use markdown::render_markdown;
 pub use private::Private;
-pub use render::{
-    ChangeOutcome, JsonReport, OutcomeKind, render_json, render_outcomes, render_text,
-};
+pub use render::{Format, Stage, render};
 pub use resolve::{Resolution, ResolveInput, resolve_each};
 pub use roles::reject_disallowed_roles;
 
@@ -46,7 +45,7 @@ pub enum Action {
     UpdateRole,
     UpdateMetadata,
     Delete,
-    /// Invite an email that has no Clerk user yet (CONTRACT §7).
+    /// Invite an email that has no Clerk user yet.
     Invite,
     /// Revoke a pending invitation.
     RevokeInvitation,
@@ -84,6 +83,36 @@ impl Action {
         matches!(self, Action::Delete | Action::RevokeInvitation)
     }
 }
+
+/// How a change ended (or `planned`, before an apply), as the reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    Planned,
+    Applied,
+    Failed,
+    Skipped,
+}
+
+impl OutcomeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Planned => "planned",
+            OutcomeKind::Applied => "applied",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.pad(self.name())
+    }
+}
+
+/// One change's outcome and its detail: the error or reason, or for `applied` a note.
+pub type ChangeOutcome = (OutcomeKind, Option<String>);
 
 /// One change to one membership.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -163,17 +192,40 @@ impl Change {
             && self.role.as_deref() != Some(Role::ADMIN)
     }
 
-    /// The ordering phase within an organization: creates and promotions (everything that
-    /// cannot remove an admin) first, then demotions, then deletions and revocations, then
-    /// invitations (after the revocation of an invitation they replace).
-    pub fn phase(&self) -> u8 {
+    /// The ordering phase within an organization (see [`Phase`]).
+    pub fn phase(&self) -> Phase {
         match self.action {
-            Action::Invite => 3,
-            Action::Delete | Action::RevokeInvitation => 2,
-            _ if self.is_demotion() => 1,
-            _ => 0,
+            Action::Invite => Phase::Invitations,
+            Action::Delete | Action::RevokeInvitation => Phase::Removals,
+            _ if self.is_demotion() => Phase::Demotions,
+            _ => Phase::Grants,
         }
     }
+}
+
+/// The steps an organization's changes run in, in this order: everything that cannot remove
+/// an admin first, then demotions, then deletions and revocations, then invitations (after the
+/// revocation of an invitation they replace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Creates, promotions and metadata changes.
+    Grants,
+    /// Role changes that take admin away.
+    Demotions,
+    /// Deletions and revocations of invitations.
+    Removals,
+    /// Invitations to send.
+    Invitations,
+}
+
+impl Phase {
+    /// Every phase, in the order they run.
+    pub const ALL: [Phase; 4] = [
+        Phase::Grants,
+        Phase::Demotions,
+        Phase::Removals,
+        Phase::Invitations,
+    ];
 }
 
 /// A member whose email matches no Clerk user yet.
@@ -312,6 +364,9 @@ pub struct Invitee {
     /// Why the email is listed when not directly.
     pub source: Option<String>,
 }
+
+/// The pending invitations of the organizations that send invitations, by organization ID.
+pub type PendingInvitations = HashMap<String, Vec<ObservedInvitation>>;
 
 /// One pending invitation, as the diff needs it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,14 @@
 //! Resolution: the desired state with every slug and email replaced by Clerk IDs, expired
 //! entries dropped, and the checks that need IDs (one user listed twice in one organization).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use time::Date;
 
 use super::{Invitee, Pending, Target, TargetMember};
-use crate::desired::{DesiredOrganization, Diagnostic, OrgRef, UserRef};
+use crate::desired::{
+    DesiredMember, DesiredOrganization, Diagnostic, OrgRef, Origin, Source, UserRef,
+};
 
 /// What resolution needs from Clerk.
 pub struct ResolveInput<'a> {
@@ -37,7 +39,7 @@ pub fn resolve_each(
     mut each: impl FnMut(Target),
 ) -> Resolution {
     let mut resolution = Resolution::default();
-    let mut declared: HashMap<&str, (OrgRef, crate::desired::Origin)> = HashMap::new();
+    let mut declared: HashMap<&str, (OrgRef, Origin)> = HashMap::new();
     for organization in organizations {
         let Some((organization_id, label)) = input.organizations.get(&organization.key) else {
             resolution.missing.push(organization.key.clone());
@@ -68,76 +70,102 @@ pub fn resolve_each(
             invitations: organization.invitations.clone(),
             invitees: Vec::new(),
         };
-        let mut seen: HashMap<String, (&crate::desired::DesiredMember, u8)> = HashMap::new();
-        // Emails with no user yet, once each (the first entry wins, as for users).
-        let mut unresolved: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for (index, member) in organization.members.iter().enumerate() {
-            let source = organization.source_of(index);
-            let (user_id, email) = match &member.user {
-                UserRef::Id(id) => (id.clone(), None),
-                UserRef::Email(email) => match input.users.get(email) {
-                    Some(id) => (id.clone(), Some(email.clone())),
-                    None if !member.is_listed_on(input.today) => continue,
-                    None if !unresolved.insert(email) => continue,
-                    None => {
-                        if target.invitations.is_some() {
-                            target.invitees.push(Invitee {
-                                email: email.clone(),
-                                role: member.role.clone(),
-                                public_metadata: member.public_metadata().cloned(),
-                                private_metadata: member.private_metadata().cloned(),
-                                source: source.label(),
-                            });
-                        } else {
-                            target.pending.push(Pending {
-                                organization_id: (*organization_id).to_owned(),
-                                email: email.clone(),
-                                role: member.role.to_string(),
-                            });
-                        }
-                        continue;
-                    }
-                },
-            };
-            if let Some((first, rank)) = seen.get(&user_id).copied() {
-                // Members come in precedence order: a direct entry beats a group entry, and
-                // both beat `all_organizations`; entries that agree are one.
-                if rank < source.rank() || crate::desired::agree(first, member) {
-                    continue;
-                }
-                resolution.errors.push(organization.origin.at(member.position).diagnostic(
-                    format!("organizations.{}.members", organization.key),
-                    format!(
-                        "`{}` and `{}` (line {}) are the same user ({user_id}); list each user once",
-                        member.user, first.user, first.position.line
-                    ),
-                ));
-                continue;
-            }
-            seen.insert(user_id.clone(), (member, source.rank()));
-            if member.is_listed_on(input.today) {
-                target.members.push(TargetMember {
-                    user_id,
-                    email,
-                    role: member.role.clone(),
-                    public_metadata: member.public_metadata().cloned(),
-                    private_metadata: member.private_metadata().cloned(),
-                    source: source.label(),
-                });
-            }
-        }
-        for user in &organization.ignore {
-            match user {
-                UserRef::Id(id) => target.ignore.push(id.clone()),
-                UserRef::Email(email) => {
-                    if let Some(id) = input.users.get(email) {
-                        target.ignore.push(id.clone());
-                    }
-                    target.ignore_emails.push(email.clone());
-                }
-            }
-        }
+        resolve_members(input, &organization, &mut target, &mut resolution.errors);
+        resolve_ignore(input, &organization, &mut target);
         each(target);
     }
     resolution
+}
+
+/// The members of one organization, by user ID. An email with no Clerk user is invited where
+/// the organization invites, and pending otherwise (once each: the first entry wins, as for
+/// users). A user listed twice is one entry when the entries agree or one outranks the other
+/// (a direct entry beats a group entry, both beat `all_organizations`), and an error otherwise.
+fn resolve_members(
+    input: &ResolveInput<'_>,
+    organization: &DesiredOrganization,
+    target: &mut Target,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let mut seen: HashMap<String, (&DesiredMember, u8)> = HashMap::new();
+    let mut unresolved: HashSet<&str> = HashSet::new();
+    for (index, member) in organization.members.iter().enumerate() {
+        let source = organization.source_of(index);
+        let (user_id, email) = match &member.user {
+            UserRef::Id(id) => (id.clone(), None),
+            UserRef::Email(email) => match input.users.get(email) {
+                Some(id) => (id.clone(), Some(email.clone())),
+                None => {
+                    if member.is_listed_on(input.today) && unresolved.insert(email) {
+                        add_unresolved(target, member, email, source);
+                    }
+                    continue;
+                }
+            },
+        };
+        if let Some((first, rank)) = seen.get(&user_id).copied() {
+            // Members come in precedence order; entries that agree are one.
+            if rank < source.rank() || crate::desired::agree(first, member) {
+                continue;
+            }
+            errors.push(organization.origin.at(member.position).diagnostic(
+                format!("organizations.{}.members", organization.key),
+                format!(
+                    "`{}` and `{}` (line {}) are the same user ({user_id}); list each user once",
+                    member.user, first.user, first.position.line
+                ),
+            ));
+            continue;
+        }
+        seen.insert(user_id.clone(), (member, source.rank()));
+        if member.is_listed_on(input.today) {
+            target.members.push(TargetMember {
+                user_id,
+                email,
+                role: member.role.clone(),
+                public_metadata: member.public_metadata().cloned(),
+                private_metadata: member.private_metadata().cloned(),
+                source: source.label(),
+            });
+        }
+    }
+}
+
+/// A listed email with no Clerk user yet: an invitee where the organization invites, pending
+/// otherwise.
+fn add_unresolved(target: &mut Target, member: &DesiredMember, email: &str, source: &Source) {
+    if target.invitations.is_some() {
+        target.invitees.push(Invitee {
+            email: email.to_owned(),
+            role: member.role.clone(),
+            public_metadata: member.public_metadata().cloned(),
+            private_metadata: member.private_metadata().cloned(),
+            source: source.label(),
+        });
+    } else {
+        target.pending.push(Pending {
+            organization_id: target.organization_id.clone(),
+            email: email.to_owned(),
+            role: member.role.to_string(),
+        });
+    }
+}
+
+/// The users never touched, by ID; an ignored email also keeps its invitations.
+fn resolve_ignore(
+    input: &ResolveInput<'_>,
+    organization: &DesiredOrganization,
+    target: &mut Target,
+) {
+    for user in &organization.ignore {
+        match user {
+            UserRef::Id(id) => target.ignore.push(id.clone()),
+            UserRef::Email(email) => {
+                if let Some(id) = input.users.get(email) {
+                    target.ignore.push(id.clone());
+                }
+                target.ignore_emails.push(email.clone());
+            }
+        }
+    }
 }

@@ -12,10 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Observed, ObservedInvitation, Plan};
-
-/// The pending invitations of the organizations that send invitations, by organization ID.
-pub type Invitations = HashMap<String, Vec<ObservedInvitation>>;
+use super::{Change, Observed, ObservedInvitation, PendingInvitations, Plan};
 use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
@@ -58,11 +55,62 @@ pub struct FileDigest {
 }
 
 /// One membership the plan touches, and a digest of its state (`absent` when not a member).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Touched {
     pub organization_id: String,
-    pub user_id: String,
+    /// Written `user_id`, as the file format has always named it.
+    #[serde(rename = "user_id")]
+    pub subject: Subject,
     pub state: String,
+}
+
+/// What a touched entry is about: one membership, or the pending invitations of one email.
+/// The file writes a membership as its user ID and an email as `invitation:EMAIL`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Subject {
+    /// The membership of this user ID.
+    Member(String),
+    /// The pending invitations of this (lower-cased) email.
+    Invited(String),
+}
+
+/// The prefix of an invited email, as the file writes it.
+const INVITED: &str = "invitation:";
+
+impl Subject {
+    /// What a change is about.
+    fn of(change: &Change) -> Subject {
+        if change.action.is_invitation() {
+            Subject::Invited(change.email.clone().unwrap_or_default())
+        } else {
+            Subject::Member(change.user_id.clone())
+        }
+    }
+}
+
+impl From<String> for Subject {
+    fn from(text: String) -> Subject {
+        match text.strip_prefix(INVITED) {
+            Some(email) => Subject::Invited(email.to_owned()),
+            None => Subject::Member(text),
+        }
+    }
+}
+
+impl From<Subject> for String {
+    fn from(subject: Subject) -> String {
+        subject.to_string()
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Member(user_id) => formatter.write_str(user_id),
+            Subject::Invited(email) => write!(formatter, "{INVITED}{email}"),
+        }
+    }
 }
 
 /// The reason a saved plan cannot be read.
@@ -89,7 +137,7 @@ impl PlanFile {
     pub fn new(
         plan: Plan,
         observed: &HashMap<String, Vec<Observed>>,
-        invitations: &Invitations,
+        invitations: &PendingInvitations,
         desired_files: Vec<FileDigest>,
         created_at: String,
     ) -> PlanFile {
@@ -136,7 +184,7 @@ impl PlanFile {
     pub fn drifted(
         &self,
         observed: &HashMap<String, Vec<Observed>>,
-        invitations: &Invitations,
+        invitations: &PendingInvitations,
     ) -> Vec<Touched> {
         let now = touched(&self.plan, observed, invitations);
         now.into_iter()
@@ -147,58 +195,50 @@ impl PlanFile {
     }
 }
 
-/// The prefix of an invited email in `Touched::user_id`.
-const INVITED: &str = "invitation:";
-
-/// The (organization, user) pairs a plan touches, sorted and without repeats; an invitation
-/// change touches `invitation:EMAIL`.
-fn touched_keys(plan: &Plan) -> Vec<(String, String)> {
+/// The (organization, subject) pairs a plan touches, without repeats, sorted as the file
+/// writes them (by organization ID, then the subject's text).
+fn touched_keys(plan: &Plan) -> Vec<(String, Subject)> {
     let mut keys: Vec<(String, String)> = plan
         .changes()
-        .map(|c| {
-            let who = if c.action.is_invitation() {
-                format!("{INVITED}{}", c.email.as_deref().unwrap_or_default())
-            } else {
-                c.user_id.clone()
-            };
-            (c.organization_id.clone(), who)
-        })
+        .map(|c| (c.organization_id.clone(), Subject::of(c).to_string()))
         .collect();
     keys.sort();
     keys.dedup();
-    keys
+    keys.into_iter()
+        .map(|(organization_id, subject)| (organization_id, Subject::from(subject)))
+        .collect()
 }
 
-fn key(touched: &Touched) -> (String, String) {
-    (touched.organization_id.clone(), touched.user_id.clone())
+fn key(touched: &Touched) -> (String, Subject) {
+    (touched.organization_id.clone(), touched.subject.clone())
 }
 
 /// The state of every membership (and invited email) the plan touches.
 pub fn touched(
     plan: &Plan,
     observed: &HashMap<String, Vec<Observed>>,
-    invitations: &Invitations,
+    invitations: &PendingInvitations,
 ) -> Vec<Touched> {
     touched_keys(plan)
         .into_iter()
-        .map(|(organization_id, user_id)| {
-            let state = match user_id.strip_prefix(INVITED) {
-                Some(email) => invitations_digest(
+        .map(|(organization_id, subject)| {
+            let state = match &subject {
+                Subject::Invited(email) => invitations_digest(
                     invitations
                         .get(&organization_id)
                         .map(Vec::as_slice)
                         .unwrap_or_default(),
                     email,
                 ),
-                None => observed
+                Subject::Member(user_id) => observed
                     .get(&organization_id)
-                    .and_then(|members| members.iter().find(|m| *m.user_id == *user_id))
+                    .and_then(|members| members.iter().find(|m| *m.user_id == **user_id))
                     .map(membership_digest)
                     .unwrap_or_else(|| "absent".to_owned()),
             };
             Touched {
                 organization_id,
-                user_id,
+                subject,
                 state,
             }
         })
@@ -241,7 +281,11 @@ pub fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_string(plan).unwrap_or_default().as_bytes());
     for entry in touched {
-        for part in [&entry.organization_id, &entry.user_id, &entry.state] {
+        for part in [
+            &entry.organization_id,
+            &entry.subject.to_string(),
+            &entry.state,
+        ] {
             hasher.update(part.as_bytes());
             hasher.update([0]);
         }
@@ -313,7 +357,7 @@ mod tests {
         let file = PlanFile::new(
             plan(),
             &live,
-            &Invitations::new(),
+            &PendingInvitations::new(),
             vec![],
             "2026-11-28T00:00:00Z".into(),
         );
@@ -326,15 +370,18 @@ mod tests {
             "org_1".to_owned(),
             vec![observed("org:member", json!({"b": 2, "a": 1}))],
         )]);
-        assert!(read.drifted(&reordered, &Invitations::new()).is_empty());
+        assert!(
+            read.drifted(&reordered, &PendingInvitations::new())
+                .is_empty()
+        );
         // Role changed, or the membership gone: drift.
         let promoted = HashMap::from([(
             "org_1".to_owned(),
             vec![observed("org:admin", json!({"a": 1, "b": 2}))],
         )]);
-        assert_eq!(read.drifted(&promoted, &Invitations::new()).len(), 1);
+        assert_eq!(read.drifted(&promoted, &PendingInvitations::new()).len(), 1);
         assert_eq!(
-            read.drifted(&HashMap::new(), &Invitations::new())[0].state,
+            read.drifted(&HashMap::new(), &PendingInvitations::new())[0].state,
             "absent"
         );
     }
@@ -344,7 +391,7 @@ mod tests {
         let file = PlanFile::new(
             plan(),
             &HashMap::new(),
-            &Invitations::new(),
+            &PendingInvitations::new(),
             vec![],
             "t".into(),
         );
