@@ -38,96 +38,110 @@ pub fn render(organizations: &[ExportOrganization], by_email: bool, header: &str
     for line in header.lines() {
         let _ = writeln!(out, "# {}", comment_text(line));
     }
-    out.push_str("version: 1\norganizations:\n");
     if organizations.is_empty() {
-        out.truncate(out.len() - 1);
-        out.push_str(" {}\n");
+        out.push_str("version: 1\norganizations: {}\n");
         return out;
     }
+    out.push_str("version: 1\norganizations:\n");
     let mut organizations: Vec<&ExportOrganization> = organizations.iter().collect();
     organizations.sort_by(|a, b| a.id.cmp(&b.id));
     for organization in organizations {
-        let mut about = Vec::new();
-        if let Some(slug) = &organization.slug {
-            about.push(format!("slug: {}", comment_text(slug)));
-        }
-        if let Some(name) = &organization.name {
-            about.push(format!("name: {}", comment_text(name)));
-        }
-        let comment = if about.is_empty() {
-            String::new()
-        } else {
-            format!("  # {}", about.join(", "))
-        };
-        let _ = writeln!(out, "  {}:{comment}", key(&organization.id));
-        let invited: Vec<&ExportMember> = organization
-            .invited
-            .iter()
-            .filter(|invited| {
-                // Someone invited who is a member already is listed as the member.
-                let email = invited.email.as_deref().unwrap_or_default().to_lowercase();
-                !organization.members.iter().any(|m| {
-                    m.email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(&email))
-                })
-            })
-            .collect();
-        if !invited.is_empty() {
-            let _ = writeln!(
-                out,
-                "    invitations: {{send: true}}  # {} pending invitation(s), listed below by email",
-                invited.len()
-            );
-        }
-        if organization.members.is_empty() && invited.is_empty() {
-            out.push_str("    members: {}\n");
-            continue;
-        }
-        out.push_str("    members:\n");
-        let mut members: Vec<(String, Option<String>, &ExportMember)> = organization
-            .members
-            .iter()
-            .map(|member| match (&member.email, by_email) {
-                (Some(email), true) => (
-                    key(&email.to_lowercase()),
-                    Some(member.user_id.clone()),
-                    member,
-                ),
-                _ => (key(&member.user_id), member.email.clone(), member),
-            })
-            .chain(invited.into_iter().map(|invited| {
-                (
-                    key(&invited.email.as_deref().unwrap_or_default().to_lowercase()),
-                    Some("invited; no Clerk account yet".to_owned()),
-                    invited,
-                )
-            }))
-            .collect();
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        for (member_key, comment, member) in members {
-            let comment = comment
-                .map(|c| format!("  # {}", comment_text(&c)))
-                .unwrap_or_default();
-            let role = scalar(&member.role);
-            if member.public_metadata.is_empty() && member.private_metadata.is_empty() {
-                let _ = writeln!(out, "      {member_key}: {role}{comment}");
-                continue;
-            }
-            let _ = writeln!(out, "      {member_key}:{comment}");
-            let _ = writeln!(out, "        role: {role}");
-            for (name, metadata) in [
-                ("public_metadata", &member.public_metadata),
-                ("private_metadata", &member.private_metadata),
-            ] {
-                if !metadata.is_empty() {
-                    let json = Value::Object(metadata.clone()).to_string();
-                    let _ = writeln!(out, "        {name}: {json}");
-                }
-            }
-        }
+        write_organization(&mut out, organization, by_email);
     }
     out
+}
+
+/// One organization: its key (slug and name in a comment), whether it invites, its members.
+fn write_organization(out: &mut String, organization: &ExportOrganization, by_email: bool) {
+    let mut about = Vec::new();
+    if let Some(slug) = &organization.slug {
+        about.push(format!("slug: {}", comment_text(slug)));
+    }
+    if let Some(name) = &organization.name {
+        about.push(format!("name: {}", comment_text(name)));
+    }
+    let comment = if about.is_empty() {
+        String::new()
+    } else {
+        format!("  # {}", about.join(", "))
+    };
+    let _ = writeln!(out, "  {}:{comment}", key(&organization.id));
+    let invited = still_invited(organization);
+    if !invited.is_empty() {
+        let _ = writeln!(
+            out,
+            "    invitations: {{send: true}}  # {} pending invitation(s), listed below by email",
+            invited.len()
+        );
+    }
+    if organization.members.is_empty() && invited.is_empty() {
+        out.push_str("    members: {}\n");
+        return;
+    }
+    out.push_str("    members:\n");
+    let mut members: Vec<(String, Option<String>, &ExportMember)> = organization
+        .members
+        .iter()
+        .map(|member| match (&member.email, by_email) {
+            (Some(email), true) => (
+                key(&email.to_lowercase()),
+                Some(member.user_id.clone()),
+                member,
+            ),
+            _ => (key(&member.user_id), member.email.clone(), member),
+        })
+        .chain(invited.into_iter().map(|invited| {
+            (
+                key(&invited.email.as_deref().unwrap_or_default().to_lowercase()),
+                Some("invited; no Clerk account yet".to_owned()),
+                invited,
+            )
+        }))
+        .collect();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    for (member_key, comment, member) in members {
+        write_member(out, &member_key, comment, member);
+    }
+}
+
+/// The pending invitations of people who are not members already (someone invited who is a
+/// member is listed as the member).
+fn still_invited(organization: &ExportOrganization) -> Vec<&ExportMember> {
+    organization
+        .invited
+        .iter()
+        .filter(|invited| {
+            let email = invited.email.as_deref().unwrap_or_default().to_lowercase();
+            !organization.members.iter().any(|m| {
+                m.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+            })
+        })
+        .collect()
+}
+
+/// One member: `key: role`, or a mapping with the role and the metadata that is not empty.
+fn write_member(out: &mut String, key: &str, comment: Option<String>, member: &ExportMember) {
+    let comment = comment
+        .map(|c| format!("  # {}", comment_text(&c)))
+        .unwrap_or_default();
+    let role = scalar(&member.role);
+    if member.public_metadata.is_empty() && member.private_metadata.is_empty() {
+        let _ = writeln!(out, "      {key}: {role}{comment}");
+        return;
+    }
+    let _ = writeln!(out, "      {key}:{comment}");
+    let _ = writeln!(out, "        role: {role}");
+    for (name, metadata) in [
+        ("public_metadata", &member.public_metadata),
+        ("private_metadata", &member.private_metadata),
+    ] {
+        if !metadata.is_empty() {
+            let json = Value::Object(metadata.clone()).to_string();
+            let _ = writeln!(out, "        {name}: {json}");
+        }
+    }
 }
 
 /// A mapping key: plain when it is an ID-like word, JSON-quoted otherwise (emails, slugs).
