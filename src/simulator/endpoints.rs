@@ -1,12 +1,12 @@
 //! Every endpoint the simulator serves, in one table: the router is built from it, and
-//! [`Simulator::endpoints`] lists it, so that the checks against Clerk's API description
+//! `Simulator::endpoints` lists it, so that the checks against Clerk's API description
 //! (`tests/simulator_spec.rs`) fail on an endpoint they do not exercise.
 
 use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
-use super::server::{Shared, Simulator};
+use super::shared::Shared;
 use super::{invitations, lookups, routes};
 
 /// One endpoint: its method, its path (axum's syntax, under `/v1`) and its handler.
@@ -100,15 +100,10 @@ pub(super) fn router() -> Router<Shared> {
         .fallback(routes::unknown)
 }
 
-impl Simulator {
-    /// Every endpoint the simulator serves, as (method, path), the path in axum's syntax
-    /// (`/v1/organizations/{org}/memberships`), as [`LoggedRequest::route`] names them.
-    ///
-    /// [`LoggedRequest::route`]: super::LoggedRequest::route
-    pub fn endpoints() -> Vec<(String, &'static str)> {
-        table()
-            .into_iter()
-            .map(|endpoint| (endpoint.method.to_string(), endpoint.path))
-            .collect()
-    }
+/// Every endpoint of the table, as (method, path).
+pub(super) fn list() -> Vec<(String, &'static str)> {
+    table()
+        .into_iter()
+        .map(|endpoint| (endpoint.method.to_string(), endpoint.path))
+        .collect()
 }

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::SimState;
-use super::server::Shared;
 
 /// A change to the instance made by a fault, as if another client raced membersync.
 #[derive(Clone)]
@@ -95,7 +94,7 @@ impl Fault {
         self.times(usize::MAX)
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    pub(super) fn matches(&self, method: &str, path: &str) -> bool {
         let method_matches = match self.method.as_deref() {
             None => true,
             Some("WRITE") => method != "GET",
@@ -107,21 +106,6 @@ impl Fault {
                 .as_deref()
                 .is_none_or(|part| path.contains(part))
     }
-}
-
-/// Takes the first scripted fault that matches this request, if any.
-pub(super) fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<FaultKind> {
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let fault = inner
-        .faults
-        .iter_mut()
-        .find(|f| f.times > 0 && f.matches(method, path))?;
-    if fault.skip > 0 {
-        fault.skip -= 1;
-        return None;
-    }
-    fault.times = fault.times.saturating_sub(1);
-    Some(fault.kind.clone())
 }
 
 /// A 200 whose body breaks off: the client sees the connection drop mid-answer.

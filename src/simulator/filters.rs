@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::objects::names;
-use super::routes::{all, one};
-use super::server::error;
+use super::query::{all, one};
+use super::shared::error;
 use super::state::{SimMembership, SimState, SimUser};
 
 /// The most values one filter takes, as Clerk documents.

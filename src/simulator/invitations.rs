@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::objects::{PageOut, invitation_out, page_of};
-use super::routes::{all, check_role, one, paging, pairs};
-use super::server::{Inner, Shared, Simulator, error};
+use super::query::{all, one, paging, pairs};
+use super::routes::check_role;
+use super::shared::{Inner, Shared, error};
 use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser, now_ms};
 
 /// The most invitations one bulk request may carry (Clerk's documented maximum).
@@ -377,53 +378,49 @@ pub(super) async fn revoke(
     invitation_response(&inner.state, &invitation)
 }
 
-impl Simulator {
-    /// A person signs up with `email` and accepts their pending invitations: the user is
-    /// created if there is none, and each invitation becomes a membership with its role and
-    /// metadata. Returns how many invitations were accepted.
-    pub fn accept_invitation(&self, email: &str) -> usize {
-        let mut inner = self.lock();
-        let user_id = match inner.state.user_by_email(email) {
-            Some(user) => user.id.clone(),
-            None => {
-                let id = format!("user_sim{}", inner.next_id);
-                inner.next_id += 1;
-                inner.state.users.push(SimUser {
-                    id: id.clone(),
-                    emails: vec![email.to_owned()],
-                });
-                inner.state.reindex();
-                inner.state.created(&id, now_ms());
-                id
-            }
-        };
-        let pending: Vec<usize> = (0..inner.state.invitations.len())
-            .filter(|&i| {
-                let invitation = &inner.state.invitations[i];
-                invitation.status == "pending"
-                    && invitation.email_address.eq_ignore_ascii_case(email)
-            })
-            .collect();
-        for &index in &pending {
-            inner.state.invitations[index].status = "accepted".to_owned();
-            let invitation = inner.state.invitations[index].clone();
-            inner
-                .state
-                .touch(&invitation.id, invitation.created_at, now_ms());
-            let id = inner.next_id;
+/// A person signs up with `email` and accepts their pending invitations: the user is created
+/// if there is none, and each invitation becomes a membership with its role and metadata.
+/// Returns how many invitations were accepted.
+pub(super) fn accept(inner: &mut Inner, email: &str) -> usize {
+    let user_id = match inner.state.user_by_email(email) {
+        Some(user) => user.id.clone(),
+        None => {
+            let id = format!("user_sim{}", inner.next_id);
             inner.next_id += 1;
-            let membership = SimMembership {
-                id: format!("orgmem_sim{id}"),
-                organization_id: invitation.organization_id,
-                user_id: user_id.clone(),
-                role: invitation.role,
-                public_metadata: invitation.public_metadata,
-                private_metadata: invitation.private_metadata,
-                created_at: inner.next_created_at(),
-            };
-            inner.state.memberships.push(membership);
-            inner.sorted = false;
+            inner.state.users.push(SimUser {
+                id: id.clone(),
+                emails: vec![email.to_owned()],
+            });
+            inner.state.reindex();
+            inner.state.created(&id, now_ms());
+            id
         }
-        pending.len()
+    };
+    let pending: Vec<usize> = (0..inner.state.invitations.len())
+        .filter(|&i| {
+            let invitation = &inner.state.invitations[i];
+            invitation.status == "pending" && invitation.email_address.eq_ignore_ascii_case(email)
+        })
+        .collect();
+    for &index in &pending {
+        inner.state.invitations[index].status = "accepted".to_owned();
+        let invitation = inner.state.invitations[index].clone();
+        inner
+            .state
+            .touch(&invitation.id, invitation.created_at, now_ms());
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let membership = SimMembership {
+            id: format!("orgmem_sim{id}"),
+            organization_id: invitation.organization_id,
+            user_id: user_id.clone(),
+            role: invitation.role,
+            public_metadata: invitation.public_metadata,
+            private_metadata: invitation.private_metadata,
+            created_at: inner.next_created_at(),
+        };
+        inner.state.memberships.push(membership);
+        inner.sorted = false;
     }
+    pending.len()
 }

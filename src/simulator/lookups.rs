@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::filters::{Order, PeopleFilter};
 use super::objects::{organization_out, page_of, role_out, role_set_item_out, user_out};
-use super::routes::{all, one, paging, pairs};
-use super::server::{Shared, error};
+use super::query::{all, one, paging, pairs};
+use super::shared::{Shared, error};
 use super::state::{SimOrganization, SimRoleSet, SimState, SimUser};
 
 /// The users listing's `order_by` keys the simulated users have no value for.

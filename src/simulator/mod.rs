@@ -28,14 +28,17 @@ mod limits;
 mod lookups;
 mod merge;
 mod objects;
+mod query;
 mod routes;
 mod server;
+mod shared;
 mod state;
 mod webhooks;
 
 pub use faults::{Fault, FaultKind, StateHook};
 pub use limits::RateLimitModel;
-pub use server::{SimOptions, Simulator};
+pub use server::Simulator;
+pub use shared::SimOptions;
 pub use state::{
     IndexCache, LoggedRequest, SEEDED_AT, SimInvitation, SimMembership, SimOrganization,
     SimRoleSet, SimState, SimUser, Times, generated_state,

@@ -12,7 +12,9 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::state::{SimInvitation, SimMembership, SimOrganization, SimState, SimUser, Times};
+use super::state::{
+    Fragments, SimInvitation, SimMembership, SimOrganization, SimState, SimUser, Times,
+};
 
 /// Where Clerk serves images; the simulator's are its default, generated images.
 const IMAGE_HOST: &str = "https://img.clerk.com";
@@ -174,31 +176,21 @@ fn person_out<'a>(user_id: &'a str, user: Option<&'a SimUser>) -> PublicUserData
     }
 }
 
-/// The nested objects every membership of an organization or of a person repeats, written
-/// once (by position in `organizations` and `users`): a page of 500 memberships copies them
-/// instead of writing two dozen fields each. [`SimState`] forgets them when organizations,
-/// users or their times change.
-#[derive(Debug)]
-pub(crate) struct Fragments {
-    organizations: Vec<Box<RawValue>>,
-    people: Vec<Box<RawValue>>,
-}
-
-impl Fragments {
-    pub(super) fn of(state: &SimState) -> Fragments {
-        Fragments {
-            organizations: state
-                .organizations
-                .iter()
-                .map(|o| written(&organization_out(state, o, None)))
-                .collect(),
-            people: state
-                .users
-                .iter()
-                .map(|u| written(&person_out(&u.id, Some(u))))
-                .collect(),
-        }
-    }
+/// The nested objects of the organizations and people of `state`, written once (and again
+/// once [`SimState`] forgot them).
+fn fragments(state: &SimState) -> &Fragments {
+    state.index.fragments.get_or_init(|| Fragments {
+        organizations: state
+            .organizations
+            .iter()
+            .map(|o| written(&organization_out(state, o, None)))
+            .collect(),
+        people: state
+            .users
+            .iter()
+            .map(|u| written(&person_out(&u.id, Some(u))))
+            .collect(),
+    })
 }
 
 /// An object written once. Writing these structures cannot fail; `null` if it ever did.
@@ -250,7 +242,7 @@ pub(super) fn membership_out<'a>(
     state: &'a SimState,
     membership: &'a SimMembership,
 ) -> MembershipOut<'a> {
-    let fragments = state.fragments();
+    let fragments = fragments(state);
     let organization = state
         .organization_at(&membership.organization_id)
         .and_then(|(position, _)| fragments.organizations.get(position))

@@ -1,6 +1,6 @@
 //! The membership endpoints, answered from the simulated instance as Clerk answers them: the
 //! instance's and an organization's listings (paging, filters, order), create, role change,
-//! metadata merge and delete; and the query helpers the other endpoints share.
+//! metadata merge and delete.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use super::filters::{Order, OrderKey, PeopleFilter};
 use super::merge::merge_patch;
 use super::objects::{PageOut, membership_out, page_of};
-use super::server::{Shared, error};
+use super::query::{all, paging, pairs};
+use super::shared::{Shared, error};
 use super::state::{SimMembership, SimOrganization, SimState, now_ms};
 
 pub(super) async fn unknown(method: Method, uri: Uri) -> Response {
@@ -21,46 +22,6 @@ pub(super) async fn unknown(method: Method, uri: Uri) -> Response {
         "resource_not_found",
         &format!("{method} {uri} is not simulated"),
     )
-}
-
-/// Query pairs, repeated keys kept.
-pub(super) fn pairs(query: &Option<String>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-pub(super) fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-}
-
-pub(super) fn all(pairs: &[(String, String)], name: &str) -> Vec<String> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
-/// `limit` (1..=500, default 10) and `offset`; out-of-range values get a 422 like Clerk's.
-pub(super) fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
-    let limit = one(pairs, "limit")
-        .map(|v| v.parse::<usize>())
-        .unwrap_or(Ok(10));
-    let offset = one(pairs, "offset")
-        .map(|v| v.parse::<usize>())
-        .unwrap_or(Ok(0));
-    match (limit, offset) {
-        (Ok(limit), Ok(offset)) if (1..=500).contains(&limit) => Ok((limit, offset)),
-        _ => Err(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "form_param_value_invalid",
-            "limit must be 1..=500",
-        )),
-    }
 }
 
 /// Writes one membership as Clerk does.
@@ -179,7 +140,7 @@ pub(super) async fn create(
             "user_id and role are required",
         );
     };
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     let Some(organization) = inner.state.organization(&org).cloned() else {
         return error(
             StatusCode::NOT_FOUND,
@@ -316,7 +277,7 @@ pub(super) async fn update_role(
             "role is required",
         );
     };
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     match find(&inner.state, &org, &user) {
         Ok(index) => {
             if let Some(organization) = inner.state.organization(&org).cloned()
@@ -369,7 +330,7 @@ pub(super) async fn delete(
     State(shared): State<Shared>,
     Path((org, user)): Path<(String, String)>,
 ) -> Response {
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     match find(&inner.state, &org, &user) {
         Ok(index) => {
             if is_last_admin(&inner.state, index) {
@@ -406,7 +367,7 @@ pub(super) async fn merge_metadata(
             "only public_metadata and private_metadata",
         );
     }
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     match find(&inner.state, &org, &user) {
         Ok(index) => {
             let membership = &mut inner.state.memberships[index];

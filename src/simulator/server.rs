@@ -1,142 +1,32 @@
-//! The simulator's HTTP server: start and stop, the shared state behind the handlers, and the
-//! middleware that checks the headers, applies the knobs and faults, and logs each request.
+//! The simulator's HTTP server: start and stop, what a test asks of a running simulator, and
+//! the middleware that checks the headers, applies the knobs and faults, and logs each request.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
-use serde_json::{Map, json};
 
-use super::faults::{Fault, FaultKind, broken_body, take_fault};
-use super::limits::{Limiter, RateLimitModel};
-use super::state::{LoggedRequest, SimMembership, SimState, SimUser, now_ms};
-use crate::clerk::{API_VERSION, RateLimit};
-
-/// How the simulator behaves beyond the API itself.
-#[derive(Debug, Clone, Default)]
-pub struct SimOptions {
-    /// Added before every answer.
-    pub latency: Duration,
-    /// Requests allowed per period, counted as `rate_limit_model` says; over it, 429 with
-    /// `Retry-After` in whole seconds.
-    pub rate_limit: Option<RateLimit>,
-    /// How `rate_limit` counts (default: a full bucket, which may be spent at once).
-    pub rate_limit_model: RateLimitModel,
-    /// The probability (0..=1) that a request is answered 500 before anything is done.
-    pub fail_rate: f64,
-    /// Organizations (by ID) busy with other clients: before every membership listing request
-    /// (the instance's or an organization's), each loses its oldest membership and gains a new
-    /// member, so offsets shift while the total stays the same — a busy live instance.
-    pub churn: Vec<String>,
-    /// Invitation requests (single or bulk) allowed per hour, as Clerk's own invitation
-    /// limits; over it, 429 with `Retry-After` until the hour ends.
-    pub invitation_limit: Option<u32>,
-    /// Where to send Svix-signed events after each write, as Clerk does.
-    pub webhook: Option<super::webhooks::SimWebhook>,
-}
-
-pub(super) struct Inner {
-    pub(super) state: SimState,
-    pub(super) log: Vec<LoggedRequest>,
-    pub(super) next_id: u64,
-    pub(super) faults: Vec<Fault>,
-    /// (organization ID, admins) after every successful write.
-    pub(super) admin_history: Vec<(String, usize)>,
-    pub(super) started: std::time::Instant,
-    /// Whether `state.memberships` is in creation order (the listing's order).
-    pub(super) sorted: bool,
-    /// Members added by churn so far.
-    pub(super) churned: u64,
-    /// When each invitation request of the last hour arrived (since `started`).
-    pub(super) invitation_requests: Vec<Duration>,
-}
-
-impl Inner {
-    /// A creation time for a new membership: now (Unix ms), as Clerk stamps it, and after
-    /// every existing one.
-    pub(super) fn next_created_at(&self) -> i64 {
-        let latest = self.state.memberships.last().map_or(0, |m| m.created_at);
-        let invited = self.state.invitations.last().map_or(0, |i| i.created_at);
-        now_ms().max(latest.max(invited) + 1)
-    }
-
-    /// One step of churn in each busy organization: its oldest membership leaves, a new
-    /// member joins.
-    fn churn(&mut self, organizations: &[String]) {
-        for organization in organizations {
-            if let Some(oldest) = self
-                .state
-                .memberships
-                .iter()
-                .position(|m| &m.organization_id == organization)
-            {
-                self.state.memberships.remove(oldest);
-            }
-            self.churned += 1;
-            let user_id = format!("user_churn{}", self.churned);
-            self.state.users.push(SimUser {
-                id: user_id.clone(),
-                emails: vec![format!("churn{}@example.com", self.churned)],
-            });
-            self.state.reindex();
-            let created_at = self.next_created_at();
-            self.state.created(&user_id, created_at);
-            let id = self.next_id;
-            self.next_id += 1;
-            self.state.memberships.push(SimMembership {
-                id: format!("orgmem_sim{id}"),
-                organization_id: organization.clone(),
-                user_id,
-                role: "org:member".into(),
-                public_metadata: Map::new(),
-                private_metadata: Map::new(),
-                created_at,
-            });
-        }
-    }
-}
+use super::faults::{Fault, FaultKind, broken_body};
+use super::limits::Limiter;
+use super::shared::{InFlight, Inner, Shared, SimOptions, error};
+use super::state::{LoggedRequest, SimState};
+use crate::clerk::API_VERSION;
 
 /// A running simulator. Dropping it stops the server.
 pub struct Simulator {
     address: SocketAddr,
-    key: String,
-    inner: Arc<Mutex<Inner>>,
-    in_flight: Arc<InFlight>,
+    /// What the handlers share: a test reads and changes the instance through it too.
+    shared: Shared,
     server: tokio::task::JoinHandle<()>,
-}
-
-/// Requests being handled now, and the most at once.
-#[derive(Debug, Default)]
-struct InFlight {
-    now: AtomicUsize,
-    peak: AtomicUsize,
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.server.abort();
-    }
-}
-
-#[derive(Clone)]
-pub(super) struct Shared {
-    pub(super) key: String,
-    pub(super) inner: Arc<Mutex<Inner>>,
-    pub(super) options: Arc<SimOptions>,
-    pub(super) limiter: Option<Arc<Limiter>>,
-    in_flight: Arc<InFlight>,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -183,17 +73,16 @@ impl Simulator {
         let limiter = options
             .rate_limit
             .map(|rate| Arc::new(Limiter::new(rate, options.rate_limit_model)));
-        let in_flight = Arc::new(InFlight::default());
         let shared = Shared {
             key: key.to_owned(),
-            inner: inner.clone(),
+            inner,
             options: Arc::new(options),
             limiter,
-            in_flight: in_flight.clone(),
+            in_flight: Arc::new(InFlight::default()),
         };
         let app = super::endpoints::router()
             .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
-            .with_state(shared);
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -201,9 +90,7 @@ impl Simulator {
         });
         Ok(Simulator {
             address,
-            key: key.to_owned(),
-            inner,
-            in_flight,
+            shared,
             server,
         })
     }
@@ -214,7 +101,7 @@ impl Simulator {
     }
 
     pub fn key(&self) -> &str {
-        &self.key
+        &self.shared.key
     }
 
     /// A copy of the instance as it is now.
@@ -259,7 +146,7 @@ impl Simulator {
 
     /// The most requests handled at the same time.
     pub fn peak_in_flight(&self) -> usize {
-        self.in_flight.peak.load(Ordering::Relaxed)
+        self.shared.in_flight.peak.load(Ordering::Relaxed)
     }
 
     /// The address the simulator listens on.
@@ -267,19 +154,22 @@ impl Simulator {
         self.address
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    /// Every endpoint the simulator serves, as (method, path), the path in axum's syntax
+    /// (`/v1/organizations/{org}/memberships`), as [`LoggedRequest::route`] names them.
+    pub fn endpoints() -> Vec<(String, &'static str)> {
+        super::endpoints::list()
     }
-}
 
-pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({
-        "errors": [{ "code": code, "message": message, "long_message": message, "meta": {} }],
-        "clerk_trace_id": "sim-trace"
-    });
-    (status, axum::Json(body)).into_response()
+    /// A person signs up with `email` and accepts their pending invitations: the user is
+    /// created if there is none, and each invitation becomes a membership with its role and
+    /// metadata. Returns how many invitations were accepted.
+    pub fn accept_invitation(&self, email: &str) -> usize {
+        super::invitations::accept(&mut self.lock(), email)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared.lock()
+    }
 }
 
 /// Counts a request in flight until dropped.
@@ -307,12 +197,7 @@ async fn guard(
 ) -> Response {
     let _counted = Counted::new(&shared.in_flight);
     let received = std::time::Instant::now();
-    let at = shared
-        .inner
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .started
-        .elapsed();
+    let at = shared.lock().started.elapsed();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -324,18 +209,17 @@ async fn guard(
         tokio::time::sleep(shared.options.latency).await;
     }
     if !shared.options.churn.is_empty() && method == "GET" && path.ends_with("memberships") {
-        let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.churn(&shared.options.churn);
+        shared.lock().churn(&shared.options.churn);
     }
     let response = match refusal(&shared, request.headers()) {
         Some(refused) => refused,
-        None => match take_fault(&shared, &method, &path) {
+        None => match shared.take_fault(&method, &path) {
             None => next.run(request).await,
             Some(fault) => with_fault(&shared, fault, request, next).await,
         },
     };
     let status = response.status().as_u16();
-    let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+    let mut inner = shared.lock();
     if method != "GET" && response.status().is_success() {
         record_admins(&mut inner, &path);
         if let Some(webhook) = &shared.options.webhook
@@ -476,7 +360,7 @@ async fn with_fault(
         FaultKind::Stall => std::future::pending().await,
         FaultKind::Race(hook) => {
             {
-                let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let mut inner = shared.lock();
                 (hook.0)(&mut inner.state);
                 inner.state.reindex();
                 inner.sorted = false;

@@ -6,8 +6,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::objects::Fragments;
-
 /// An organization in the simulated instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimOrganization {
@@ -139,7 +137,17 @@ struct Index {
 #[derive(Debug, Default)]
 pub struct IndexCache {
     index: std::sync::OnceLock<Index>,
-    fragments: std::sync::OnceLock<Fragments>,
+    pub(super) fragments: std::sync::OnceLock<Fragments>,
+}
+
+/// The nested objects every membership of an organization or of a person repeats, written
+/// once (by position in `organizations` and `users`; `objects` writes them): a page of 500
+/// memberships copies them instead of writing two dozen fields each. Forgotten when
+/// organizations, users or their times change.
+#[derive(Debug)]
+pub(super) struct Fragments {
+    pub(super) organizations: Vec<Box<serde_json::value::RawValue>>,
+    pub(super) people: Vec<Box<serde_json::value::RawValue>>,
 }
 
 impl Clone for IndexCache {
@@ -196,11 +204,6 @@ impl SimState {
     /// Forgets the lookups (after `organizations` or `users` changed).
     pub fn reindex(&mut self) {
         self.index = IndexCache::default();
-    }
-
-    /// The nested objects of the organizations and people, written once.
-    pub(super) fn fragments(&self) -> &Fragments {
-        self.index.fragments.get_or_init(|| Fragments::of(self))
     }
 
     /// Forgets the written nested objects (after an organization's or person's times changed).

@@ -1,0 +1,47 @@
+//! Reading a query string as Clerk's endpoints do: repeated keys kept, `limit` and `offset`
+//! checked.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::shared::error;
+
+/// Query pairs, repeated keys kept.
+pub(super) fn pairs(query: &Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub(super) fn one(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+pub(super) fn all(pairs: &[(String, String)], name: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// `limit` (1..=500, default 10) and `offset`; out-of-range values get a 422 like Clerk's.
+pub(super) fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Response> {
+    let limit = one(pairs, "limit")
+        .map(|v| v.parse::<usize>())
+        .unwrap_or(Ok(10));
+    let offset = one(pairs, "offset")
+        .map(|v| v.parse::<usize>())
+        .unwrap_or(Ok(0));
+    match (limit, offset) {
+        (Ok(limit), Ok(offset)) if (1..=500).contains(&limit) => Ok((limit, offset)),
+        _ => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "limit must be 1..=500",
+        )),
+    }
+}
