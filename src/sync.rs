@@ -2,13 +2,14 @@
 //! limits and apply ([`guard_and_apply`]), or all of it at once ([`sync`]). The commands print
 //! around these steps; tests and the bench call them directly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
-use crate::desired::{self, AllOrganizations, DesiredState, OrgRef, Selection, UserRef};
+use crate::desired::{self, DesiredState, Managed, OrgRef, Selection, SourceFile};
+use crate::plan::found::Found;
 use crate::plan::{
-    self, Action, Live, MaxDeletes, Observed, ObservedInvitation, Plan, Refusal, ResolveInput,
+    self, Action, Live, MaxDeletes, Observed, PendingInvitations, Plan, Refusal, ResolveInput,
 };
 
 /// Why no plan could be made.
@@ -42,16 +43,19 @@ enum Scope<'a> {
 /// A computed plan and what was learnt while computing it.
 #[derive(Debug)]
 pub struct Planned {
+    /// The plan; its `missing` names the organizations of `missing`.
     pub plan: Plan,
+    /// The desired-state files the plan was computed from.
+    pub files: Vec<SourceFile>,
     /// Organizations the files name that do not exist in Clerk.
     pub missing: Vec<OrgRef>,
     /// The live memberships of the managed organizations, by organization ID.
     pub observed: HashMap<String, Vec<Observed>>,
     /// The pending invitations of the organizations that send invitations.
-    pub invitations: HashMap<String, Vec<ObservedInvitation>>,
+    pub invitations: PendingInvitations,
 }
 
-/// The safety limits a run applies (CONTRACT §4).
+/// The safety limits a run applies (README: "Safety limits").
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {
     pub max_deletes: MaxDeletes,
@@ -71,16 +75,26 @@ pub enum Applied {
     },
 }
 
-/// Reads live state and computes the plan for `desired`, which planning consumes. Changes
-/// that set a role its organization does not allow are left out (in `plan.rejected`).
-pub async fn plan(client: &Client, desired: DesiredState) -> Result<Planned, SyncError> {
-    plan_with(client, desired, Scope::Everything).await
+/// Reads live state and computes the plan for `desired`, which planning consumes: of every
+/// organization the files manage, or only of those `--org` selected (`selection`, checked
+/// against the files offline; one that selects nothing selects everything). Changes that set
+/// a role its organization does not allow are left out (in `plan.rejected`).
+pub async fn plan(
+    client: &Client,
+    desired: DesiredState,
+    selection: &Selection,
+) -> Result<Planned, SyncError> {
+    if selection.given.is_empty() {
+        plan_with(client, desired, Scope::Everything).await
+    } else {
+        plan_selected(client, desired, selection).await
+    }
 }
 
-/// Plans only the organizations `--org` selected (`selection`, checked against the files
-/// offline): those the files name, and those `all_organizations` covers, found in Clerk by ID
-/// or slug. No other organization is read. An `--org` that does not exist is `missing`.
-pub async fn plan_selected(
+/// Plans only the organizations `--org` selected: those the files name, and those
+/// `all_organizations` covers, found in Clerk by ID or slug. No other organization is read. An
+/// `--org` that does not exist is `missing`.
+async fn plan_selected(
     client: &Client,
     mut desired: DesiredState,
     selection: &Selection,
@@ -88,28 +102,36 @@ pub async fn plan_selected(
     let mut keep = selection.named.clone();
     let mut covered: Vec<clerk::Organization> = Vec::new();
     let mut missing = Vec::new();
-    if let Some(rule) = &desired.all_organizations
-        && !selection.covered.is_empty()
-    {
+    if desired.all_organizations.is_some() && !selection.covered.is_empty() {
         let lookup = clerk::resolve_organizations(client, &selection.covered, true).await?;
         missing = lookup.missing;
         for (reference, organization) in lookup.found {
             let (id, slug) = (organization.id.as_str(), organization.slug.as_deref());
-            // The files name it, under its other name: that entry (joined by the rule) it is.
-            if let Some(named) = desired.organizations.iter().find(|o| o.key.names(id, slug)) {
-                keep.push(named.key.clone());
-            } else if rule.excepts(id, slug) {
-                return Err(SyncError::NotManaged(format!(
-                    "--org `{reference}` is {id} ({}), which all_organizations excepts and no file names; the files do not manage it, and nothing was written",
-                    slug.unwrap_or("no slug")
-                )));
-            } else if !covered.iter().any(|o| o.id == organization.id) {
-                covered.push(organization);
+            match desired.manages(id, slug) {
+                // The files name it, under its other name: that entry (joined by the rule) it is.
+                Some(Managed::Named { index, .. }) => {
+                    keep.push(desired.organizations[index].key.clone())
+                }
+                Some(Managed::Rule) => {
+                    if !covered.iter().any(|o| o.id == organization.id) {
+                        covered.push(organization);
+                    }
+                }
+                None => {
+                    return Err(SyncError::NotManaged(format!(
+                        "--org `{reference}` is {id} ({}), which all_organizations excepts and no file names; the files do not manage it, and nothing was written",
+                        slug.unwrap_or("no slug")
+                    )));
+                }
             }
         }
     }
     desired.organizations.retain(|o| keep.contains(&o.key));
     let mut planned = plan_with(client, desired, Scope::Selected(covered)).await?;
+    planned
+        .plan
+        .missing
+        .extend(missing.iter().map(ToString::to_string));
     planned.missing.extend(missing);
     planned.plan.selected = selection.given.clone();
     Ok(planned)
@@ -125,29 +147,25 @@ pub async fn plan_organization(
     id: &str,
     slug: Option<&str>,
 ) -> Result<Option<Planned>, SyncError> {
+    let managed = desired.manages(id, slug);
     let rule = desired.all_organizations.take();
-    let named = desired
-        .organizations
-        .iter()
-        .position(|o| o.key.names(id, slug));
-    let organization = match (named, &rule) {
-        (Some(index), _) => {
+    let organization = match (managed, &rule) {
+        (Some(Managed::Named { index, joined }), _) => {
             let mut organization = desired.organizations.swap_remove(index);
-            if let Some(rule) = &rule
-                && !rule.excepts(id, slug)
-            {
+            if let Some(rule) = rule.as_ref().filter(|_| joined) {
                 rule.join(&mut organization);
             }
             organization
         }
-        (None, Some(rule)) if !rule.excepts(id, slug) => rule.organization(id),
-        (None, _) => return Ok(None),
+        (Some(Managed::Rule), Some(rule)) => rule.organization(id),
+        (Some(Managed::Rule) | None, _) => return Ok(None),
     };
     desired.organizations = vec![organization];
     plan_with(client, desired, Scope::Own(id)).await.map(Some)
 }
 
-/// Reads live state and plans the organizations of `scope`.
+/// Reads live state and plans the organizations of `scope`: the reads, in order, with what
+/// decides each read between them ([`plan::found`]).
 async fn plan_with(
     client: &Client,
     mut desired: DesiredState,
@@ -159,84 +177,28 @@ async fn plan_with(
         Scope::Selected(covered) => (None, Some(covered)),
     };
     let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
-    let refs: Vec<OrgRef> = desired
+    let users = clerk::resolve_emails(client, &desired.emails()).await?;
+    let references: Vec<OrgRef> = desired
         .organizations
         .iter()
         .map(|o| o.key.clone())
         .collect();
-
-    let mut emails: Vec<String> = desired
-        .organizations
+    let found: HashMap<&OrgRef, Found<'_>> = references
         .iter()
-        .flat_map(|o| o.members.iter().map(|m| &m.user).chain(o.ignore.iter()))
-        .filter_map(|user| match user {
-            UserRef::Email(email) => Some(email.clone()),
-            UserRef::Id(_) => None,
+        .filter_map(|reference| {
+            let organization = lookup.found.get(reference)?;
+            Some((reference, found(organization)))
         })
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
-    emails.sort();
-    let users = clerk::resolve_emails(client, &emails).await?;
-
-    let mut managed: HashMap<String, Option<u64>> = added
-        .into_iter()
-        .map(|(id, count)| (id, Some(count)))
-        .collect();
-    for reference in &refs {
-        match reference {
-            OrgRef::Id(id) => {
-                managed.entry(id.clone()).or_insert(None);
-            }
-            OrgRef::Slug(_) => {
-                if let Some(org) = lookup.found.get(reference) {
-                    managed.insert(org.id.clone(), org.members_count);
-                }
-            }
-        }
-    }
+    let managed = plan::found::managed(&references, &found, added);
     let (mut live, missing_ids) = read_live(client, &managed, own).await?;
     crate::telemetry::log_memory("memory after reading live state");
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
     drop(managed);
-
-    let mut organizations: HashMap<&OrgRef, (&str, Option<&str>)> =
-        HashMap::with_capacity(refs.len());
-    for reference in &refs {
-        let found = match reference {
-            OrgRef::Id(id) if !missing_ids.contains(id) => {
-                let label = live.slugs.get(id).map(String::as_str).or_else(|| {
-                    lookup
-                        .found
-                        .get(reference)
-                        .and_then(|org| org.slug.as_deref())
-                });
-                Some((id.as_str(), label))
-            }
-            OrgRef::Id(_) => None,
-            OrgRef::Slug(slug) => lookup
-                .found
-                .get(reference)
-                .map(|org| (org.id.as_str(), Some(slug.as_str()))),
-        };
-        if let Some(found) = found {
-            organizations.insert(reference, found);
-        }
-    }
-    let user_ids: HashMap<String, String> = users
-        .into_iter()
-        .map(|(email, user)| (email, user.id))
-        .collect();
-    let inviting: Vec<String> = desired
-        .organizations
-        .iter()
-        .filter(|o| o.invitations.is_some())
-        .filter_map(|o| organizations.get(&o.key).map(|(id, _)| (*id).to_owned()))
-        .collect();
+    let organizations = plan::found::located(&references, &found, &live.slugs, &missing_ids);
+    let inviting = plan::found::inviting(&desired.organizations, &organizations);
     let invitations = clerk::read_invitations(client, &inviting).await?;
-    let unsettled_invitations = invitations.unsettled;
-    let planning = crate::telemetry::CpuClock::start();
-    let observed = Live {
+    let read = Live {
         memberships: std::mem::take(&mut live.memberships),
         unsettled: std::mem::take(&mut live.unsettled),
         invitations: invitations
@@ -244,15 +206,41 @@ async fn plan_with(
             .into_iter()
             .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
             .collect(),
-        unsettled_invitations,
+        unsettled_invitations: invitations.unsettled,
     };
+    let users: HashMap<String, String> = users
+        .into_iter()
+        .map(|(email, user)| (email, user.id))
+        .collect();
     let input = ResolveInput {
         organizations: &organizations,
-        users: &user_ids,
+        users: &users,
         today: time::OffsetDateTime::now_utc().date(),
     };
+    let mut planned = compute(&input, desired, read)?;
+    check_roles(client, &mut planned.plan, &lookup, &planned.observed).await?;
+    Ok(planned)
+}
+
+/// What planning needs of an organization Clerk returned.
+fn found(organization: &clerk::Organization) -> Found<'_> {
+    Found {
+        id: &organization.id,
+        slug: organization.slug.as_deref(),
+        members_count: organization.members_count,
+    }
+}
+
+/// Resolves and diffs `desired` against what was read (pure), and logs what it found.
+fn compute(
+    input: &ResolveInput<'_>,
+    desired: DesiredState,
+    read: Live,
+) -> Result<Planned, SyncError> {
+    let planning = crate::telemetry::CpuClock::start();
     let (mut plan, missing) =
-        plan::compute(&input, desired.organizations, &observed).map_err(SyncError::Invalid)?;
+        plan::compute(input, desired.organizations, &read).map_err(SyncError::Invalid)?;
+    plan.missing = missing.iter().map(ToString::to_string).collect();
     for pending in &plan.pending {
         tracing::warn!(organization = %pending.organization_id, email = %pending.email, "pending: no Clerk user has this email yet");
     }
@@ -261,16 +249,16 @@ async fn plan_with(
     tracing::debug!(
         cpu_ms = cpu.as_secs_f64() * 1000.0,
         wall_ms = wall.as_secs_f64() * 1000.0,
-        memberships = observed.memberships.values().map(Vec::len).sum::<usize>(),
+        memberships = read.memberships.values().map(Vec::len).sum::<usize>(),
         changes = plan.changes().count(),
         "planned (resolve and diff)"
     );
-    check_roles(client, &mut plan, &lookup, &observed.memberships).await?;
     Ok(Planned {
         plan,
+        files: desired.files,
         missing,
-        observed: observed.memberships,
-        invitations: observed.invitations,
+        observed: read.memberships,
+        invitations: read.invitations,
     })
 }
 
@@ -282,7 +270,7 @@ async fn look_up_organizations(
     client: &Client,
     desired: &mut DesiredState,
     selected: Option<Vec<clerk::Organization>>,
-) -> Result<(clerk::OrgLookup, HashMap<String, u64>), ClerkError> {
+) -> Result<(clerk::OrgLookup, Vec<(String, u64)>), ClerkError> {
     let named: Vec<OrgRef> = desired
         .organizations
         .iter()
@@ -294,7 +282,7 @@ async fn look_up_organizations(
     let mut lookup = clerk::resolve_organizations(client, &named, ids_too).await?;
     drop(named);
     let Some(rule) = desired.all_organizations.take() else {
-        return Ok((lookup, HashMap::new()));
+        return Ok((lookup, Vec::new()));
     };
     let every = match selected {
         Some(mut covered) => {
@@ -303,7 +291,31 @@ async fn look_up_organizations(
         }
         None => clerk::list_every_organization(client).await?,
     };
-    let added = apply_rule(desired, &rule, &every, &lookup);
+    let reached: Vec<(&str, Option<&str>)> = every
+        .iter()
+        .map(|o| (o.id.as_str(), o.slug.as_deref()))
+        .collect();
+    let applied = rule.apply(&mut desired.organizations, &reached, |key| {
+        lookup.found.get(key).map(|o| o.id.clone())
+    });
+    tracing::info!(
+        organizations = every.len(),
+        named = applied.named,
+        added = applied.added.len(),
+        "all_organizations applies to the instance's organizations"
+    );
+    // Listed just now, so each exists; a count Clerk did not give is taken as one member.
+    let added = applied
+        .added
+        .iter()
+        .map(|&position| {
+            let organization = &every[position];
+            (
+                organization.id.clone(),
+                organization.members_count.unwrap_or(1),
+            )
+        })
+        .collect();
     for organization in every {
         lookup
             .found
@@ -329,59 +341,6 @@ async fn read_live(
         tracing::info!(event_organization = event_id, organizations = ?ids, "the event's organization is not the one the file names by this slug; reading the file's");
     }
     clerk::read_own_listings(client, &ids).await
-}
-
-/// Applies `all_organizations` to the organizations of the instance (`every`): its members
-/// join each named organization it does not except, and every other organization it does not
-/// except is added with only them (never pruned). Returns the member counts of the added ones.
-fn apply_rule(
-    desired: &mut DesiredState,
-    rule: &AllOrganizations,
-    every: &[clerk::Organization],
-    lookup: &clerk::OrgLookup,
-) -> HashMap<String, u64> {
-    let slugs: HashMap<&str, Option<&str>> = every
-        .iter()
-        .map(|o| (o.id.as_str(), o.slug.as_deref()))
-        .collect();
-    let mut named: HashSet<String> = HashSet::new();
-    for organization in &mut desired.organizations {
-        let (id, slug) = match &organization.key {
-            OrgRef::Id(id) => (Some(id.clone()), slugs.get(id.as_str()).copied().flatten()),
-            OrgRef::Slug(slug) => (
-                lookup.found.get(&organization.key).map(|o| o.id.clone()),
-                Some(slug.as_str()),
-            ),
-        };
-        let Some(id) = id else { continue };
-        if !rule.excepts(&id, slug) {
-            rule.join(organization);
-        }
-        named.insert(id);
-    }
-    let mut added = HashMap::new();
-    for organization in every {
-        if named.contains(&organization.id)
-            || rule.excepts(&organization.id, organization.slug.as_deref())
-        {
-            continue;
-        }
-        desired
-            .organizations
-            .push(rule.organization(&organization.id));
-        // Listed just now, so it exists; a count Clerk did not give is taken as one member.
-        added.insert(
-            organization.id.clone(),
-            organization.members_count.unwrap_or(1),
-        );
-    }
-    tracing::info!(
-        organizations = every.len(),
-        named = named.len(),
-        added = added.len(),
-        "all_organizations applies to the instance's organizations"
-    );
-    added
 }
 
 /// Leaves out the changes that set a role their organization does not allow. Roles are checked
@@ -438,7 +397,7 @@ pub async fn read_organizations(
 pub async fn read_invitations(
     client: &Client,
     organization_ids: &[String],
-) -> Result<HashMap<String, Vec<ObservedInvitation>>, ClerkError> {
+) -> Result<PendingInvitations, ClerkError> {
     let read = clerk::read_invitations(client, organization_ids).await?;
     Ok(read
         .by_organization
@@ -480,7 +439,7 @@ pub async fn sync(
     desired: DesiredState,
     limits: Limits,
 ) -> Result<(Planned, Applied), SyncError> {
-    let planned = plan(client, desired).await?;
+    let planned = plan(client, desired, &Selection::default()).await?;
     let applied = guard_and_apply(client, &planned.plan, limits, |_| {}, &|_, _| {}).await;
     Ok((planned, applied))
 }

@@ -13,7 +13,7 @@ use crate::plan::{
     self, Action, Change, ChangeOutcome, Format, MaxDeletes, OutcomeKind, Plan, Private, Stage,
 };
 
-use crate::sync::{Applied, Limits, guard_and_apply};
+use crate::sync::{Applied, Limits, Planned, guard_and_apply};
 
 use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Exit, Outcome, prepare};
@@ -194,14 +194,14 @@ pub async fn apply_desired(
     totals: &mut Totals,
 ) -> CommandResult {
     totals.begin(&client);
-    let computed = match prepare::compute(client.clone(), desired, selection).await {
-        Ok(computed) => computed,
+    let planned = match crate::sync::plan(&client, desired, selection).await {
+        Ok(planned) => planned,
         Err(error) => {
             totals.set_request_counts(&client);
-            return Err(error);
+            return Err(error.into());
         }
     };
-    apply_computed(computed, options, totals).await
+    apply_planned(&client, planned, options, totals).await
 }
 
 /// Applies one organization alone, read with its own listing: a webhook reconcile. An
@@ -215,36 +215,37 @@ pub async fn apply_organization(
 ) -> CommandResult {
     let (id, slug) = organization;
     totals.begin(&client);
-    match prepare::compute_organization(client.clone(), desired, id, slug).await {
-        Ok(Some(computed)) => apply_computed(computed, options, totals).await,
+    match crate::sync::plan_organization(&client, desired, id, slug).await {
+        Ok(Some(planned)) => apply_planned(&client, planned, options, totals).await,
         Ok(None) => Ok(Outcome::Done),
         Err(error) => {
             totals.set_request_counts(&client);
-            Err(error)
+            Err(error.into())
         }
     }
 }
 
 /// Applies a computed plan and reports what it could not do.
-async fn apply_computed(
-    computed: prepare::Computed,
+async fn apply_planned(
+    client: &Arc<Client>,
+    planned: Planned,
     options: ApplyOptions,
     totals: &mut Totals,
 ) -> CommandResult {
     totals.reached_clerk = true;
-    totals.rejected = computed.plan.rejected.len();
-    let result = run_plan(&computed.client, &computed.plan, options, totals).await;
-    totals.set_request_counts(&computed.client);
-    let rejected = (!computed.plan.rejected.is_empty()).then(|| {
+    totals.rejected = planned.plan.rejected.len();
+    let result = run_plan(client, &planned.plan, options, totals).await;
+    totals.set_request_counts(client);
+    let rejected = (!planned.plan.rejected.is_empty()).then(|| {
         CommandError::failure(format!(
             "{} change(s) were not sent because they cannot be made (marked ! in the plan); fix the roles in the file",
-            computed.plan.rejected.len()
+            planned.plan.rejected.len()
         ))
     });
     let found = [
-        super::missing_error(&computed.missing),
+        super::missing_error(&planned.missing),
         rejected,
-        super::unsettled_error(&computed.plan),
+        super::unsettled_error(&planned.plan),
     ];
     match result {
         Ok(outcome) => super::finish_with(outcome, found),

@@ -64,9 +64,9 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
     let client = prepare::client_for(config, SecretKey::new(key), None)?;
     let file = desired_path.display();
     println!("$ membersync plan -f {file}");
-    let computed = prepare::compute(client.clone(), desired.clone(), &Default::default()).await?;
-    print!("{}", text(&computed.plan));
-    for refusal in plan::refusals(&computed.plan, MaxDeletes::default()) {
+    let planned = crate::sync::plan(&client, desired.clone(), &Default::default()).await?;
+    print!("{}", text(&planned.plan));
+    for refusal in plan::refusals(&planned.plan, MaxDeletes::default()) {
         println!("apply would refuse this plan: {}", refusal.reason);
     }
 
@@ -80,10 +80,10 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
         private: plan::Private::Hidden,
     };
     let mut totals = super::apply::Totals::default();
-    let applied = run_plan(&client, &computed.plan, options, &mut totals).await;
+    let applied = run_plan(&client, &planned.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
-    let again = prepare::compute(client.clone(), desired, &Default::default()).await?;
+    let again = crate::sync::plan(&client, desired, &Default::default()).await?;
     print!("{}", text(&again.plan));
     let stats = &client.stats;
     let load =

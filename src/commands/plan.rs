@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use crate::cli::{ApiArgs, OutputFormat, PlanArgs, PlanCommand};
-use crate::plan::saved::{FileDigest, PlanFile};
+use crate::plan::saved::{FileDigest, Instance, PlanFile};
 use crate::plan::{self, Plan, Private, Refusal, Stage};
+use crate::sync::Planned;
 
 use super::{CommandError, CommandResult, Outcome, prepare};
 
@@ -17,18 +18,18 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
     let desired = prepare::load(&args.files)?;
     let selection = prepare::select(&desired, &args.organizations)?;
     let client = prepare::client(api)?;
-    let computed = prepare::compute(client, desired, &selection).await?;
-    let counted = computed.client.stats.snapshot();
+    let planned = crate::sync::plan(&client, desired, &selection).await?;
+    let counted = client.stats.snapshot();
     tracing::info!(
         requests = counted.sent,
         retries = counted.retries,
         "read live state"
     );
-    let refusals = plan::refusals(&computed.plan, args.max_deletes);
+    let refusals = plan::refusals(&planned.plan, args.max_deletes);
     let private = Private::shown_if(args.show_private);
-    print_plan(&computed.plan, &refusals, args.output, private);
+    print_plan(&planned.plan, &refusals, args.output, private);
     crate::telemetry::log_memory("plan printed");
-    if let Some(missing) = super::missing_error(&computed.missing) {
+    if let Some(missing) = super::missing_error(&planned.missing) {
         return Err(match &args.out {
             Some(_) => missing.and(CommandError::failure(
                 "the plan was not saved, because of the errors above",
@@ -37,27 +38,20 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
         });
     }
     if let Some(out) = &args.out {
-        save(
-            out,
-            &computed.files,
-            computed.plan.clone(),
-            &computed.observed,
-            &computed.invitations,
-            prepare::instance(&computed.client),
-        )?;
+        save(out, &planned, prepare::instance(&client))?;
     }
-    let rejected = (!computed.plan.rejected.is_empty()).then(|| {
+    let rejected = (!planned.plan.rejected.is_empty()).then(|| {
         CommandError::failure(format!(
             "{} change(s) cannot be made (marked ! in the plan); fix the roles in the file",
-            computed.plan.rejected.len()
+            planned.plan.rejected.len()
         ))
     });
-    let outcome = if args.detailed_exitcode && !computed.plan.is_empty() {
+    let outcome = if args.detailed_exitcode && !planned.plan.is_empty() {
         Outcome::Changes
     } else {
         Outcome::Done
     };
-    super::finish_with(outcome, [super::unsettled_error(&computed.plan), rejected])
+    super::finish_with(outcome, [super::unsettled_error(&planned.plan), rejected])
 }
 
 /// Prints the plan on stdout, with what the safety limits would say (or why a saved plan is
@@ -69,15 +63,10 @@ pub fn print_plan(plan: &Plan, refusals: &[Refusal], output: OutputFormat, priva
     );
 }
 
-fn save(
-    out: &Path,
-    files: &[crate::desired::SourceFile],
-    plan: Plan,
-    observed: &std::collections::HashMap<String, Vec<plan::Observed>>,
-    invitations: &crate::plan::PendingInvitations,
-    instance: crate::plan::saved::Instance,
-) -> Result<(), CommandError> {
-    let digests = files
+/// Saves the plan for `apply --plan`, with the digests of its files and of what it touches.
+fn save(out: &Path, planned: &Planned, instance: Instance) -> Result<(), CommandError> {
+    let digests = planned
+        .files
         .iter()
         .map(|file| FileDigest {
             path: file.path.display().to_string(),
@@ -87,7 +76,13 @@ fn save(
     let created_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let mut file = PlanFile::new(plan, observed, invitations, digests, created_at);
+    let mut file = PlanFile::new(
+        planned.plan.clone(),
+        &planned.observed,
+        &planned.invitations,
+        digests,
+        created_at,
+    );
     file.instance = Some(instance);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|error| {

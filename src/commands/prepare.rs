@@ -1,30 +1,13 @@
-//! What `plan`, `apply` and the daemon prepare before they act: load the files, set up the client,
-//! resolve names, read live memberships, and compute the plan.
+//! What `plan`, `apply` and the daemon prepare before they plan: load the files, check
+//! `--org`, and set up the client.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clerk::{Client, ClientConfig, RateLimit, SecretError, SecretKey, Shared};
 use crate::cli::{ApiArgs, FileArgs};
-use crate::desired::{self, DesiredState, OrgRef, Selection};
-use crate::plan::{Observed, Plan};
+use crate::desired::{self, DesiredState, Selection};
 
 use super::CommandError;
-
-/// A computed plan and what was learnt while computing it.
-pub struct Computed {
-    /// The desired-state files the plan was computed from (their organizations are consumed
-    /// by planning).
-    pub files: Vec<desired::SourceFile>,
-    pub plan: Plan,
-    /// Organizations the file names that do not exist in Clerk.
-    pub missing: Vec<OrgRef>,
-    /// The live memberships of the managed organizations, by organization ID.
-    pub observed: HashMap<String, Vec<Observed>>,
-    /// The pending invitations of the organizations that send invitations.
-    pub invitations: crate::plan::PendingInvitations,
-    pub client: Arc<Client>,
-}
 
 /// The instance a client talks to, as a saved plan records it: the API URL and the kind of
 /// key, never the key.
@@ -143,55 +126,8 @@ pub fn unloaded(error: desired::ReadError) -> CommandError {
     }
 }
 
-/// Plans one organization alone (a webhook reconcile); `None` when the files do not manage it.
-pub async fn compute_organization(
-    client: Arc<Client>,
-    mut desired: DesiredState,
-    id: &str,
-    slug: Option<&str>,
-) -> Result<Option<Computed>, CommandError> {
-    let files = std::mem::take(&mut desired.files);
-    let planned = crate::sync::plan_organization(&client, desired, id, slug).await?;
-    Ok(planned.map(|planned| Computed::new(files, planned, client)))
-}
-
-/// Reads live state and computes the plan for `desired`, which planning consumes: of every
-/// organization the files manage, or only of those `--org` selected (a selection of none).
-pub async fn compute(
-    client: Arc<Client>,
-    mut desired: DesiredState,
-    selection: &Selection,
-) -> Result<Computed, CommandError> {
-    let files = std::mem::take(&mut desired.files);
-    let planned = if selection.given.is_empty() {
-        crate::sync::plan(&client, desired).await?
-    } else {
-        crate::sync::plan_selected(&client, desired, selection).await?
-    };
-    Ok(Computed::new(files, planned, client))
-}
-
 /// Checks `--org` against the files, offline (exit 2, no request, when one names an
 /// organization they do not manage).
 pub fn select(desired: &DesiredState, organizations: &[String]) -> Result<Selection, CommandError> {
     desired.select(organizations).map_err(CommandError::invalid)
-}
-
-impl Computed {
-    fn new(
-        files: Vec<desired::SourceFile>,
-        planned: crate::sync::Planned,
-        client: Arc<Client>,
-    ) -> Computed {
-        let mut plan = planned.plan;
-        plan.missing = planned.missing.iter().map(ToString::to_string).collect();
-        Computed {
-            files,
-            plan,
-            missing: planned.missing,
-            observed: planned.observed,
-            invitations: planned.invitations,
-            client,
-        }
-    }
 }

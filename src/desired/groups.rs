@@ -4,7 +4,7 @@
 //! are invalid input with file, line and column. The rule is applied to the organizations of
 //! the instance at run time ([`AllOrganizations::apply`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::checker::Checker;
@@ -96,6 +96,55 @@ impl AllOrganizations {
             invitations: self.invitations.clone(),
             origin: self.origin.clone(),
             sources: self.sources.clone(),
+        }
+    }
+}
+
+/// What applying `all_organizations` to the organizations of the instance did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleApplied {
+    /// How many organizations the files name were found among them.
+    pub named: usize,
+    /// The organizations it added (positions in the organizations it was given), each with
+    /// only the rule's members.
+    pub added: Vec<usize>,
+}
+
+impl AllOrganizations {
+    /// Applies the rule to the organizations of the instance it reaches (`reached`: ID and
+    /// slug each): its members join each organization the files name that it does not except
+    /// (`found` gives the ID a slug key resolved to), and every other organization it does not
+    /// except is added with only them (never pruned).
+    pub fn apply(
+        &self,
+        organizations: &mut Vec<DesiredOrganization>,
+        reached: &[(&str, Option<&str>)],
+        found: impl Fn(&OrgRef) -> Option<String>,
+    ) -> RuleApplied {
+        let slugs: HashMap<&str, Option<&str>> = reached.iter().copied().collect();
+        let mut named: HashSet<String> = HashSet::new();
+        for organization in organizations.iter_mut() {
+            let (id, slug) = match &organization.key {
+                OrgRef::Id(id) => (Some(id.clone()), slugs.get(id.as_str()).copied().flatten()),
+                OrgRef::Slug(slug) => (found(&organization.key), Some(slug.as_str())),
+            };
+            let Some(id) = id else { continue };
+            if !self.excepts(&id, slug) {
+                self.join(organization);
+            }
+            named.insert(id);
+        }
+        let mut added = Vec::new();
+        for (position, (id, slug)) in reached.iter().enumerate() {
+            if named.contains(*id) || self.excepts(id, *slug) {
+                continue;
+            }
+            organizations.push(self.organization(id));
+            added.push(position);
+        }
+        RuleApplied {
+            named: named.len(),
+            added,
         }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
-pub use groups::{AllOrganizations, Source, agree};
+pub use groups::{AllOrganizations, RuleApplied, Source, agree};
 pub use load::{DEFAULT_FILE, ReadError, hex, is_resource_error, load, load_files, sha256_hex};
 pub use select::Selection;
 
@@ -48,7 +48,8 @@ pub struct DesiredState {
     pub organizations: Vec<DesiredOrganization>,
     /// Things worth telling the user that do not make the file invalid.
     pub warnings: Vec<Diagnostic>,
-    /// The members every organization of the instance gets (CONTRACT §8), if a file says so.
+    /// The members every organization of the instance gets, if a file says so (README:
+    /// "Groups, and staff in every organization").
     pub all_organizations: Option<AllOrganizations>,
     /// How many groups the files define.
     pub groups: usize,
@@ -59,6 +60,55 @@ impl DesiredState {
     pub fn member_count(&self) -> usize {
         self.organizations.iter().map(|org| org.members.len()).sum()
     }
+
+    /// Every email the organizations list (as members or ignored), once each and sorted: the
+    /// emails to resolve to Clerk users.
+    pub fn emails(&self) -> Vec<String> {
+        let mut emails: Vec<String> = self
+            .organizations
+            .iter()
+            .flat_map(|o| o.members.iter().map(|m| &m.user).chain(o.ignore.iter()))
+            .filter_map(|user| match user {
+                UserRef::Email(email) => Some(email.clone()),
+                UserRef::Id(_) => None,
+            })
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        emails.sort();
+        emails
+    }
+
+    /// Whether, and how, the files manage the organization with this ID (and slug, when
+    /// known): a file names it, or `all_organizations` covers it. `None`: left alone.
+    pub fn manages(&self, id: &str, slug: Option<&str>) -> Option<Managed> {
+        let covered = self
+            .all_organizations
+            .as_ref()
+            .is_some_and(|rule| !rule.excepts(id, slug));
+        match self
+            .organizations
+            .iter()
+            .position(|o| o.key.names(id, slug))
+        {
+            Some(index) => Some(Managed::Named {
+                index,
+                joined: covered,
+            }),
+            None if covered => Some(Managed::Rule),
+            None => None,
+        }
+    }
+}
+
+/// How the files manage one organization of the instance ([`DesiredState::manages`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Managed {
+    /// A file names it: `organizations[index]`, which `all_organizations` joins when
+    /// `joined`.
+    Named { index: usize, joined: bool },
+    /// No file names it; `all_organizations` covers it.
+    Rule,
 }
 
 /// One managed organization.
@@ -70,8 +120,9 @@ pub struct DesiredOrganization {
     pub members: Vec<DesiredMember>,
     /// Users membership of whom membersync never creates, changes or deletes.
     pub ignore: Vec<UserRef>,
-    /// Whether and how people with no Clerk account yet are invited (CONTRACT §7);
-    /// `None`: they stay pending, and the organization's invitations are never read.
+    /// Whether and how people with no Clerk account yet are invited (README: "Onboarding
+    /// people who have no account yet"); `None`: they stay pending, and the organization's
+    /// invitations are never read.
     pub invitations: Option<Box<Invitations>>,
     pub origin: Origin,
     /// Where runs of `members` come from, in order of precedence: `(first index, source)`;

@@ -5,6 +5,7 @@
 //! limits; `render` prints the plan as text or JSON.
 
 mod diff;
+pub mod found;
 mod guard;
 mod invitations;
 mod json;
