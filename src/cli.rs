@@ -31,6 +31,7 @@ fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+#[cfg(feature = "simulator")]
 fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -75,6 +76,16 @@ impl Cli {
         Cli::try_parse_command_line_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
     }
 
+    /// The log level when `RUST_LOG` sets none: `warn` for the demo, which tells its own
+    /// story on stdout; `info` otherwise.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            #[cfg(feature = "simulator")]
+            Command::Demo(_) => "warn",
+            _ => "info",
+        }
+    }
+
     /// Parses a command line. The Clerk API options may stand before the subcommand
     /// (`membersync --api-url URL plan`) or after it; one given after it wins.
     pub fn try_parse_command_line_from<I, T>(args: I) -> Result<Cli, clap::Error>
@@ -100,6 +111,7 @@ impl Cli {
             Command::Apply(args) => leading.fill(&mut args.api, given_after),
             Command::Export(args) => leading.fill(&mut args.api, given_after),
             Command::Daemon(args) => leading.fill(&mut args.api, given_after),
+            #[cfg(feature = "simulator")]
             Command::Simulate(args) => {
                 if let Some(rate) = leading.rate_limit
                     && !given_after("rate_limit")
@@ -112,9 +124,10 @@ impl Cli {
                     args.secret_key_file = Some(path);
                 }
             }
+            #[cfg(feature = "simulator")]
+            Command::Demo(_) => {}
             // These commands call no API: the options are accepted and do nothing.
-            Command::Validate(_) | Command::Demo(_) | Command::Schema | Command::Completions(_) => {
-            }
+            Command::Validate(_) | Command::Schema | Command::Completions(_) => {}
         }
     }
 }
@@ -231,8 +244,10 @@ pub enum Command {
     /// Write the current state as a desired-state file (schema v1) that plans empty
     Export(ExportArgs),
     /// Serve a local Clerk Backend API simulator seeded from a JSON state file
+    #[cfg(feature = "simulator")]
     Simulate(SimulateArgs),
     /// Run the main job end to end against a local simulator: no Clerk account needed
+    #[cfg(feature = "simulator")]
     Demo(DemoArgs),
     /// Apply every interval, re-reading the files each cycle; serve /healthz, /readyz, /metrics
     Daemon(DaemonArgs),
@@ -323,6 +338,7 @@ pub struct ExportArgs {
 }
 
 /// Options of `simulate`.
+#[cfg(feature = "simulator")]
 #[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
     /// The instance to serve: JSON with organizations, users, memberships (and optionally
@@ -384,6 +400,7 @@ pub struct SimulateArgs {
 }
 
 /// Options of `demo`.
+#[cfg(feature = "simulator")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// The simulated instance [default: config/demo/state.json, or the built-in copy]

@@ -17,7 +17,9 @@ pub mod desired;
 pub mod directory;
 /// The planner: diff, ordering, safety checks and rendering (pure, no IO).
 pub mod plan;
-/// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals.
+/// A stateful Clerk Backend API simulator on 127.0.0.1, for tests, benchmarks and rehearsals
+/// (the `simulator` feature, on by default).
+#[cfg(feature = "simulator")]
 pub mod simulator;
 /// The sync flow as library calls: read and plan, check the safety limits, apply.
 pub mod sync;

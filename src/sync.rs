@@ -79,7 +79,7 @@ pub enum Applied {
 /// organization the files manage, or only of those `--org` selected (`selection`, checked
 /// against the files offline; one that selects nothing selects everything). Changes that set
 /// a role its organization does not allow are left out (in `plan.rejected`).
-pub async fn plan(
+pub(crate) async fn plan(
     client: &Client,
     desired: DesiredState,
     selection: &Selection,
@@ -141,7 +141,7 @@ async fn plan_selected(
 /// entry for it (by ID, or by slug when `slug` is known), joined by `all_organizations`, or the
 /// rule alone for an organization the files do not name. `None` (and no request) when the
 /// files do not manage it.
-pub async fn plan_organization(
+pub(crate) async fn plan_organization(
     client: &Client,
     mut desired: DesiredState,
     id: &str,
@@ -381,7 +381,7 @@ async fn check_roles(
 }
 
 /// Reads the live memberships of these organizations (by ID), for checking a saved plan.
-pub async fn read_organizations(
+pub(crate) async fn read_organizations(
     client: &Client,
     organization_ids: &[String],
 ) -> Result<HashMap<String, Vec<Observed>>, ClerkError> {
@@ -408,7 +408,7 @@ pub async fn read_invitations(
 
 /// Checks the safety limits; unless they refuse, calls `before` (which may show the plan) and
 /// runs every change, reporting each to `on_done` as it ends.
-pub async fn guard_and_apply(
+pub(crate) async fn guard_and_apply(
     client: &Client,
     plan: &Plan,
     limits: Limits,

@@ -38,7 +38,7 @@ pub fn init(format: LogFormat, default: &str) {
 }
 
 /// Series names, in one place.
-pub mod names {
+pub(crate) mod names {
     pub const RUNS: &str = "membersync_runs_total";
     pub const CHANGES: &str = "membersync_changes_total";
     pub const DRIFT: &str = "membersync_drift";
@@ -78,7 +78,7 @@ pub fn metrics() -> &'static PrometheusHandle {
 }
 
 /// The Prometheus text of every series.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     metrics().render()
 }
 
@@ -139,7 +139,7 @@ fn describe() {
 }
 
 /// Sends every series to a Prometheus Pushgateway (`PUT {url}/metrics/job/membersync`).
-pub async fn push(url: &str) -> Result<(), String> {
+pub(crate) async fn push(url: &str) -> Result<(), String> {
     let target = format!("{}/metrics/job/membersync", url.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .put(&target)
@@ -179,7 +179,7 @@ fn proc_status_bytes(field: &str) -> Option<u64> {
 /// CPU time of the calling thread (Linux: from `/proc/thread-self/stat`, in clock ticks of
 /// 10 ms) and wall time, from `start` to `elapsed`. Where the thread's CPU time cannot be read,
 /// the wall time stands in for it.
-pub struct CpuClock {
+pub(crate) struct CpuClock {
     cpu: Option<u64>,
     wall: std::time::Instant,
 }
@@ -218,7 +218,7 @@ fn thread_ticks() -> Option<u64> {
 
 /// Logs the memory in use and its peak so far at debug level, naming the phase (the scale bench
 /// reads these lines).
-pub fn log_memory(phase: &str) {
+pub(crate) fn log_memory(phase: &str) {
     tracing::debug!(
         rss_bytes = rss_bytes().unwrap_or_default(),
         peak_rss_bytes = peak_rss_bytes().unwrap_or_default(),
@@ -230,12 +230,12 @@ pub fn log_memory(phase: &str) {
 static PROGRESS: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 
 /// Log lines go above `bar` until [`clear_progress`].
-pub fn set_progress(bar: indicatif::ProgressBar) {
+pub(crate) fn set_progress(bar: indicatif::ProgressBar) {
     *PROGRESS.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
 }
 
 /// Removes the progress bar from the terminal, if one is drawn.
-pub fn clear_progress() {
+pub(crate) fn clear_progress() {
     let bar = PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -279,7 +279,7 @@ impl Drop for AboveProgress {
 /// only once it moves: `rate()` and alerts see the first increase. The labels that depend on
 /// what Clerk answers (an endpoint's status, a webhook's event type) are not known ahead: those
 /// counters start as one series without labels.
-pub fn register_counters(commands: &[&'static str]) {
+pub(crate) fn register_counters(commands: &[&'static str]) {
     use metrics::counter;
     for command in commands {
         for result in ["success", "failure", "refused", "invalid"] {

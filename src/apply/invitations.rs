@@ -1,8 +1,9 @@
-//! Sending and revoking invitations (CONTRACT §7). Several invitations to one organization go
-//! through the bulk endpoint, 10 per request. A bulk request Clerk refuses is not retried as a
-//! whole: the organization's pending invitations are read again and the rest are sent one by
-//! one, so that one bad address costs only itself. Once Clerk's own invitation limit asks for
-//! a longer wait than a run makes, the invitations not yet sent are deferred to the next run.
+//! Sending and revoking invitations (README: "Onboarding people who have no account yet"). Several
+//! invitations to one organization go through the bulk endpoint, 10 per request. A bulk request
+//! Clerk refuses is not retried as a whole: the organization's pending invitations are read again
+//! and the rest are sent one by one, so that one bad address costs only itself. Once Clerk's own
+//! invitation limit asks for a longer wait than a run makes, the invitations not yet sent are
+//! deferred to the next run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,6 +1,7 @@
-//! Reading the pending invitations of the organizations that send invitations (CONTRACT §7):
-//! through the instance-wide listing or organization by organization, whichever needs fewer
-//! requests, and never for an organization that does not send invitations.
+//! Reading the pending invitations of the organizations that send invitations (README: "Onboarding
+//! people who have no account yet"): through the instance-wide listing or organization by
+//! organization, whichever needs fewer requests, and never for an organization that does not send
+//! invitations.
 
 use std::collections::{HashMap, HashSet};
 

@@ -3,12 +3,14 @@
 
 mod apply;
 mod daemon;
+#[cfg(feature = "simulator")]
 mod demo;
 mod export;
 mod interrupt;
 mod plan;
 mod prepare;
 mod saved;
+#[cfg(feature = "simulator")]
 mod simulate;
 mod validate;
 
@@ -19,7 +21,7 @@ use tracing::Instrument;
 use crate::cli::{Cli, Command};
 use crate::desired::OrgRef;
 
-/// How the process ends (CONTRACT §6).
+/// How the process ends (README: "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// In sync, or every change applied.
@@ -49,7 +51,7 @@ impl Exit {
 
 /// What a command that finished says about its result, once its output is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// In sync, or every change applied.
     Done,
     /// `--detailed-exitcode` and the plan is not empty.
@@ -71,7 +73,7 @@ impl From<Outcome> for Exit {
 /// Why a command did not succeed: what to tell the user, and how the process ends. It is
 /// printed in one place, [`report`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandError {
+pub(crate) struct CommandError {
     pub exit: Exit,
     /// Each printed as `error: …` (or logged as an error in the daemon).
     pub errors: Vec<String>,
@@ -141,7 +143,7 @@ impl From<crate::clerk::ClerkError> for CommandError {
 }
 
 /// What a command returns.
-pub type CommandResult = Result<Outcome, CommandError>;
+pub(crate) type CommandResult = Result<Outcome, CommandError>;
 
 /// Runs the command the user asked for, in a span carrying a run ID (on every log line),
 /// reports an error, and says how the process ends.
@@ -155,7 +157,7 @@ pub async fn run(cli: Cli) -> Exit {
 }
 
 /// The exit status of a command's result, reporting its error if it has one.
-pub fn exit_of(result: CommandResult) -> Exit {
+pub(crate) fn exit_of(result: CommandResult) -> Exit {
     match result {
         Ok(outcome) => outcome.into(),
         Err(error) => {
@@ -166,7 +168,7 @@ pub fn exit_of(result: CommandResult) -> Exit {
 }
 
 /// A short random ID that tells one run's log lines from another's.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
@@ -176,7 +178,9 @@ async fn dispatch(cli: Cli) -> CommandResult {
         Command::Plan(command) => plan::run(&command).await,
         Command::Apply(args) => apply::run(&args).await,
         Command::Export(args) => export::run(&args).await,
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate::run(&args).await,
+        #[cfg(feature = "simulator")]
         Command::Demo(args) => demo::run(&args).await,
         Command::Daemon(args) => daemon::run(&args).await,
         Command::Schema => {
@@ -252,7 +256,7 @@ fn report_structured() {
 
 /// Reports a command's error: `error: …` lines on stderr, or error log lines in the daemon.
 /// The only place errors are printed.
-pub fn report(error: &CommandError) {
+pub(crate) fn report(error: &CommandError) {
     let structured = STRUCTURED.load(Ordering::SeqCst);
     let exit_code = error.exit as u8;
     for line in &error.errors {

@@ -77,7 +77,8 @@ fn client_sharing(
     paced_by(config, key, shutdown, shared)
 }
 
-/// Sets up a client with this configuration and key.
+/// Sets up a client with this configuration and key (the demo's, against its simulator).
+#[cfg(feature = "simulator")]
 pub fn client_for(
     config: ClientConfig,
     key: SecretKey,

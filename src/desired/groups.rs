@@ -1,8 +1,8 @@
-//! Groups and rules for every organization (CONTRACT §8): `groups:`, `group:NAME` member keys,
-//! and `all_organizations` with `except`. Checked offline: an unknown group, a group naming a
-//! group, an empty group, a bad entry, and two entries of the same precedence that disagree
-//! are invalid input with file, line and column. The rule is applied to the organizations of
-//! the instance at run time ([`AllOrganizations::apply`]).
+//! Groups and rules for every organization (README: "Groups, and staff in every organization"):
+//! `groups:`, `group:NAME` member keys, and `all_organizations` with `except`. Checked offline: an
+//! unknown group, a group naming a group, an empty group, a bad entry, and two entries of the same
+//! precedence that disagree are invalid input with file, line and column. The rule is applied to
+//! the organizations of the instance at run time ([`AllOrganizations::apply`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -102,12 +102,12 @@ impl AllOrganizations {
 
 /// What applying `all_organizations` to the organizations of the instance did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RuleApplied {
+pub(crate) struct RuleApplied {
     /// How many organizations the files name were found among them.
-    pub named: usize,
+    pub(crate) named: usize,
     /// The organizations it added (positions in the organizations it was given), each with
     /// only the rule's members.
-    pub added: Vec<usize>,
+    pub(crate) added: Vec<usize>,
 }
 
 impl AllOrganizations {
@@ -115,7 +115,7 @@ impl AllOrganizations {
     /// slug each): its members join each organization the files name that it does not except
     /// (`found` gives the ID a slug key resolved to), and every other organization it does not
     /// except is added with only them (never pruned).
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         organizations: &mut Vec<DesiredOrganization>,
         reached: &[(&str, Option<&str>)],
@@ -153,7 +153,7 @@ impl AllOrganizations {
 pub(super) type Groups = HashMap<String, Vec<(UserRef, u32)>>;
 
 /// Whether two entries for one person say the same (role, metadata, expiry).
-pub fn agree(a: &DesiredMember, b: &DesiredMember) -> bool {
+pub(crate) fn agree(a: &DesiredMember, b: &DesiredMember) -> bool {
     a.role == b.role && a.metadata == b.metadata && a.expires == b.expires
 }
 
@@ -490,6 +490,31 @@ mod tests {
         assert_eq!(
             organization.source_of(2),
             &Source::AllOrganizationsGroup("support".into())
+        );
+    }
+
+    #[test]
+    fn the_rule_joins_named_organizations_and_adds_the_others_it_does_not_except() {
+        let text = "version: 1\nall_organizations:\n  except: [sandbox]\n  members: {user_9: member}\norganizations:\n  acme:\n    members: {user_1: admin}\n  org_2:\n    members: {user_2: admin}\n";
+        let mut state = load(text).unwrap();
+        let rule = state.all_organizations.take().unwrap();
+        let reached = [
+            ("org_1", Some("acme")),
+            ("org_2", Some("beta")),
+            ("org_3", Some("sandbox")),
+            ("org_4", None),
+        ];
+        let applied = rule.apply(&mut state.organizations, &reached, |key| {
+            (key.as_str() == "acme").then(|| "org_1".to_owned())
+        });
+        assert_eq!(applied.named, 2);
+        assert_eq!(applied.added, [3], "org_4 only: sandbox is excepted");
+        let keys: Vec<&str> = state.organizations.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["acme", "org_2", "org_4"]);
+        assert_eq!(state.organizations[0].members.len(), 2, "joined");
+        assert!(
+            !state.organizations[2].prune,
+            "an added organization is never pruned"
         );
     }
 }

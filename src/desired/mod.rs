@@ -5,13 +5,13 @@
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
 mod checker;
-pub mod export;
+pub(crate) mod export;
 mod groups;
 mod load;
-pub mod raw;
+mod raw;
 mod select;
 mod validate;
-pub mod yaml;
+mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,13 +20,15 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
-pub use groups::{AllOrganizations, RuleApplied, Source, agree};
-pub use load::{DEFAULT_FILE, ReadError, hex, is_resource_error, load, load_files, sha256_hex};
-pub use select::Selection;
+pub(crate) use groups::agree;
+pub use groups::{AllOrganizations, Source};
+pub(crate) use load::{DEFAULT_FILE, hex, is_resource_error, sha256_hex};
+pub use load::{ReadError, load, load_files};
+pub(crate) use select::Selection;
 
 /// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
 /// loader reads it into; `schema/membersync.schema.json` holds the same text.
-pub fn json_schema() -> String {
+pub(crate) fn json_schema() -> String {
     let schema = schemars::schema_for!(raw::RawFile);
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
 }
@@ -38,7 +40,6 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub sha256: String,
 }
-pub use validate::parse_file;
 
 /// Every organization and member declared across the desired-state files.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +64,7 @@ impl DesiredState {
 
     /// Every email the organizations list (as members or ignored), once each and sorted: the
     /// emails to resolve to Clerk users.
-    pub fn emails(&self) -> Vec<String> {
+    pub(crate) fn emails(&self) -> Vec<String> {
         let mut emails: Vec<String> = self
             .organizations
             .iter()
@@ -81,7 +82,7 @@ impl DesiredState {
 
     /// Whether, and how, the files manage the organization with this ID (and slug, when
     /// known): a file names it, or `all_organizations` covers it. `None`: left alone.
-    pub fn manages(&self, id: &str, slug: Option<&str>) -> Option<Managed> {
+    pub(crate) fn manages(&self, id: &str, slug: Option<&str>) -> Option<Managed> {
         let covered = self
             .all_organizations
             .as_ref()
@@ -103,7 +104,7 @@ impl DesiredState {
 
 /// How the files manage one organization of the instance ([`DesiredState::manages`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Managed {
+pub(crate) enum Managed {
     /// A file names it: `organizations[index]`, which `all_organizations` joins when
     /// `joined`.
     Named { index: usize, joined: bool },
@@ -623,5 +624,41 @@ mod tests {
         };
         assert!(member.is_listed_on(time::macros::date!(2027 - 03 - 31)));
         assert!(!member.is_listed_on(time::macros::date!(2027 - 04 - 01)));
+    }
+
+    fn state(text: &str) -> DesiredState {
+        load_files(&[(PathBuf::from("m.yaml"), text.to_owned())]).expect("valid")
+    }
+
+    #[test]
+    fn the_emails_to_resolve_are_members_and_ignored_ones_once_each_sorted() {
+        let desired = state(
+            "version: 1\norganizations:\n  acme:\n    members: {Bob@example.com: admin, user_1: member}\n    ignore: [alice@example.com]\n  beta:\n    members: {bob@example.com: member}\n",
+        );
+        assert_eq!(desired.emails(), ["alice@example.com", "bob@example.com"]);
+    }
+
+    #[test]
+    fn an_organization_is_managed_by_its_name_or_by_the_rule_unless_excepted() {
+        let text = "version: 1\nall_organizations:\n  except: [sandbox]\n  members: {user_9: member}\norganizations:\n  acme:\n    members: {user_1: admin}\n";
+        let desired = state(text);
+        assert_eq!(
+            desired.manages("org_1", Some("acme")),
+            Some(Managed::Named {
+                index: 0,
+                joined: true
+            })
+        );
+        assert_eq!(desired.manages("org_2", None), Some(Managed::Rule));
+        assert_eq!(desired.manages("org_3", Some("sandbox")), None);
+        let alone = state("version: 1\norganizations:\n  acme:\n    members: {user_1: admin}\n");
+        assert_eq!(alone.manages("org_2", None), None);
+        assert_eq!(
+            alone.manages("org_1", Some("acme")),
+            Some(Managed::Named {
+                index: 0,
+                joined: false
+            })
+        );
     }
 }

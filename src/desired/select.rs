@@ -7,20 +7,20 @@ use super::{DesiredState, OrgRef};
 
 /// What `--org` selects, as far as the files alone tell.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// The values as given, for the plan to show and a saved plan to record.
-    pub given: Vec<String>,
+    pub(crate) given: Vec<String>,
     /// The values that are keys of the files' organizations.
-    pub named: Vec<OrgRef>,
+    pub(crate) named: Vec<OrgRef>,
     /// The other values: organizations `all_organizations` may cover, to be found in Clerk by
     /// ID or slug (one of them may turn out to be a named organization under its other name).
-    pub covered: Vec<OrgRef>,
+    pub(crate) covered: Vec<OrgRef>,
 }
 
 impl DesiredState {
     /// Checks `--org` against the files. Every value must be the key of an organization the
     /// files name, or, when they have `all_organizations`, an organization it does not except.
-    pub fn select(&self, given: &[String]) -> Result<Selection, String> {
+    pub(crate) fn select(&self, given: &[String]) -> Result<Selection, String> {
         let mut selection = Selection {
             given: given.to_vec(),
             ..Selection::default()

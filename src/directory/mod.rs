@@ -20,13 +20,13 @@ mod transport;
 use std::sync::atomic::Ordering;
 
 pub use config::{
-    Directory, DirectoryOptions, ENTRA_SECRET_VARIABLE, Entra, GOOGLE_API_URL,
-    GOOGLE_CREDENTIALS_VARIABLE, GRAPH_API_URL, Google, OKTA_TOKEN_VARIABLE, Okta, Provider,
-    ProviderKind, entra_token_url,
+    Directory, DirectoryOptions, Entra, Google, Okta, Provider, ProviderKind, entra_token_url,
 };
 pub use error::DirectoryError;
-pub use google::MEMBER_READONLY_SCOPE as GOOGLE_SCOPE;
-pub use secret::{Env, Secret, process_env};
+#[cfg(feature = "simulator")]
+pub(crate) use google::MEMBER_READONLY_SCOPE as GOOGLE_SCOPE;
+use secret::process_env;
+pub use secret::{Env, Secret};
 pub use transport::DirectoryStats;
 
 use transport::Transport;

@@ -1,5 +1,6 @@
-//! The invitation diff (README: "Onboarding people who have no account yet"): the emails an organization lists that have no Clerk user
-//! yet × its pending invitations → invitations to send and to revoke.
+//! The invitation diff (README: "Onboarding people who have no account yet"): the emails an
+//! organization lists that have no Clerk user yet × its pending invitations → invitations to
+//! send and to revoke.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,6 +1,6 @@
 //! The plan (or an apply's outcome) as one Markdown document, for a pull-request comment or a
-//! CI job summary (CONTRACT §10): a headline with the counts, any safety refusal in bold at
-//! the top, each organization's changes as a fenced `diff` block (the text plan's lines, so
+//! CI job summary (README: "CI recipes"): a headline with the counts, any safety refusal in
+//! bold at the top, each organization's changes as a fenced `diff` block (the text plan's lines, so
 //! that GitHub and GitLab colour `+` and `-`), pending emails and rejected changes. A plan too
 //! large for a comment is summarised per organization.
 
@@ -15,7 +15,7 @@ use super::{ChangeOutcome, OrganizationPlan, OutcomeKind, Plan, Refusal};
 pub const MARKER: &str = "<!-- membersync-plan -->";
 
 /// The longest document written in full; GitHub refuses comments over 65,536 characters.
-pub const LIMIT: usize = 60_000;
+const LIMIT: usize = 60_000;
 
 /// Renders the document. `outcomes` (in plan order) makes it an apply's report; `None`, a plan.
 /// Private metadata values are shown only with `Private::Shown`.

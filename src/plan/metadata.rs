@@ -9,7 +9,7 @@ use super::{Declared, Metadata};
 
 /// The patch that makes `current` exactly `target`: undeclared keys are removed with `null`.
 /// `None` when nothing differs.
-pub fn exact_patch(
+fn exact_patch(
     current: &Map<String, Value>,
     target: &Map<String, Value>,
 ) -> Option<Map<String, Value>> {
@@ -40,7 +40,7 @@ pub fn exact_patch(
 
 /// The patch that sets the declared keys (deeply) and keeps every other key. A declared
 /// `null` removes that key. `None` when nothing differs.
-pub fn merge_patch(
+fn merge_patch(
     current: &Map<String, Value>,
     declared: &Map<String, Value>,
 ) -> Option<Map<String, Value>> {
@@ -123,7 +123,7 @@ pub fn expected(
 }
 
 /// The declared metadata a create (or an invitation) carries in its POST.
-pub fn declared_metadata(declared: &Declared) -> Option<Value> {
+pub(crate) fn declared_metadata(declared: &Declared) -> Option<Value> {
     let mut parts = Map::new();
     if let Some(public) = &declared.public_metadata {
         parts.insert(
@@ -142,7 +142,11 @@ pub fn declared_metadata(declared: &Declared) -> Option<Value> {
 
 /// The merge patch that brings this metadata to the declared one, or `None` when nothing
 /// differs.
-pub fn metadata_patch(declared: &Declared, public: &Metadata, private: &Metadata) -> Option<Value> {
+pub(crate) fn metadata_patch(
+    declared: &Declared,
+    public: &Metadata,
+    private: &Metadata,
+) -> Option<Value> {
     let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
         if declared.exact {
             exact_patch(have, wanted)

@@ -5,7 +5,7 @@
 //! limits; `render` prints the plan as text or JSON.
 
 mod diff;
-pub mod found;
+pub(crate) mod found;
 mod guard;
 mod invitations;
 mod json;
@@ -26,15 +26,15 @@ use serde_json::{Map, Value};
 pub use crate::desired::{Invitations, Metadata};
 use crate::desired::{MetadataMode, Role};
 
-pub use diff::{
-    admins_after, compute, converge, diff, diff_organization, in_order, withhold_removals,
-};
-pub use guard::{Limit, MaxDeletes, MaxDeletesError, Refusal, refusals};
-pub use invitations::{diff_invitations, invitation_in_sync};
-pub use private::Private;
-pub use render::{Format, Stage, render};
-pub use resolve::{Resolution, ResolveInput, resolve_each};
-pub use roles::reject_disallowed_roles;
+pub use diff::diff;
+pub(crate) use diff::{admins_after, compute, converge};
+pub(crate) use guard::refusals;
+pub use guard::{Limit, MaxDeletes, MaxDeletesError, Refusal};
+pub(crate) use invitations::invitation_in_sync;
+pub(crate) use private::Private;
+pub(crate) use render::{Format, Stage, render};
+pub(crate) use resolve::ResolveInput;
+pub(crate) use roles::reject_disallowed_roles;
 
 /// What one change does.
 #[derive(

@@ -16,9 +16,9 @@ use super::{Change, Observed, ObservedInvitation, PendingInvitations, Plan};
 use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
-pub const FORMAT: &str = "membersync-plan";
+const FORMAT: &str = "membersync-plan";
 /// The version of the format this build writes and reads.
-pub const VERSION: u32 = 1;
+const VERSION: u32 = 1;
 
 /// A saved plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,7 +214,7 @@ fn key(touched: &Touched) -> (String, Subject) {
 }
 
 /// The state of every membership (and invited email) the plan touches.
-pub fn touched(
+fn touched(
     plan: &Plan,
     observed: &HashMap<String, Vec<Observed>>,
     invitations: &PendingInvitations,
@@ -277,7 +277,7 @@ fn invitations_digest(invitations: &[ObservedInvitation], email: &str) -> String
 
 /// SHA-256 over the touched entries, in order, and the plan itself (so that an edited plan
 /// file is noticed).
-pub fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
+fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_string(plan).unwrap_or_default().as_bytes());
     for entry in touched {
