@@ -1,6 +1,7 @@
-//! The sync flow as library calls: read live state and plan ([`plan`]), check the safety
-//! limits and apply ([`guard_and_apply`]), or all of it at once ([`sync`]). The commands print
-//! around these steps; tests and the bench call them directly.
+//! The sync flow as library calls: read live state and plan (`plan`, `plan_organization`),
+//! check the safety limits and apply (`guard_and_apply`), or all of it at once
+//! ([`sync()`](crate::sync::sync)). The commands print around these steps; tests call `sync`
+//! directly.
 
 use std::collections::HashMap;
 

@@ -250,7 +250,8 @@ pub struct OrganizationPlan {
     pub admins_before: usize,
     pub admins_after: usize,
     /// Deletions and demotions left out because the organization's memberships kept changing
-    /// while they were read (see [`withhold_removals`]); `None` when it was read consistently.
+    /// while they were read (see `diff::withhold_removals`); `None` when it was read
+    /// consistently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld: Option<usize>,
     /// How the organization invites people; `None` when it sends no invitations.

@@ -132,8 +132,8 @@ struct Index {
     users: std::collections::HashMap<String, usize>,
 }
 
-/// The lookups' cache, and the nested objects written once for the answers that repeat them
-/// ([`Fragments`]); opaque.
+/// The lookups' cache, and the nested objects written once for the answers that repeat them;
+/// opaque.
 #[derive(Debug, Default)]
 pub struct IndexCache {
     index: std::sync::OnceLock<Index>,
