@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// How long a cycle may take to wind down after a shutdown signal.
-pub const GRACE: Duration = Duration::from_secs(20);
+pub(crate) const GRACE: Duration = Duration::from_secs(20);
 
 /// What the health endpoints report.
 #[derive(Debug, Default)]
@@ -180,7 +180,7 @@ fn close(status: StatusCode) -> Response {
 }
 
 /// `membersync_webhook_events_total{type,result}`.
-pub fn count_event(kind: &str, result: &'static str) {
+pub(crate) fn count_event(kind: &str, result: &'static str) {
     metrics::counter!(
         crate::telemetry::names::WEBHOOK_EVENTS,
         "type" => kind.to_owned(),
@@ -190,7 +190,7 @@ pub fn count_event(kind: &str, result: &'static str) {
 }
 
 /// A shutdown flag set by SIGTERM/SIGINT, and a receiver that wakes when it is.
-pub fn shutdown_on_signal() -> (Arc<AtomicBool>, watch::Receiver<bool>) {
+pub(crate) fn shutdown_on_signal() -> (Arc<AtomicBool>, watch::Receiver<bool>) {
     let flag = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = watch::channel(false);
     let set = flag.clone();
@@ -209,8 +209,11 @@ pub fn shutdown_on_signal() -> (Arc<AtomicBool>, watch::Receiver<bool>) {
 }
 
 /// Runs `cycle` every `interval` (jittered by up to ±10%) until shutdown.
-pub async fn run_loop<F, Fut>(interval: Duration, mut shutdown: watch::Receiver<bool>, mut cycle: F)
-where
+pub(crate) async fn run_loop<F, Fut>(
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut cycle: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -238,7 +241,7 @@ where
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -39,7 +39,7 @@ pub use read::{
     ListingStrategy, LiveState, OrgLookup, read_memberships, read_own_listings, resolve_emails,
     resolve_organizations,
 };
-pub use secret::{SecretError, SecretKey};
+pub use secret::{SecretKey, SecretKeyError};
 pub use shared::{RetryBudget, Shared, Slugs};
 use stats::InFlight;
 pub use stats::StatsSnapshot;

@@ -9,7 +9,7 @@ pub struct SecretKey(String);
 
 /// Why no usable key was found.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub enum SecretKeyError {
     /// Neither `CLERK_SECRET_KEY` nor a key file was given.
     #[error(
         "no Clerk secret key: set CLERK_SECRET_KEY, or --secret-key-file / CLERK_SECRET_KEY_FILE"
@@ -33,11 +33,11 @@ impl SecretKey {
     }
 
     /// The key file (when given) wins over the variable; both are trimmed.
-    pub fn from_env_or_file(file: Option<&Path>) -> Result<SecretKey, SecretError> {
+    pub fn from_env_or_file(file: Option<&Path>) -> Result<SecretKey, SecretKeyError> {
         let (raw, origin) = match file {
             Some(path) => {
                 let text =
-                    std::fs::read_to_string(path).map_err(|source| SecretError::Unreadable {
+                    std::fs::read_to_string(path).map_err(|source| SecretKeyError::Unreadable {
                         path: path.display().to_string(),
                         source,
                     })?;
@@ -45,12 +45,12 @@ impl SecretKey {
             }
             None => match std::env::var("CLERK_SECRET_KEY") {
                 Ok(value) => (value, "CLERK_SECRET_KEY".to_owned()),
-                Err(_) => return Err(SecretError::Missing),
+                Err(_) => return Err(SecretKeyError::Missing),
             },
         };
         let key = raw.trim();
         if key.is_empty() {
-            return Err(SecretError::Empty { origin });
+            return Err(SecretKeyError::Empty { origin });
         }
         Ok(SecretKey(key.to_owned()))
     }
@@ -116,7 +116,7 @@ mod tests {
         std::fs::write(&path, "\n").unwrap();
         assert!(matches!(
             SecretKey::from_env_or_file(Some(&path)),
-            Err(SecretError::Empty { .. })
+            Err(SecretKeyError::Empty { .. })
         ));
     }
 }

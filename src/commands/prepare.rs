@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::clerk::{Client, ClientConfig, RateLimit, SecretError, SecretKey, Shared};
+use crate::clerk::{Client, ClientConfig, RateLimit, SecretKey, SecretKeyError, Shared};
 use crate::cli::{ApiArgs, FileArgs};
 use crate::desired::{self, DesiredState, Selection};
 
@@ -49,9 +49,9 @@ pub fn client_after(
 
 /// No usable key: invalid input (exit 2), unless the key file could not be read for lack of
 /// resources — an operational failure (exit 1).
-fn no_key(error: SecretError) -> CommandError {
+fn no_key(error: SecretKeyError) -> CommandError {
     match &error {
-        SecretError::Unreadable { source, .. } if desired::is_resource_error(source) => {
+        SecretKeyError::Unreadable { source, .. } if desired::is_resource_error(source) => {
             metrics::counter!(crate::telemetry::names::RESOURCE_ERRORS).increment(1);
             CommandError::failure(error.to_string())
         }

@@ -100,6 +100,18 @@ impl DesiredState {
             None => None,
         }
     }
+
+    /// Whether an organization the files manage so sends invitations: its entry says so, or
+    /// for one no file names, `all_organizations` does.
+    pub(crate) fn sends_invitations(&self, managed: Managed) -> bool {
+        match managed {
+            Managed::Named { index, .. } => self.organizations[index].invitations.is_some(),
+            Managed::Rule => self
+                .all_organizations
+                .as_ref()
+                .is_some_and(|rule| rule.invitations.is_some()),
+        }
+    }
 }
 
 /// How the files manage one organization of the instance ([`DesiredState::manages`]).

@@ -1,11 +1,11 @@
-//! Clerk webhooks (CONTRACT §9): Svix signatures, the events the daemon acts on, replay
-//! protection, and the per-organization work queue ([`queue`]). Clerk signs each delivery
-//! with Svix: `svix-signature` holds space-separated `v1,<base64 HMAC-SHA256>` over
+//! Clerk webhooks (README: "Webhooks: drift repaired in seconds"): Svix signatures, the events the
+//! daemon acts on, replay protection, and the per-organization work queue (`queue`). Clerk signs
+//! each delivery with Svix: `svix-signature` holds space-separated `v1,<base64 HMAC-SHA256>` over
 //! `svix-id.svix-timestamp.body`, keyed with the base64 part of the `whsec_…` secret
 //! (<https://docs.svix.com/receiving/verifying-payloads/how-manual>).
 
-pub mod queue;
-pub mod target;
+pub(crate) mod queue;
+pub(crate) mod target;
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -18,9 +18,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How far a delivery's timestamp may be from now, either way.
-pub const TOLERANCE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const TOLERANCE: Duration = Duration::from_secs(5 * 60);
 /// The largest body accepted (413 over it).
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// The webhook signing secret (`whsec_…`): never shown.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ impl fmt::Debug for WebhookSecret {
 
 /// Why the webhook secret cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub enum WebhookSecretError {
     #[error("cannot read the webhook secret file {path}: {detail}")]
     File { path: String, detail: String },
     #[error(
@@ -47,23 +47,25 @@ pub enum SecretError {
 
 impl WebhookSecret {
     /// A secret as the Clerk dashboard shows it, `whsec_<base64>` (the prefix is optional).
-    pub fn parse(text: &str) -> Result<WebhookSecret, SecretError> {
+    pub fn parse(text: &str) -> Result<WebhookSecret, WebhookSecretError> {
         let text = text.trim();
         let encoded = text.strip_prefix("whsec_").unwrap_or(text);
         let key = STANDARD
             .decode(encoded)
-            .map_err(|_| SecretError::Malformed)?;
+            .map_err(|_| WebhookSecretError::Malformed)?;
         if key.is_empty() {
-            return Err(SecretError::Malformed);
+            return Err(WebhookSecretError::Malformed);
         }
         Ok(WebhookSecret { key })
     }
 
     /// From `--webhook-secret-file` / `CLERK_WEBHOOK_SECRET_FILE`, else `CLERK_WEBHOOK_SECRET`;
     /// `None` when neither is set.
-    pub fn from_env_or_file(file: Option<&Path>) -> Result<Option<WebhookSecret>, SecretError> {
+    pub(crate) fn from_env_or_file(
+        file: Option<&Path>,
+    ) -> Result<Option<WebhookSecret>, WebhookSecretError> {
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|error| SecretError::File {
+            let text = std::fs::read_to_string(path).map_err(|error| WebhookSecretError::File {
                 path: path.display().to_string(),
                 detail: error.to_string(),
             })?;
@@ -96,7 +98,12 @@ impl WebhookSecret {
 
     /// Checks a delivery: the headers, the timestamp within [`TOLERANCE`] of `now` (Unix
     /// seconds), and any `v1` signature matching (compared in constant time).
-    pub fn verify(&self, headers: &Headers<'_>, body: &[u8], now: i64) -> Result<(), Rejected> {
+    pub(crate) fn verify(
+        &self,
+        headers: &Headers<'_>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), Rejected> {
         let (Some(id), Some(timestamp), Some(signatures)) =
             (headers.id, headers.timestamp, headers.signature)
         else {
@@ -130,7 +137,7 @@ impl WebhookSecret {
 
 /// The Svix headers of a delivery.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Headers<'a> {
+pub(crate) struct Headers<'a> {
     pub id: Option<&'a str>,
     pub timestamp: Option<&'a str>,
     pub signature: Option<&'a str>,
@@ -138,7 +145,7 @@ pub struct Headers<'a> {
 
 /// Why a delivery is refused (401; the reason is only logged, at debug level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Rejected {
+pub(crate) enum Rejected {
     #[error("a Svix header is missing")]
     MissingHeaders,
     #[error("the timestamp is malformed or more than 5 minutes from now")]
@@ -159,7 +166,7 @@ pub struct Event {
 
 impl Event {
     /// Reads the event's type and organization; `None` when the body is not a Clerk event.
-    pub fn parse(body: &[u8]) -> Option<Event> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Event> {
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
         let kind = value["type"].as_str()?.to_owned();
         let data = &value["data"];
@@ -183,7 +190,7 @@ impl Event {
     }
 
     /// Which family the event belongs to.
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         if self.kind.starts_with("organizationMembership.") {
             Family::Membership
         } else if self.kind.starts_with("organizationInvitation.") {
@@ -198,7 +205,7 @@ impl Event {
 
 /// The kinds of event the daemon acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     Membership,
     Invitation,
     OrganizationCreated,
@@ -218,7 +225,7 @@ impl Replays {
     const WINDOW: Duration = Duration::from_secs(10 * 60);
 
     /// Whether `id` is new (and remembers it).
-    pub fn first_time(&mut self, id: &str) -> bool {
+    pub(crate) fn first_time(&mut self, id: &str) -> bool {
         let now = Instant::now();
         while let Some((at, _)) = self.order.front() {
             if self.order.len() < Self::CAPACITY && now.duration_since(*at) < Self::WINDOW {

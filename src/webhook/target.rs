@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 
 use super::{Event, Family};
 use crate::clerk::{self, ClerkError, Client};
-use crate::desired::{DesiredState, OrgRef};
+use crate::desired::{DesiredState, Managed, OrgRef};
 
 /// An organization to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,22 +51,11 @@ pub async fn target(
         return Ok(None);
     }
     let slug = slug_of(client, desired, id).await?;
-    let named = desired
-        .organizations
-        .iter()
-        .find(|o| o.key.names(id, slug.as_deref()));
-    let rule = desired
-        .all_organizations
-        .as_ref()
-        .filter(|rule| !rule.excepts(id, slug.as_deref()));
-    let acts = match event.family() {
-        Family::Membership => named.is_some() || rule.is_some(),
-        Family::Invitation => {
-            named.is_some_and(|o| o.invitations.is_some())
-                || (named.is_none() && rule.is_some_and(|r| r.invitations.is_some()))
-        }
-        Family::OrganizationCreated => named.is_none() && rule.is_some(),
-        Family::Other => false,
+    let acts = match (event.family(), desired.manages(id, slug.as_deref())) {
+        (Family::Membership, Some(_)) => true,
+        (Family::Invitation, Some(managed)) => desired.sends_invitations(managed),
+        (Family::OrganizationCreated, Some(Managed::Rule)) => true,
+        _ => false,
     };
     Ok(acts.then(|| Target {
         id: id.to_owned(),
