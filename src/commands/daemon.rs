@@ -59,12 +59,11 @@ impl Clients {
 }
 
 pub async fn run(args: &DaemonArgs) -> CommandResult {
-    let api = &args.api;
     super::report_structured();
     // Invalid configuration of its own ends the daemon at start (exit 2), before it serves
     // anything: a missing key or a bad --api-url would fail every cycle, an unreadable webhook
     // secret every delivery. The key is read again each cycle (a rotated secret mount).
-    prepare::client(api)?;
+    prepare::client(&args.api)?;
     crate::telemetry::register_counters(&["daemon", "webhook"]);
     let health = Arc::new(Health::default());
     health.set_ready(false);
@@ -73,65 +72,95 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     let webhooks = received.is_some();
     tracing::info!(%address, interval = ?args.interval, webhooks, "daemon started: /healthz, /readyz, /metrics{}", if webhooks { ", POST /webhooks/clerk" } else { "" });
     let (shutdown, signal) = daemon::shutdown_on_signal();
-    let options = ApplyOptions {
-        output: OutputFormat::Text,
-        max_deletes: args.max_deletes,
-        force: false,
-        show_plan: false,
-        quiet: true,
-        private: crate::plan::Private::Hidden,
-    };
-    let clients = Arc::new(Clients {
-        api: api.clone(),
-        shutdown: shutdown.clone(),
-        latest: Mutex::new(None),
-    });
-    let queue = Arc::new(Queue::default());
-    let readiness = Arc::new(Readiness::new(health.clone(), args.unready_after));
-    // The webhook side runs beside the cycles, in this task (its futures borrow the files).
-    let workers: Vec<Worker> = (0..if webhooks { WORKERS } else { 0 })
-        .map(|_| Worker {
-            files: args.files.clone(),
-            options,
-            queue: queue.clone(),
-            clients: clients.clone(),
+    let running = Running {
+        args,
+        options: ApplyOptions {
+            output: OutputFormat::Text,
+            max_deletes: args.max_deletes,
+            force: false,
+            show_plan: false,
+            quiet: true,
+            private: crate::plan::Private::Hidden,
+        },
+        clients: Arc::new(Clients {
+            api: args.api.clone(),
             shutdown: shutdown.clone(),
+            latest: Mutex::new(None),
+        }),
+        shutdown,
+    };
+    let readiness = Readiness::new(health, args.unready_after);
+    tokio::join!(
+        running.cycles(readiness, signal.clone()),
+        running.webhooks(received, signal)
+    );
+    server.stop().await;
+    tracing::info!("daemon stopped");
+    Ok(Outcome::Done)
+}
+
+/// What the cycles and the webhook side share while the daemon runs.
+struct Running<'a> {
+    args: &'a DaemonArgs,
+    options: ApplyOptions,
+    clients: Arc<Clients>,
+    /// Set by SIGTERM/SIGINT: no new request starts.
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Running<'_> {
+    /// Applies every interval until shutdown; each cycle's end sets the readiness.
+    async fn cycles(&self, readiness: Readiness, signal: watch::Receiver<bool>) {
+        let readiness = &readiness;
+        daemon::run_loop(self.args.interval, signal, || {
+            let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
+            async move {
+                let started = Instant::now();
+                let mut totals = Totals::default();
+                let result =
+                    cycle(&self.args.files, self.options, &self.clients, &mut totals).await;
+                let exit = exit_code(&result);
+                if let Err(error) = &result {
+                    super::report(error);
+                }
+                readiness.cycle_ended(exit, totals.reached_clerk);
+                finish("daemon", exit, started, &totals);
+            }
+            .instrument(span)
         })
-        .collect();
-    let webhook_side = async {
+        .await;
+    }
+
+    /// With a webhook secret: matches each verified event to an organization and runs its
+    /// reconcile on a few workers, until shutdown.
+    async fn webhooks(
+        &self,
+        received: Option<mpsc::UnboundedReceiver<Event>>,
+        signal: watch::Receiver<bool>,
+    ) {
         let Some(received) = received else {
             return;
         };
+        let queue = Arc::new(Queue::default());
+        let workers: Vec<Worker> = (0..WORKERS)
+            .map(|_| Worker {
+                files: self.args.files.clone(),
+                options: self.options,
+                queue: queue.clone(),
+                clients: self.clients.clone(),
+                shutdown: self.shutdown.clone(),
+            })
+            .collect();
         let dispatch = dispatcher(
             received,
-            args.files.clone(),
+            self.args.files.clone(),
             queue.clone(),
-            clients.clone(),
+            self.clients.clone(),
             signal.clone(),
         );
         let running = futures::future::join_all(workers.iter().map(|w| w.run(signal.clone())));
         tokio::join!(dispatch, running);
-    };
-    let cycles = daemon::run_loop(args.interval, signal.clone(), || {
-        let span = tracing::info_span!("cycle", cycle_id = %super::new_run_id());
-        let (readiness, clients) = (readiness.clone(), clients.clone());
-        async move {
-            let started = Instant::now();
-            let mut totals = Totals::default();
-            let result = cycle(&args.files, options, &clients, &mut totals).await;
-            let exit = exit_code(&result);
-            if let Err(error) = &result {
-                super::report(error);
-            }
-            readiness.cycle_ended(exit, totals.reached_clerk);
-            finish("daemon", exit, started, &totals);
-        }
-        .instrument(span)
-    });
-    tokio::join!(cycles, webhook_side);
-    server.stop().await;
-    tracing::info!("daemon stopped");
-    Ok(Outcome::Done)
+    }
 }
 
 /// Serves health and metrics on `--listen`, and webhooks with a secret: then with the
