@@ -3,92 +3,24 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{KEY, seed, start, write_file};
+use common::daemon::{Daemon, Setup};
+use common::{KEY, eventually, seed, start, write_file};
 use membersync::simulator::Simulator;
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 
 const DESIRED: &str = "version: 1\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n      four@example.com: billing\n";
 
-struct Daemon {
-    child: tokio::process::Child,
-    base: String,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Daemon {
-    async fn start(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-            .current_dir(dir)
-            .args([
-                "daemon",
-                "-f",
-                "m.yaml",
-                "--interval",
-                "1s",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
-            .env("CLERK_API_URL", simulator.api_url())
-            .env("CLERK_SECRET_KEY", KEY)
-            .env("MEMBERSYNC_RATE_LIMIT", "1000/s")
-            .env("RUST_LOG", "membersync=debug,warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (sender, mut lines) = mpsc::unbounded_channel();
-        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = stderr.next_line().await {
-                let _ = sender.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        let address = loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.recv())
-                .await
-                .expect("the daemon logs its address")
-                .expect("the daemon is running");
-            seen.push(line.clone());
-            let parsed: Value = serde_json::from_str(&line).expect(&line);
-            if let Some(address) = parsed.get("address").and_then(Value::as_str) {
-                break address.to_owned();
-            }
-        };
-        Daemon {
-            child,
-            base: format!("http://{address}"),
-            lines,
-            seen,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    fn drain(&mut self) {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-    }
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The daemon without webhooks, a cycle a second, with debug logs.
+async fn daemon(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
+    let setup = Setup {
+        webhooks: false,
+        log: "membersync=debug,warn",
+        args: &["--interval", "1s"],
+        ..Setup::default()
+    };
+    Daemon::spawn_with(simulator, dir, setup).await
 }
 
 /// The value of one series in Prometheus text.
@@ -105,7 +37,7 @@ async fn the_daemon_converges_repairs_drift_skips_a_broken_file_and_stops_on_sig
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let mut daemon = Daemon::start(&simulator, dir.path()).await;
+    let daemon = daemon(&simulator, dir.path()).await;
 
     assert_eq!(daemon.get("/healthz").await.0, 200);
     eventually("ready", async || daemon.get("/readyz").await.0 == 200).await;
@@ -179,7 +111,15 @@ async fn the_daemon_converges_repairs_drift_skips_a_broken_file_and_stops_on_sig
             .memberships
             .retain(|m| !(m.organization_id == "org_alpha" && m.user_id == "user_3"));
     });
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let config_errors = async || {
+        let (_, metrics) = daemon.get("/metrics").await;
+        sample(&metrics, "membersync_config_errors_total").unwrap_or(0.0)
+    };
+    let skipped = config_errors().await;
+    eventually("two more cycles skipped", async || {
+        config_errors().await >= skipped + 2.0
+    })
+    .await;
     assert!(
         simulator.requests().is_empty(),
         "{:#?}",
@@ -188,23 +128,14 @@ async fn the_daemon_converges_repairs_drift_skips_a_broken_file_and_stops_on_sig
     assert_eq!(daemon.get("/readyz").await.0, 200);
 
     // SIGTERM: exit 0, in time.
-    let pid = daemon.child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.child.wait())
-        .await
-        .expect("the daemon exits within 10 s of SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    daemon.terminate();
+    let (code, seen) = daemon.exited(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0));
 
     // JSON logs: one object per line, a run ID on each, never the key.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    daemon.drain();
-    assert!(daemon.seen.len() > 10);
+    assert!(seen.len() > 10);
     let mut writes_logged = 0;
-    for line in &daemon.seen {
+    for line in &seen {
         assert!(!line.contains(KEY), "the key leaked: {line}");
         let parsed: Value = serde_json::from_str(line).expect(line);
         let spans = parsed["spans"].as_array().expect(line);
@@ -218,15 +149,11 @@ async fn the_daemon_converges_repairs_drift_skips_a_broken_file_and_stops_on_sig
     }
     assert!(writes_logged >= 2, "one line per write");
     assert!(
-        daemon
-            .seen
-            .iter()
+        seen.iter()
             .any(|l| l.contains("\"message\":\"clerk request\"") && l.contains("\"attempt\":1"))
     );
     assert!(
-        daemon
-            .seen
-            .iter()
+        seen.iter()
             .any(|l| l.contains("m.yaml:4:5: organizations.alpha.members")),
         "the parse error is logged with file, line and column"
     );
@@ -237,35 +164,22 @@ async fn a_refused_key_is_reported_every_cycle_without_hammering_the_api() {
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-        .current_dir(dir.path())
-        .args([
-            "daemon",
-            "-f",
-            "m.yaml",
-            "--interval",
-            "1s",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("CLERK_API_URL", simulator.api_url())
-        .env("CLERK_SECRET_KEY", "sk_test_revoked_key")
-        .env("RUST_LOG", "membersync=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(4_500)).await;
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let log = String::from_utf8_lossy(&output.stderr);
+    let setup = Setup {
+        webhooks: false,
+        log: "membersync=info",
+        key: "sk_test_revoked_key",
+        args: &["--interval", "1s"],
+        ..Setup::default()
+    };
+    let daemon = Daemon::spawn_with(&simulator, dir.path(), setup).await;
+    eventually("three cycles refused", async || {
+        daemon.count_logged("Clerk refused the secret key") >= 3
+    })
+    .await;
+    daemon.terminate();
+    let (code, lines) = daemon.exited(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0));
+    let log = lines.join("\n");
     let refusals = log.matches("Clerk refused the secret key").count();
     let requests = simulator.requests().len();
     // Four or five cycles: each reports the refusal and sends one request.
@@ -325,33 +239,22 @@ async fn sigterm_in_the_middle_of_a_cycle_lets_requests_in_flight_finish_and_sta
     let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", &text);
-    let mut daemon = Daemon::start(&simulator, dir.path()).await;
+    let daemon = daemon(&simulator, dir.path()).await;
     eventually("the first writes", async || {
         simulator.requests().iter().any(|r| r.is_write())
     })
     .await;
-    let pid = daemon.child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    daemon.terminate();
     let signalled = simulator.requests().len();
-    let status = tokio::time::timeout(Duration::from_secs(25), daemon.child.wait())
-        .await
-        .expect("the daemon exits within its grace period")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let (code, seen) = daemon.exited(Duration::from_secs(25)).await;
+    assert_eq!(code, Some(0));
     // Only the requests already in flight (at most 8) were answered after the signal.
     let after = simulator.requests().len() - signalled;
     assert!(after <= 8, "{after} requests after SIGTERM");
     let created = simulator.state().memberships.len() - 1;
     assert!(created < 40, "the cycle was cut short ({created} created)");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    daemon.drain();
     assert!(
-        daemon
-            .seen
-            .iter()
+        seen.iter()
             .any(|l| l.contains("change skipped") && l.contains("interrupted")),
         "the changes not sent are reported as skipped"
     );
@@ -415,7 +318,7 @@ async fn every_counter_is_exported_at_0_from_the_start() {
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let mut daemon = Daemon::start(&simulator, dir.path()).await;
+    let mut daemon = daemon(&simulator, dir.path()).await;
     let (status, metrics) = daemon.get("/metrics").await;
     assert_eq!(status, 200);
     for series in [
@@ -445,5 +348,4 @@ async fn every_counter_is_exported_at_0_from_the_start() {
         );
     }
     let _ = daemon.child.kill().await;
-    daemon.drain();
 }

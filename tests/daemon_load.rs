@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{Daemon, eventually, peak_per_second};
+use common::daemon::{Daemon, peak_per_second};
+use common::eventually;
 use common::{KEY, seed, start, write_file};
 use membersync::simulator::{
     LoggedRequest, RateLimitModel, SimMembership, SimOptions, SimState, Simulator, generated_state,

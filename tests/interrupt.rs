@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{KEY, membersync, stderr, stdout, write_file};
+use common::{KEY, eventually, membersync, stderr, stdout, write_file};
 use membersync::simulator::{SimMembership, SimOptions, SimState, SimUser, Simulator};
 use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
@@ -65,15 +65,6 @@ async fn slow(state: SimState) -> Simulator {
     Simulator::start_with(state, KEY, options).await.unwrap()
 }
 
-/// Waits, with a deadline, until `ready` holds.
-async fn eventually(what: &str, ready: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !ready() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
@@ -122,7 +113,7 @@ async fn interrupt_once(
     started: impl Fn() -> bool,
 ) -> (std::process::Output, usize) {
     let child = spawn(simulator, dir, args);
-    eventually("the run to get going", started).await;
+    eventually("the run to get going", async || started()).await;
     signal(&child, name);
     let signalled = simulator.requests().len();
     let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
@@ -228,7 +219,7 @@ async fn a_second_interrupt_exits_at_once_with_130() {
     let mut child = spawn(&simulator, dir.path(), &["apply", "-f", "m.yaml"]);
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     // The reads are done and writes are in flight.
-    eventually("the first write", || writes(&simulator) > 0).await;
+    eventually("the first write", async || writes(&simulator) > 0).await;
     signal(&child, "INT");
     let deadline = Duration::from_secs(20);
     loop {

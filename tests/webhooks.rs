@@ -5,152 +5,30 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{KEY, seed, start, write_file};
+use common::daemon::{Daemon, SECRET, Setup, now};
+use common::{KEY, eventually, seed, start, write_file};
 use membersync::simulator::{SimMembership, Simulator};
 use membersync::webhook::WebhookSecret;
 use serde_json::{Map, json};
-use tokio::io::AsyncBufReadExt;
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const DESIRED: &str = "version: 1\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n";
 
-struct Daemon {
-    child: tokio::process::Child,
-    base: String,
-    /// Its log lines after the address, as they come.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+/// The daemon with webhooks and `--interval 1h`, once its first cycle converged the instance.
+async fn daemon(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
+    Daemon::start(simulator, dir, &["--interval", "1h"]).await
 }
 
-impl Daemon {
-    async fn start(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
-        Daemon::start_on(simulator, dir, "127.0.0.1:0").await
-    }
-
-    async fn start_on(simulator: &Simulator, dir: &std::path::Path, listen: &str) -> Daemon {
-        write_file(dir, "secret", &format!("{SECRET}\n"));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
-            .current_dir(dir)
-            .args([
-                "daemon",
-                "-f",
-                "m.yaml",
-                "--interval",
-                "1h",
-                "--listen",
-                listen,
-                "--log-format",
-                "json",
-                "--webhook-secret-file",
-                "secret",
-            ])
-            .env("CLERK_API_URL", simulator.api_url())
-            .env("CLERK_SECRET_KEY", KEY)
-            .env("MEMBERSYNC_RATE_LIMIT", "1000/s")
-            .env("RUST_LOG", "membersync=info,warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                .await
-                .expect("the daemon logs its address")
-                .unwrap()
-                .expect("the daemon is running");
-            assert!(!line.contains(SECRET), "the secret is never logged");
-            let parsed: serde_json::Value = serde_json::from_str(&line).expect(&line);
-            if let Some(address) = parsed.get("address").and_then(|a| a.as_str()) {
-                break address.to_owned();
-            }
-        };
-        // Kept for the tests, and shown when a test fails.
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("daemon: {line}");
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let daemon = Daemon {
-            child,
-            base: format!("http://{address}"),
-            log,
-        };
-        // The first cycle converges the instance.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{}/readyz", daemon.base))
-            .await
-            .unwrap()
-            .status()
-            != 200
-        {
-            assert!(Instant::now() < deadline, "the daemon gets ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        daemon
-    }
-
-    async fn deliver(
-        &self,
-        id: &str,
-        timestamp: i64,
-        signature: Option<String>,
-        body: &str,
-    ) -> u16 {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/webhooks/clerk", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_owned());
-        request = request
-            .header("svix-id", id)
-            .header("svix-timestamp", timestamp.to_string());
-        if let Some(signature) = signature {
-            request = request.header("svix-signature", signature);
-        }
-        request.send().await.unwrap().status().as_u16()
-    }
-
-    async fn signed(&self, id: &str, body: &str) -> u16 {
-        let now = now();
-        let signature = WebhookSecret::parse(SECRET)
-            .unwrap()
-            .sign(id, now, body.as_bytes());
-        self.deliver(id, now, Some(signature), body).await
-    }
-
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn stop(mut self) -> Option<i32> {
-        let pid = self.child.id().unwrap();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(25), self.child.wait())
-            .await
-            .expect("the daemon exits after SIGTERM")
-            .unwrap();
-        status.code()
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+/// `membersync_webhook_events_total{type,result}` (0 before the first).
+async fn events(daemon: &Daemon, kind: &str, result: &str) -> u64 {
+    let series = format!("membersync_webhook_events_total{{type=\"{kind}\",result=\"{result}\"}} ");
+    daemon
+        .metrics()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0)
 }
 
 fn membership_event(org: &str, slug: &str) -> String {
@@ -207,7 +85,7 @@ async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_n
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let daemon = Daemon::start(&simulator, dir.path()).await;
+    let daemon = daemon(&simulator, dir.path()).await;
 
     drift(&simulator);
     simulator.clear_requests();
@@ -247,7 +125,8 @@ async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_n
     );
     let big = "x".repeat(1024 * 1024 + 10);
     assert_eq!(daemon.signed("msg_big", &big).await, 413);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Refused before anything is queued: counted as the answer went out, and nothing sent.
+    assert_eq!(events(&daemon, "unknown", "rejected").await, 4);
     assert!(
         simulator.requests().is_empty(),
         "{:?}",
@@ -262,7 +141,10 @@ async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_n
             .await,
         200
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the event is ignored", async || {
+        events(&daemon, "organizationMembership.created", "ignored").await == 1
+    })
+    .await;
     assert!(
         simulator.requests().is_empty(),
         "{:?}",
@@ -280,11 +162,18 @@ async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_n
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Delivered again: acknowledged, processed once.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the reconcile finishes", async || {
+        !daemon.runs("webhook").is_empty()
+    })
+    .await;
     let reads = alpha_reads(&simulator);
     assert_eq!(reads, 1, "{:?}", simulator.requests());
     assert_eq!(daemon.signed("msg_1", &body).await, 200);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A replay is dropped as it arrives (counted as ignored): no reconcile can follow it.
+    assert_eq!(
+        events(&daemon, "organizationMembership.created", "ignored").await,
+        2
+    );
     assert_eq!(
         alpha_reads(&simulator),
         reads,
@@ -294,7 +183,13 @@ async fn a_signed_event_repairs_drift_within_seconds_and_bad_deliveries_change_n
     assert!(metrics.contains("membersync_webhook_events_total{type=\"organizationMembership.created\",result=\"reconciled\"} 1"), "{metrics}");
     assert!(metrics.contains("result=\"rejected\"} 4"), "{metrics}");
 
-    assert_eq!(daemon.stop().await, Some(0), "SIGTERM exits 0");
+    daemon.terminate();
+    let (code, lines) = daemon.exited(Duration::from_secs(25)).await;
+    assert_eq!(code, Some(0), "SIGTERM exits 0");
+    assert!(
+        lines.iter().all(|line| !line.contains(SECRET)),
+        "the secret is never logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,7 +197,7 @@ async fn a_burst_of_events_is_coalesced() {
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let daemon = Daemon::start(&simulator, dir.path()).await;
+    let daemon = daemon(&simulator, dir.path()).await;
     drift(&simulator);
     simulator.clear_requests();
     let body = membership_event("org_alpha", "alpha");
@@ -313,7 +208,16 @@ async fn a_burst_of_events_is_coalesced() {
     });
     let statuses = futures::future::join_all(deliveries).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually("every event is taken", async || {
+        events(&daemon, "organizationMembership.created", "reconciled").await == 30
+    })
+    .await;
+    eventually("the drift is repaired", async || !has_drift(&simulator)).await;
+    // Each reconcile reads alpha once: none is running when each read has its finished run.
+    eventually("the reconciles finish", async || {
+        daemon.runs("webhook").len() == alpha_reads(&simulator)
+    })
+    .await;
     assert!(!has_drift(&simulator));
     let reads = alpha_reads(&simulator);
     assert!((1..=4).contains(&reads), "30 events, {reads} reads");
@@ -338,7 +242,13 @@ async fn the_simulators_own_events_bring_the_daemon_back_and_it_does_not_loop_on
     let simulator = Simulator::start_with(seed(), KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let daemon = Daemon::start_on(&simulator, dir.path(), &format!("127.0.0.1:{port}")).await;
+    let listen = format!("127.0.0.1:{port}");
+    let setup = Setup {
+        listen: &listen,
+        args: &["--interval", "1h"],
+        ..Setup::default()
+    };
+    let daemon = Daemon::start_with(&simulator, dir.path(), setup).await;
 
     // Someone else's apply makes user_4 an admin of alpha: Clerk (here the simulator) sends
     // the event, and the daemon takes the access away again.
@@ -363,9 +273,11 @@ async fn the_simulators_own_events_bring_the_daemon_back_and_it_does_not_loop_on
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Its own delete makes an event too; the reconcile of it finds nothing to do.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually("the reconcile of its own write", async || {
+        daemon.runs("webhook").iter().any(|run| run["planned"] == 0)
+    })
+    .await;
     assert_eq!(
         simulator.requests().iter().filter(|r| r.is_write()).count(),
         writes,
@@ -379,28 +291,17 @@ async fn each_reconcile_reports_its_own_requests_not_the_clients_running_total()
     let simulator = start(seed()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", DESIRED);
-    let daemon = Daemon::start(&simulator, dir.path()).await;
-    let finished = |command: &str| -> Vec<serde_json::Value> {
-        daemon
-            .log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|line| line["message"] == "run finished" && line["command"] == command)
-            .collect()
-    };
+    let daemon = daemon(&simulator, dir.path()).await;
     for round in 1..=3 {
         drift(&simulator);
         simulator.clear_requests();
         let body = membership_event("org_alpha", "alpha");
         assert_eq!(daemon.signed(&format!("msg_{round}"), &body).await, 200);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while finished("webhook").len() < round {
-            assert!(Instant::now() < deadline, "the reconcile finishes");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let last = finished("webhook").pop().unwrap();
+        eventually("the reconcile finishes", async || {
+            daemon.runs("webhook").len() >= round
+        })
+        .await;
+        let last = daemon.runs("webhook").pop().unwrap();
         let sent = simulator.requests().len() as u64;
         // The reconcile's own requests (its listing and the repair), not the running total
         // of the client it shares with the cycles.
@@ -425,7 +326,7 @@ async fn an_event_whose_organization_id_and_slug_disagree_sends_no_write() {
     let dir = tempfile::tempdir().unwrap();
     // The file names alpha by its slug.
     write_file(dir.path(), "m.yaml", DESIRED);
-    let daemon = Daemon::start(&simulator, dir.path()).await;
+    let daemon = daemon(&simulator, dir.path()).await;
     simulator.clear_requests();
 
     // org_other (unmanaged) with the slug of a managed organization, as a late redelivery
@@ -433,7 +334,10 @@ async fn an_event_whose_organization_id_and_slug_disagree_sends_no_write() {
     // the cycle: not even a read.
     let mismatched = membership_event("org_other", "alpha");
     assert_eq!(daemon.signed("msg_mismatch", &mismatched).await, 200);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually("the event is ignored", async || {
+        events(&daemon, "organizationMembership.created", "ignored").await == 1
+    })
+    .await;
     assert!(
         simulator.requests().is_empty(),
         "{:?}",
@@ -461,7 +365,11 @@ async fn an_event_whose_organization_id_and_slug_disagree_sends_no_write() {
     );
     let late = membership_event("org_alpha", "alpha");
     assert_eq!(daemon.signed("msg_late", &late).await, 200);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually("both events are taken", async || {
+        events(&daemon, "organization.updated", "ignored").await == 1
+            && events(&daemon, "organizationMembership.created", "ignored").await == 2
+    })
+    .await;
     let requests = simulator.requests();
     assert!(
         requests.iter().all(|r| !r.is_write()),

@@ -7,6 +7,7 @@ pub mod daemon;
 
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use membersync::simulator::{SimMembership, SimOrganization, SimState, SimUser, Simulator};
 use serde_json::{Map, Value, json};
@@ -212,4 +213,13 @@ pub fn creates(count: usize) -> (SimState, String) {
         text.push_str(&format!("      user_x{n}: member\n"));
     }
     (state, text)
+}
+
+/// Waits until `check` holds (30 s at most).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
