@@ -223,8 +223,8 @@ pub async fn resolve_emails(
 }
 
 /// Lists the memberships of the organizations in `managed` (by ID; values are member counts
-/// when already known, from a slug lookup). Chooses the listing that needs fewer requests.
-/// Returns the live state, and the IDs that turned out not to exist.
+/// when already known, from a slug lookup). Chooses the listing that needs fewer requests
+/// ([`choose_listing`]). Returns the live state, and the IDs that turned out not to exist.
 pub async fn read_memberships(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
@@ -235,103 +235,32 @@ pub async fn read_memberships(
     let first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
     let instance_total = first.total_count;
     let instance_pages_left = pages(instance_total).saturating_sub(1);
-
-    let mut counts: HashMap<String, u64> = managed
-        .iter()
-        .filter_map(|(id, count)| count.map(|c| (id.clone(), c)))
-        .collect();
-    let unknown: Vec<&str> = managed
-        .keys()
-        .filter(|id| !counts.contains_key(*id))
-        .map(String::as_str)
-        .collect();
-    let lookup_cost = unknown.len().div_ceil(FILTER_LIMIT) as u64;
-    let known_cost: u64 = counts.values().map(|&c| pages(c)).sum();
     let mut missing = Vec::new();
-
-    // Per-organization listing can only win if its likely cheapest case (every managed
-    // organization has at least one member, as listed ones do) beats the instance pages.
-    let unknown_cost = unknown.len() as u64;
-    let per_org = if instance_pages_left > 0
-        && lookup_cost + known_cost + unknown_cost < instance_pages_left
-    {
-        let organizations = lookup_ids(client, &unknown).await?;
-        for id in &unknown {
-            match organizations.get(*id) {
-                Some(org) => {
-                    counts.insert((*id).to_owned(), org.members_count.unwrap_or(u64::MAX / 2));
-                }
-                None => missing.push((*id).to_owned()),
-            }
+    // The counts of the organizations to read each with its own listing, when that is cheaper.
+    let per_organization = match choose_listing(instance_pages_left, managed.values().copied()) {
+        Some(ListingStrategy::Instance) => None,
+        // The counts not known are looked up (none when every count is known).
+        _ => {
+            let counts = look_up_counts(client, managed, &mut missing).await?;
+            let cheaper = choose_listing(instance_pages_left, counts.values().map(|&c| Some(c)));
+            (cheaper == Some(ListingStrategy::PerOrganization)).then_some(counts)
         }
-        let cost: u64 = counts.values().map(|&c| pages(c)).sum();
-        cost < instance_pages_left
-    } else {
-        false
     };
-
-    let mut state = LiveState {
-        instance_total,
-        ..LiveState::default()
-    };
-    if per_org {
-        // An organization counted empty needs no read.
-        let ids = counts
-            .iter()
-            .filter(|(_, count)| **count > 0)
-            .map(|(id, _)| id);
-        let read = list_per_organization(client, ids.collect()).await?;
-        state.take_per_organization(read, &mut missing);
-    } else {
-        state.strategy = Some(super::ListingStrategy::Instance);
-        let (mut collected, mut moved) = list_instance(client, managed, first).await?;
-        // A membership created just before the read (the `Date` header has whole seconds)
-        // looks created meanwhile, as after a large apply: once that doubt has passed, one
-        // more read of the instance costs less than every managed organization's own.
-        if moved == Some(CREATED_MEANWHILE) && managed.len() as u64 > instance_pages_left + 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(2 * CLOCK_MARGIN_MS as u64)).await;
-            let first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
-            (collected, moved) = list_instance(client, managed, first).await?;
-        }
-        let settled = moved.is_none();
-        // An organization with no membership in the listing may not exist at all: check
-        // those (and only those) so that a typo is reported rather than planned into.
-        let unseen: Vec<&str> = managed
-            .iter()
-            .filter(|(id, count)| {
-                count.is_none()
-                    && !collected.memberships.contains_key(*id)
-                    && !missing.contains(*id)
-            })
-            .map(|(id, _)| id.as_str())
-            .collect();
-        if !unseen.is_empty() {
-            let organizations = lookup_ids(client, &unseen).await?;
-            missing.extend(
-                unseen
-                    .iter()
-                    .filter(|id| !organizations.contains_key(**id))
-                    .map(|id| (*id).to_owned()),
-            );
-        }
-        if settled {
-            state.memberships = collected.memberships;
-            state.slugs = collected.slugs;
-        } else {
-            // The listing may have skipped memberships. Each managed organization's own
-            // listing is usually small (one page is one consistent read) and, unless it is the
-            // organization that changes, holds still.
-            tracing::warn!(
-                organizations = managed.len(),
-                "the instance's memberships changed while they were read; reading the managed organizations one by one"
-            );
-            drop(collected);
-            // Every one, even an organization that looked empty: the view was not to be trusted.
-            let ids = managed.keys().filter(|id| !missing.contains(*id));
+    let mut state = match per_organization {
+        Some(counts) => {
+            // An organization counted empty needs no read.
+            let ids = counts
+                .iter()
+                .filter(|(_, count)| **count > 0)
+                .map(|(id, _)| id);
             let read = list_per_organization(client, ids.collect()).await?;
+            let mut state = LiveState::default();
             state.take_per_organization(read, &mut missing);
+            state
         }
-    }
+        None => read_instance(client, managed, first, instance_pages_left, &mut missing).await?,
+    };
+    state.instance_total = instance_total;
     for id in managed.keys() {
         if !missing.contains(id) {
             state.memberships.entry(id.clone()).or_default();
@@ -339,6 +268,125 @@ pub async fn read_memberships(
     }
     missing.sort();
     Ok((state, missing))
+}
+
+/// The cost model: which listing reads the managed organizations in fewer requests, given the
+/// pages of the instance's listing left after its first, and each managed organization's
+/// member count (`None`: not known). An organization's own listing costs its pages; one whose
+/// count is unknown costs at least one page, and knowing it costs a lookup per 100 of them.
+/// `None`: the per-organization listing may win, and the unknown counts must be looked up to
+/// tell (then asked again, every count known).
+fn choose_listing(
+    instance_pages_left: u64,
+    counts: impl Iterator<Item = Option<u64>>,
+) -> Option<ListingStrategy> {
+    let (mut known_cost, mut unknown) = (0, 0u64);
+    for count in counts {
+        match count {
+            Some(count) => known_cost += pages(count),
+            None => unknown += 1,
+        }
+    }
+    let lookup_cost = unknown.div_ceil(FILTER_LIMIT as u64);
+    // Per-organization listing can only win if its likely cheapest case (every managed
+    // organization has at least one member, as listed ones do) beats the instance pages.
+    if instance_pages_left == 0 || lookup_cost + known_cost + unknown >= instance_pages_left {
+        Some(ListingStrategy::Instance)
+    } else if unknown > 0 {
+        None
+    } else {
+        Some(ListingStrategy::PerOrganization)
+    }
+}
+
+/// Every managed organization's member count: as known, or looked up (100 per request, none
+/// when every count is known); one whose count Clerk does not give costs as much as it could.
+/// Those that do not exist join `missing`.
+async fn look_up_counts(
+    client: &Client,
+    managed: &HashMap<String, Option<u64>>,
+    missing: &mut Vec<String>,
+) -> Result<HashMap<String, u64>, ClerkError> {
+    let mut counts: HashMap<String, u64> = managed
+        .iter()
+        .filter_map(|(id, count)| count.map(|c| (id.clone(), c)))
+        .collect();
+    let unknown: Vec<&str> = managed
+        .iter()
+        .filter(|(_, count)| count.is_none())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let organizations = lookup_ids(client, &unknown).await?;
+    for id in unknown {
+        match organizations.get(id) {
+            Some(org) => {
+                counts.insert(id.to_owned(), org.members_count.unwrap_or(u64::MAX / 2));
+            }
+            None => missing.push(id.to_owned()),
+        }
+    }
+    Ok(counts)
+}
+
+/// Reads the instance's listing after `first`, keeping the managed organizations'. When it
+/// moved while it was read, reads it once more if that is cheaper and a creation just before
+/// the read may explain it, and otherwise each managed organization's own listing.
+async fn read_instance(
+    client: &Client,
+    managed: &HashMap<String, Option<u64>>,
+    first: MembershipPage,
+    instance_pages_left: u64,
+    missing: &mut Vec<String>,
+) -> Result<LiveState, ClerkError> {
+    let mut state = LiveState {
+        strategy: Some(ListingStrategy::Instance),
+        ..LiveState::default()
+    };
+    let (mut collected, mut moved) = list_instance(client, managed, first).await?;
+    // A membership created just before the read (the `Date` header has whole seconds) looks
+    // created meanwhile, as after a large apply: once that doubt has passed, one more read of
+    // the instance costs less than every managed organization's own.
+    if moved == Some(Moved::CreatedMeanwhile) && managed.len() as u64 > instance_pages_left + 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(2 * CLOCK_MARGIN_MS as u64)).await;
+        let first = client.list_instance_memberships(0, PAGE_LIMIT).await?;
+        (collected, moved) = list_instance(client, managed, first).await?;
+    }
+    // An organization with no membership in the listing may not exist at all: check those
+    // (and only those) so that a typo is reported rather than planned into.
+    let unseen: Vec<&str> = managed
+        .iter()
+        .filter(|(id, count)| {
+            count.is_none() && !collected.memberships.contains_key(*id) && !missing.contains(*id)
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !unseen.is_empty() {
+        let organizations = lookup_ids(client, &unseen).await?;
+        missing.extend(
+            unseen
+                .iter()
+                .filter(|id| !organizations.contains_key(**id))
+                .map(|id| (*id).to_owned()),
+        );
+    }
+    if moved.is_none() {
+        state.memberships = collected.memberships;
+        state.slugs = collected.slugs;
+        return Ok(state);
+    }
+    // The listing may have skipped memberships. Each managed organization's own listing is
+    // usually small (one page is one consistent read) and, unless it is the organization that
+    // changes, holds still.
+    tracing::warn!(
+        organizations = managed.len(),
+        "the instance's memberships changed while they were read; reading the managed organizations one by one"
+    );
+    drop(collected);
+    // Every one, even an organization that looked empty: the view was not to be trusted.
+    let ids = managed.keys().filter(|id| !missing.contains(*id));
+    let read = list_per_organization(client, ids.collect()).await?;
+    state.take_per_organization(read, missing);
+    Ok(state)
 }
 
 /// Reads these organizations (by ID) each with its own listing: a webhook reconcile of one
@@ -364,10 +412,32 @@ pub async fn read_own_listings(
 /// Clerk's servers' clocks may differ a little.
 const CLOCK_MARGIN_MS: i64 = 1_000;
 
-/// Why a listing cannot be trusted: a membership created since it began (which may also be
-/// one created just before: the clocks have whole seconds) is told apart so that a re-read can
-/// wait until that doubt has passed.
-const CREATED_MEANWHILE: &str = "a membership was created while the listing was read";
+/// Why a listing that was read cannot be trusted: rows moved under its offsets while it was
+/// read, so it may have skipped some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moved {
+    /// The total changed between pages.
+    TotalChanged,
+    /// A membership was created since the listing began (or just before: the clocks have
+    /// whole seconds), told apart so that a re-read can wait until that doubt has passed.
+    CreatedMeanwhile,
+    /// The pages held another number of rows than the total.
+    RowsMiscounted,
+    /// Two pages shared a membership.
+    SharedRow,
+}
+
+impl Moved {
+    /// As the logs say it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Moved::TotalChanged => "the total changed between pages",
+            Moved::CreatedMeanwhile => "a membership was created while the listing was read",
+            Moved::RowsMiscounted => "the pages held another number of rows than the total",
+            Moved::SharedRow => "two pages shared a membership",
+        }
+    }
+}
 
 /// Reads of one organization's own listing before its memberships count as unsettled.
 const ORGANIZATION_ATTEMPTS: usize = 3;
@@ -379,7 +449,7 @@ async fn list_instance(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,
     first: MembershipPage,
-) -> Result<(Collected, Option<&'static str>), ClerkError> {
+) -> Result<(Collected, Option<Moved>), ClerkError> {
     let mut collected = Collected::default();
     let moved = read_listing(
         client,
@@ -394,9 +464,9 @@ async fn list_instance(
         },
     )
     .await?;
-    if let Some(reason) = moved {
+    if let Some(moved) = moved {
         tracing::info!(
-            reason,
+            reason = moved.as_str(),
             "the instance's memberships changed while they were read"
         );
     }
@@ -414,7 +484,7 @@ async fn read_listing<F, Fut>(
     first: MembershipPage,
     fetch: F,
     mut keep: impl FnMut(MembershipPage),
-) -> Result<Option<&'static str>, ClerkError>
+) -> Result<Option<Moved>, ClerkError>
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = Result<MembershipPage, ClerkError>>,
@@ -463,7 +533,7 @@ struct Movement {
     rows: u64,
     /// Offset → (first and last membership ID of the page).
     edges: Vec<(u64, String, String)>,
-    reason: Option<&'static str>,
+    reason: Option<Moved>,
 }
 
 impl Movement {
@@ -478,13 +548,13 @@ impl Movement {
         }
     }
 
-    fn moved(&mut self, reason: &'static str) {
+    fn moved(&mut self, reason: Moved) {
         self.reason.get_or_insert(reason);
     }
 
     fn see(&mut self, offset: u64, page: &MembershipPage) {
         if page.total_count != self.total {
-            self.moved("the total changed between pages");
+            self.moved(Moved::TotalChanged);
         }
         self.rows += page.data.len() as u64;
         // The first page is one read: only the later ones can show a creation after it.
@@ -495,7 +565,7 @@ impl Movement {
                 .iter()
                 .any(|m| m.created_at.is_some_and(|at| at >= since) && !self.own.contains(&m.id))
         {
-            self.moved(CREATED_MEANWHILE);
+            self.moved(Moved::CreatedMeanwhile);
         }
         if let (Some(first), Some(last)) = (page.data.first(), page.data.last()) {
             self.edges.push((offset, first.id.clone(), last.id.clone()));
@@ -503,13 +573,13 @@ impl Movement {
     }
 
     /// Why the listing cannot be trusted, or `None`.
-    fn finish(mut self) -> Option<&'static str> {
+    fn finish(mut self) -> Option<Moved> {
         if self.rows != self.total {
-            self.moved("the pages held another number of rows than the total");
+            self.moved(Moved::RowsMiscounted);
         }
         self.edges.sort();
         if self.edges.windows(2).any(|pair| pair[0].2 == pair[1].1) {
-            self.moved("two pages shared a membership");
+            self.moved(Moved::SharedRow);
         }
         self.reason
     }
@@ -589,7 +659,7 @@ async fn read_organization(
             |page| memberships.extend(page.data),
         )
         .await?;
-        let Some(reason) = moved else {
+        let Some(moved) = moved else {
             return Ok(Some(OrganizationRead {
                 memberships,
                 settled: true,
@@ -598,14 +668,14 @@ async fn read_organization(
         tracing::info!(
             organization = id,
             attempt,
-            reason,
+            reason = moved.as_str(),
             "the organization's memberships changed while they were read"
         );
         last = Some(OrganizationRead {
             memberships,
             settled: false,
         });
-        if reason == CREATED_MEANWHILE && attempt < ORGANIZATION_ATTEMPTS {
+        if moved == Moved::CreatedMeanwhile && attempt < ORGANIZATION_ATTEMPTS {
             // The creation may have come just before the read; past the clocks' margin, a
             // re-read tells.
             tokio::time::sleep(std::time::Duration::from_millis(2 * CLOCK_MARGIN_MS as u64)).await;
@@ -618,4 +688,41 @@ async fn read_organization(
         "the organization's memberships kept changing while they were read; no deletion or demotion is planned in it this run"
     );
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_page_instance_is_read_as_it_is() {
+        assert_eq!(
+            choose_listing(0, [Some(1)].into_iter()),
+            Some(ListingStrategy::Instance)
+        );
+    }
+
+    #[test]
+    fn known_counts_read_per_organization_when_their_pages_are_fewer() {
+        // 3 organizations of 600 members: 6 pages, against 9 instance pages left.
+        let counts = [Some(600), Some(600), Some(600)];
+        assert_eq!(
+            choose_listing(9, counts.into_iter()),
+            Some(ListingStrategy::PerOrganization)
+        );
+        // As many pages as the instance's: the instance listing (one consistent view).
+        assert_eq!(
+            choose_listing(6, counts.into_iter()),
+            Some(ListingStrategy::Instance)
+        );
+    }
+
+    #[test]
+    fn unknown_counts_are_looked_up_only_when_the_organizations_could_win() {
+        // One known page, two unknown (at least a page each) and one lookup: 4 < 10.
+        assert_eq!(choose_listing(10, [Some(10), None, None].into_iter()), None);
+        // 150 unknown organizations cost at least 150 pages and 2 lookups: not against 100.
+        let many = std::iter::repeat_n(None, 150);
+        assert_eq!(choose_listing(100, many), Some(ListingStrategy::Instance));
+    }
 }
