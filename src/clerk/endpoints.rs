@@ -1,8 +1,7 @@
 //! One function per Clerk endpoint membersync uses, named after the operation, taking and
-//! returning typed models. Each builds its request; [`Client`] sends it under the pacer with the
-//! retry policy.
+//! returning typed models. Each describes its request (`Request::get(…).page(…)`); [`Client`]
+//! sends it under the pacer with the retry policy.
 
-use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -18,19 +17,14 @@ impl Client {
         limit: u64,
     ) -> Result<MembershipPage, ClerkError> {
         let (mut page, served_at): (MembershipPage, _) = self
-            .send_dated(Request {
-                endpoint: "list_instance_memberships",
-                method: Method::GET,
-                segments: &["organization_memberships"],
-                query: vec![
-                    ("order_by", "+created_at".to_owned()),
-                    ("limit", limit.to_string()),
-                    ("offset", offset.to_string()),
-                ],
-                body: None,
-                own_limit: false,
-                context: format!("listing the instance's memberships (offset {offset})"),
-            })
+            .send_dated(
+                Request::get(
+                    "list_instance_memberships",
+                    &["organization_memberships"],
+                    format!("listing the instance's memberships (offset {offset})"),
+                )
+                .page(offset, limit),
+            )
             .await?;
         page.served_at = served_at;
         Ok(page)
@@ -45,22 +39,16 @@ impl Client {
         limit: u64,
         user_ids: &[&str],
     ) -> Result<MembershipPage, ClerkError> {
-        let mut query = vec![
-            ("order_by", "+created_at".to_owned()),
-            ("limit", limit.to_string()),
-            ("offset", offset.to_string()),
-        ];
-        query.extend(user_ids.iter().map(|id| ("user_id", (*id).to_owned())));
         let (mut page, served_at): (MembershipPage, _) = self
-            .send_dated(Request {
-                endpoint: "list_organization_memberships",
-                method: Method::GET,
-                segments: &["organizations", organization_id, "memberships"],
-                query,
-                body: None,
-                own_limit: false,
-                context: format!("listing the memberships of {organization_id}"),
-            })
+            .send_dated(
+                Request::get(
+                    "list_organization_memberships",
+                    &["organizations", organization_id, "memberships"],
+                    format!("listing the memberships of {organization_id}"),
+                )
+                .page(offset, limit)
+                .query_each("user_id", user_ids),
+            )
             .await?;
         page.served_at = served_at;
         Ok(page)
@@ -74,19 +62,16 @@ impl Client {
         role: &str,
         limit: u64,
     ) -> Result<MembershipPage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_organization_memberships",
-            method: Method::GET,
-            segments: &["organizations", organization_id, "memberships"],
-            query: vec![
-                ("order_by", "+created_at".to_owned()),
-                ("role", role.to_owned()),
-                ("limit", limit.to_string()),
-            ],
-            body: None,
-            own_limit: false,
-            context: format!("listing the {role} members of {organization_id}"),
-        })
+        self.send(
+            Request::get(
+                "list_organization_memberships",
+                &["organizations", organization_id, "memberships"],
+                format!("listing the {role} members of {organization_id}"),
+            )
+            .query("order_by", "+created_at")
+            .query("role", role)
+            .query("limit", limit),
+        )
         .await
     }
 
@@ -107,15 +92,12 @@ impl Client {
             body["private_metadata"] = Value::Object(metadata.clone());
         }
         let created: Membership = self
-            .send(Request {
-                endpoint: "create_membership",
-                method: Method::POST,
-                segments: &["organizations", organization_id, "memberships"],
-                query: Vec::new(),
-                body: Some(body),
-                own_limit: false,
-                context: format!("creating the membership of {user_id} in {organization_id}"),
-            })
+            .send(Request::post(
+                "create_membership",
+                &["organizations", organization_id, "memberships"],
+                body,
+                format!("creating the membership of {user_id} in {organization_id}"),
+            ))
             .await?;
         self.shared.own_writes.created(&created.id);
         Ok(created)
@@ -128,15 +110,12 @@ impl Client {
         user_id: &str,
         role: &str,
     ) -> Result<Membership, ClerkError> {
-        self.send(Request {
-            endpoint: "update_membership_role",
-            method: Method::PATCH,
-            segments: &["organizations", organization_id, "memberships", user_id],
-            query: Vec::new(),
-            body: Some(json!({ "role": role })),
-            own_limit: false,
-            context: format!("changing the role of {user_id} in {organization_id}"),
-        })
+        self.send(Request::patch(
+            "update_membership_role",
+            &["organizations", organization_id, "memberships", user_id],
+            json!({ "role": role }),
+            format!("changing the role of {user_id} in {organization_id}"),
+        ))
         .await
     }
 
@@ -146,15 +125,11 @@ impl Client {
         organization_id: &str,
         user_id: &str,
     ) -> Result<Membership, ClerkError> {
-        self.send(Request {
-            endpoint: "delete_membership",
-            method: Method::DELETE,
-            segments: &["organizations", organization_id, "memberships", user_id],
-            query: Vec::new(),
-            body: None,
-            own_limit: false,
-            context: format!("deleting the membership of {user_id} in {organization_id}"),
-        })
+        self.send(Request::delete(
+            "delete_membership",
+            &["organizations", organization_id, "memberships", user_id],
+            format!("deleting the membership of {user_id} in {organization_id}"),
+        ))
         .await
     }
 
@@ -165,61 +140,49 @@ impl Client {
         user_id: &str,
         patch: &Value,
     ) -> Result<Membership, ClerkError> {
-        self.send(Request {
-            endpoint: "merge_membership_metadata",
-            method: Method::PATCH,
-            segments: &[
-                "organizations",
-                organization_id,
-                "memberships",
-                user_id,
-                "metadata",
-            ],
-            query: Vec::new(),
-            body: Some(patch.clone()),
-            own_limit: false,
-            context: format!("merging the metadata of {user_id} in {organization_id}"),
-        })
+        let segments = [
+            "organizations",
+            organization_id,
+            "memberships",
+            user_id,
+            "metadata",
+        ];
+        self.send(Request::patch(
+            "merge_membership_metadata",
+            &segments,
+            patch.clone(),
+            format!("merging the metadata of {user_id} in {organization_id}"),
+        ))
         .await
     }
 
     /// `GET /users?email_address=…`: the users with any of these emails (at most 100).
     pub async fn list_users_by_email(&self, emails: &[&str]) -> Result<Vec<User>, ClerkError> {
-        let mut query: Vec<(&'static str, String)> = emails
-            .iter()
-            .map(|email| ("email_address", (*email).to_owned()))
-            .collect();
-        query.push(("limit", emails.len().clamp(1, FILTER_LIMIT).to_string()));
-        self.send(Request {
-            endpoint: "list_users",
-            method: Method::GET,
-            segments: &["users"],
-            query,
-            body: None,
-            own_limit: false,
-            context: format!("looking up {} email address(es)", emails.len()),
-        })
+        self.send(
+            Request::get(
+                "list_users",
+                &["users"],
+                format!("looking up {} email address(es)", emails.len()),
+            )
+            .query_each("email_address", emails)
+            .query("limit", emails.len().clamp(1, FILTER_LIMIT)),
+        )
         .await
     }
 
     /// `GET /organizations?organization_id=…`: these organizations (at most 100) with their
     /// member counts.
     pub async fn list_organizations(&self, ids: &[&str]) -> Result<OrganizationPage, ClerkError> {
-        let mut query: Vec<(&'static str, String)> = ids
-            .iter()
-            .map(|id| ("organization_id", (*id).to_owned()))
-            .collect();
-        query.push(("include_members_count", "true".to_owned()));
-        query.push(("limit", ids.len().clamp(1, FILTER_LIMIT).to_string()));
-        self.send(Request {
-            endpoint: "list_organizations",
-            method: Method::GET,
-            segments: &["organizations"],
-            query,
-            body: None,
-            own_limit: false,
-            context: format!("looking up {} organization(s)", ids.len()),
-        })
+        self.send(
+            Request::get(
+                "list_organizations",
+                &["organizations"],
+                format!("looking up {} organization(s)", ids.len()),
+            )
+            .query_each("organization_id", ids)
+            .query("include_members_count", true)
+            .query("limit", ids.len().clamp(1, FILTER_LIMIT)),
+        )
         .await
     }
 
@@ -229,34 +192,27 @@ impl Client {
         offset: u64,
         limit: u64,
     ) -> Result<OrganizationPage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_organizations",
-            method: Method::GET,
-            segments: &["organizations"],
-            query: vec![
-                ("order_by", "+created_at".to_owned()),
-                ("include_members_count", "true".to_owned()),
-                ("limit", limit.to_string()),
-                ("offset", offset.to_string()),
-            ],
-            body: None,
-            own_limit: false,
-            context: format!("listing the organizations (offset {offset})"),
-        })
+        self.send(
+            Request::get(
+                "list_organizations",
+                &["organizations"],
+                format!("listing the organizations (offset {offset})"),
+            )
+            .query("order_by", "+created_at")
+            .query("include_members_count", true)
+            .query("limit", limit)
+            .query("offset", offset),
+        )
         .await
     }
 
     /// `GET /role_sets/{key}`: the roles organizations with this role set allow.
     pub async fn get_role_set(&self, key: &str) -> Result<RoleSet, ClerkError> {
-        self.send(Request {
-            endpoint: "get_role_set",
-            method: Method::GET,
-            segments: &["role_sets", key],
-            query: Vec::new(),
-            body: None,
-            own_limit: false,
-            context: format!("reading the role set {key}"),
-        })
+        self.send(Request::get(
+            "get_role_set",
+            &["role_sets", key],
+            format!("reading the role set {key}"),
+        ))
         .await
     }
 
@@ -266,33 +222,27 @@ impl Client {
         offset: u64,
         limit: u64,
     ) -> Result<RolePage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_organization_roles",
-            method: Method::GET,
-            segments: &["organization_roles"],
-            query: vec![
-                ("order_by", "+created_at".to_owned()),
-                ("limit", limit.to_string()),
-                ("offset", offset.to_string()),
-            ],
-            body: None,
-            own_limit: false,
-            context: format!("listing the organization roles (offset {offset})"),
-        })
+        self.send(
+            Request::get(
+                "list_organization_roles",
+                &["organization_roles"],
+                format!("listing the organization roles (offset {offset})"),
+            )
+            .page(offset, limit),
+        )
         .await
     }
 
     /// `GET /organizations/{id_or_slug}` with its member count.
     pub async fn get_organization(&self, id_or_slug: &str) -> Result<Organization, ClerkError> {
-        self.send(Request {
-            endpoint: "get_organization",
-            method: Method::GET,
-            segments: &["organizations", id_or_slug],
-            query: vec![("include_members_count", "true".to_owned())],
-            body: None,
-            own_limit: false,
-            context: format!("looking up the organization {id_or_slug}"),
-        })
+        self.send(
+            Request::get(
+                "get_organization",
+                &["organizations", id_or_slug],
+                format!("looking up the organization {id_or_slug}"),
+            )
+            .query("include_members_count", true),
+        )
         .await
     }
 
@@ -303,20 +253,15 @@ impl Client {
         offset: u64,
         limit: u64,
     ) -> Result<InvitationPage, ClerkError> {
-        self.send(Request {
-            endpoint: "list_instance_invitations",
-            method: Method::GET,
-            segments: &["organization_invitations"],
-            query: vec![
-                ("status", "pending".to_owned()),
-                ("order_by", "+created_at".to_owned()),
-                ("limit", limit.to_string()),
-                ("offset", offset.to_string()),
-            ],
-            body: None,
-            own_limit: false,
-            context: format!("listing the instance's pending invitations (offset {offset})"),
-        })
+        self.send(
+            Request::get(
+                "list_instance_invitations",
+                &["organization_invitations"],
+                format!("listing the instance's pending invitations (offset {offset})"),
+            )
+            .query("status", "pending")
+            .page(offset, limit),
+        )
         .await
     }
 
@@ -329,24 +274,16 @@ impl Client {
         limit: u64,
         email: Option<&str>,
     ) -> Result<InvitationPage, ClerkError> {
-        let mut query = vec![
-            ("status", "pending".to_owned()),
-            ("order_by", "+created_at".to_owned()),
-            ("limit", limit.to_string()),
-            ("offset", offset.to_string()),
-        ];
-        if let Some(email) = email {
-            query.push(("email_address", email.to_owned()));
-        }
-        self.send(Request {
-            endpoint: "list_organization_invitations",
-            method: Method::GET,
-            segments: &["organizations", organization_id, "invitations"],
-            query,
-            body: None,
-            own_limit: false,
-            context: format!("listing the pending invitations of {organization_id}"),
-        })
+        self.send(
+            Request::get(
+                "list_organization_invitations",
+                &["organizations", organization_id, "invitations"],
+                format!("listing the pending invitations of {organization_id}"),
+            )
+            .query("status", "pending")
+            .page(offset, limit)
+            .query_each("email_address", email.as_slice()),
+        )
         .await
     }
 
@@ -357,15 +294,15 @@ impl Client {
         invitation: &Value,
     ) -> Result<Invitation, ClerkError> {
         let email = invitation["email_address"].as_str().unwrap_or_default();
-        self.send(Request {
-            endpoint: "create_invitation",
-            method: Method::POST,
-            segments: &["organizations", organization_id, "invitations"],
-            query: Vec::new(),
-            body: Some(invitation.clone()),
-            own_limit: true,
-            context: format!("inviting {email} to {organization_id}"),
-        })
+        self.send(
+            Request::post(
+                "create_invitation",
+                &["organizations", organization_id, "invitations"],
+                invitation.clone(),
+                format!("inviting {email} to {organization_id}"),
+            )
+            .own_limit(),
+        )
         .await
     }
 
@@ -375,15 +312,15 @@ impl Client {
         organization_id: &str,
         invitations: &[Value],
     ) -> Result<InvitationPage, ClerkError> {
-        self.send(Request {
-            endpoint: "create_invitations_bulk",
-            method: Method::POST,
-            segments: &["organizations", organization_id, "invitations", "bulk"],
-            query: Vec::new(),
-            body: Some(Value::Array(invitations.to_vec())),
-            own_limit: true,
-            context: format!("inviting {} people to {organization_id}", invitations.len()),
-        })
+        self.send(
+            Request::post(
+                "create_invitations_bulk",
+                &["organizations", organization_id, "invitations", "bulk"],
+                Value::Array(invitations.to_vec()),
+                format!("inviting {} people to {organization_id}", invitations.len()),
+            )
+            .own_limit(),
+        )
         .await
     }
 
@@ -393,21 +330,22 @@ impl Client {
         organization_id: &str,
         invitation_id: &str,
     ) -> Result<Invitation, ClerkError> {
-        self.send(Request {
-            endpoint: "revoke_invitation",
-            method: Method::POST,
-            segments: &[
-                "organizations",
-                organization_id,
-                "invitations",
-                invitation_id,
-                "revoke",
-            ],
-            query: Vec::new(),
-            body: Some(json!({})),
-            own_limit: true,
-            context: format!("revoking the invitation {invitation_id} in {organization_id}"),
-        })
+        let segments = [
+            "organizations",
+            organization_id,
+            "invitations",
+            invitation_id,
+            "revoke",
+        ];
+        self.send(
+            Request::post(
+                "revoke_invitation",
+                &segments,
+                json!({}),
+                format!("revoking the invitation {invitation_id} in {organization_id}"),
+            )
+            .own_limit(),
+        )
         .await
     }
 }

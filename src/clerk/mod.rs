@@ -11,6 +11,7 @@ pub mod models;
 mod organizations;
 mod pacing;
 mod read;
+mod request;
 mod secret;
 mod shared;
 mod stats;
@@ -24,7 +25,6 @@ use backon::{ExponentialBuilder, Retryable};
 use rand::Rng;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use url::Url;
 
 pub use error::{
@@ -39,6 +39,7 @@ pub use read::{
     ListingStrategy, LiveState, OrgLookup, read_memberships, read_own_listings, resolve_emails,
     resolve_organizations,
 };
+use request::Request;
 pub use secret::{SecretKey, SecretKeyError};
 pub use shared::{RetryBudget, Shared, Slugs};
 use stats::InFlight;
@@ -128,20 +129,6 @@ impl RequestStats {
         )
         .increment(1);
     }
-}
-
-/// A request to send: endpoint name (for metrics), method, path segments, query, body.
-struct Request<'a> {
-    endpoint: &'static str,
-    method: Method,
-    segments: &'a [&'a str],
-    query: Vec<(&'static str, String)>,
-    body: Option<Value>,
-    context: String,
-    /// The endpoint has its own limit at Clerk, besides the instance's (the invitation
-    /// endpoints: hourly): its 429 holds only this request, teaches the pacer nothing, and
-    /// one that asks for more than [`LONGEST_OWN_LIMIT_WAIT`] defers the request.
-    own_limit: bool,
 }
 
 /// An answer from Clerk, read whole.
