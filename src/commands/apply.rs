@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::apply::{Outcome as ChangeResult, Report};
+use crate::apply::{Outcome, Report};
 use crate::clerk::{Client, StatsSnapshot};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::desired::Selection;
@@ -16,7 +16,7 @@ use crate::plan::{
 use crate::sync::{Applied, Limits, Planned, guard_and_apply};
 
 use super::interrupt::Interrupt;
-use super::{CommandError, CommandResult, Exit, Outcome, prepare};
+use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
 /// What one apply run did: the summary log line and the metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub async fn run(args: &ApplyArgs) -> CommandResult {
     };
     let result = interrupted(result, &interrupt, &totals);
     if !args.dry_run {
-        finish("apply", exit_code(&result), started, &totals);
+        finish("apply", Exit::of(&result), started, &totals);
         if let Some(url) = &args.pushgateway
             && let Err(error) = crate::telemetry::push(url).await
         {
@@ -80,14 +80,6 @@ pub async fn run(args: &ApplyArgs) -> CommandResult {
         }
     }
     result
-}
-
-/// The exit status a result ends the process with.
-pub fn exit_code(result: &CommandResult) -> Exit {
-    match result {
-        Ok(outcome) => (*outcome).into(),
-        Err(error) => error.exit,
-    }
 }
 
 /// Records a finished run in the metrics and ends it with one structured summary line.
@@ -217,7 +209,7 @@ pub async fn apply_organization(
     totals.begin(&client);
     match crate::sync::plan_organization(&client, desired, id, slug).await {
         Ok(Some(planned)) => apply_planned(&client, planned, options, totals).await,
-        Ok(None) => Ok(Outcome::Done),
+        Ok(None) => Ok(Finished::Done),
         Err(error) => {
             totals.set_request_counts(&client);
             Err(error.into())
@@ -248,7 +240,7 @@ async fn apply_planned(
         super::unsettled_error(&planned.plan),
     ];
     match result {
-        Ok(outcome) => super::finish_with(outcome, found),
+        Ok(finished) => super::finish_with(finished, found),
         Err(error) => Err(found.into_iter().flatten().fold(error, CommandError::and)),
     }
 }
@@ -302,7 +294,7 @@ pub async fn run_plan(
     } else {
         progress_bar(total)
     };
-    let on_done = |_: &Change, _: &ChangeResult| {
+    let on_done = |_: &Change, _: &Outcome| {
         if let Some(bar) = &progress {
             bar.inc(1);
         }
@@ -354,7 +346,7 @@ pub async fn run_plan(
         if output != OutputFormat::Text {
             say(render_report(plan, &refusals, &[], options));
         }
-        return Ok(Outcome::Done);
+        return Ok(Finished::Done);
     }
     let outcomes = outcome_pairs(&report);
     totals.applied = report.count(OutcomeKind::Applied);
@@ -363,14 +355,14 @@ pub async fn run_plan(
     set_drift(
         plan.changes()
             .zip(&report.outcomes)
-            .filter(|(_, outcome)| !matches!(outcome, ChangeResult::Applied { .. }))
+            .filter(|(_, outcome)| !matches!(outcome, Outcome::Applied { .. }))
             .map(|(change, _)| change),
     );
     say(render_report(plan, &refusals, &outcomes, options));
     Ok(if report.is_success() {
-        Outcome::Done
+        Finished::Done
     } else {
-        Outcome::ChangesFailed
+        Finished::ChangesFailed
     })
 }
 

@@ -19,8 +19,8 @@ use crate::desired::DesiredState;
 use crate::webhook::queue::{Queue, Work};
 use crate::webhook::{Event, Replays, WebhookSecret, target};
 
-use super::apply::{ApplyOptions, Totals, apply_desired, apply_organization, exit_code, finish};
-use super::{CommandError, CommandResult, Exit, Outcome, prepare};
+use super::apply::{ApplyOptions, Totals, apply_desired, apply_organization, finish};
+use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
 /// Webhook reconciles run at once, at most.
 const WORKERS: usize = 4;
@@ -96,7 +96,7 @@ pub async fn run(args: &DaemonArgs) -> CommandResult {
     );
     server.stop().await;
     tracing::info!("daemon stopped");
-    Ok(Outcome::Done)
+    Ok(Finished::Done)
 }
 
 /// What the cycles and the webhook side share while the daemon runs.
@@ -119,7 +119,7 @@ impl Running<'_> {
                 let mut totals = Totals::default();
                 let result =
                     cycle(&self.args.files, self.options, &self.clients, &mut totals).await;
-                let exit = exit_code(&result);
+                let exit = Exit::of(&result);
                 if let Err(error) = &result {
                     super::report(error);
                 }
@@ -344,7 +344,7 @@ impl Worker {
         if let Err(error) = &result {
             super::report(error);
         }
-        finish("webhook", exit_code(&result), started, &totals);
+        finish("webhook", Exit::of(&result), started, &totals);
     }
 
     async fn organization(

@@ -10,7 +10,7 @@ use crate::desired::OrgRef;
 use crate::desired::export::{ExportMember, ExportOrganization, render};
 
 use super::interrupt::Interrupt;
-use super::{CommandError, CommandResult, Outcome, prepare};
+use super::{CommandError, CommandResult, Finished, prepare};
 
 pub async fn run(args: &ExportArgs) -> CommandResult {
     // `--org` values are checked (trimmed, not empty, no `/`) as the command line is parsed.
@@ -60,7 +60,7 @@ pub async fn run(args: &ExportArgs) -> CommandResult {
         }
         None => print!("{text}"),
     }
-    Ok(Outcome::Done)
+    Ok(Finished::Done)
 }
 
 /// Reads the named organizations (every one when none is named) and their memberships.

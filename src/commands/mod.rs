@@ -1,5 +1,6 @@
 //! One function per command: each takes its parsed arguments, does the work, prints its output
-//! on stdout, and returns an [`Outcome`] or a [`CommandError`], which [`run`] reports once.
+//! on stdout, and returns how it finished ([`Finished`]) or a [`CommandError`], which [`run`]
+//! reports once.
 
 mod apply;
 mod daemon;
@@ -37,6 +38,14 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// How a command's result ends the process.
+    pub(crate) fn of(result: &CommandResult) -> Exit {
+        match result {
+            Ok(finished) => (*finished).into(),
+            Err(error) => error.exit,
+        }
+    }
+
     /// The `result` label of metrics and logs.
     pub fn name(self) -> &'static str {
         match self {
@@ -51,7 +60,7 @@ impl Exit {
 
 /// What a command that finished says about its result, once its output is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Finished {
     /// In sync, or every change applied.
     Done,
     /// `--detailed-exitcode` and the plan is not empty.
@@ -60,12 +69,12 @@ pub(crate) enum Outcome {
     ChangesFailed,
 }
 
-impl From<Outcome> for Exit {
-    fn from(outcome: Outcome) -> Exit {
-        match outcome {
-            Outcome::Done => Exit::Success,
-            Outcome::Changes => Exit::Changes,
-            Outcome::ChangesFailed => Exit::Failure,
+impl From<Finished> for Exit {
+    fn from(finished: Finished) -> Exit {
+        match finished {
+            Finished::Done => Exit::Success,
+            Finished::Changes => Exit::Changes,
+            Finished::ChangesFailed => Exit::Failure,
         }
     }
 }
@@ -143,7 +152,7 @@ impl From<crate::clerk::ClerkError> for CommandError {
 }
 
 /// What a command returns.
-pub(crate) type CommandResult = Result<Outcome, CommandError>;
+pub(crate) type CommandResult = Result<Finished, CommandError>;
 
 /// Runs the command the user asked for, in a span carrying a run ID (on every log line),
 /// reports an error, and says how the process ends.
@@ -153,18 +162,11 @@ pub async fn run(cli: Cli) -> Exit {
         report_structured();
     }
     let span = tracing::info_span!("run", run_id = %new_run_id());
-    exit_of(dispatch(cli).instrument(span).await)
-}
-
-/// The exit status of a command's result, reporting its error if it has one.
-pub(crate) fn exit_of(result: CommandResult) -> Exit {
-    match result {
-        Ok(outcome) => outcome.into(),
-        Err(error) => {
-            report(&error);
-            error.exit
-        }
+    let result = dispatch(cli).instrument(span).await;
+    if let Err(error) = &result {
+        report(error);
     }
+    Exit::of(&result)
 }
 
 /// A short random ID that tells one run's log lines from another's.
@@ -185,7 +187,7 @@ async fn dispatch(cli: Cli) -> CommandResult {
         Command::Daemon(args) => daemon::run(&args).await,
         Command::Schema => {
             print!("{}", crate::desired::json_schema());
-            Ok(Outcome::Done)
+            Ok(Finished::Done)
         }
         Command::Completions(args) => {
             use clap::CommandFactory;
@@ -196,7 +198,7 @@ async fn dispatch(cli: Cli) -> CommandResult {
                 "membersync",
                 &mut std::io::stdout(),
             );
-            Ok(Outcome::Done)
+            Ok(Finished::Done)
         }
     }
 }
@@ -234,14 +236,14 @@ fn unsettled_error(plan: &crate::plan::Plan) -> Option<CommandError> {
     })
 }
 
-/// Joins the errors found after a command's output was printed: none is `Ok(outcome)`.
+/// Joins the errors found after a command's output was printed: none is `Ok(finished)`.
 fn finish_with(
-    outcome: Outcome,
+    finished: Finished,
     errors: impl IntoIterator<Item = Option<CommandError>>,
 ) -> CommandResult {
     match errors.into_iter().flatten().reduce(CommandError::and) {
         Some(error) => Err(error),
-        None => Ok(outcome),
+        None => Ok(finished),
     }
 }
 

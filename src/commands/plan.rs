@@ -8,7 +8,7 @@ use crate::plan::saved::{FileDigest, Instance, PlanFile};
 use crate::plan::{self, Plan, Private, Refusal, Stage};
 use crate::sync::Planned;
 
-use super::{CommandError, CommandResult, Outcome, prepare};
+use super::{CommandError, CommandResult, Finished, prepare};
 
 pub async fn run(command: &PlanCommand) -> CommandResult {
     run_with(&command.api, &command.common).await
@@ -46,12 +46,12 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
             planned.plan.rejected.len()
         ))
     });
-    let outcome = if args.detailed_exitcode && !planned.plan.is_empty() {
-        Outcome::Changes
+    let finished = if args.detailed_exitcode && !planned.plan.is_empty() {
+        Finished::Changes
     } else {
-        Outcome::Done
+        Finished::Done
     };
-    super::finish_with(outcome, [super::unsettled_error(&planned.plan), rejected])
+    super::finish_with(finished, [super::unsettled_error(&planned.plan), rejected])
 }
 
 /// Prints the plan on stdout, with what the safety limits would say (or why a saved plan is

@@ -11,7 +11,7 @@ use crate::plan::{self, Limit, Private, Refusal};
 
 use super::apply::{ApplyOptions, Totals, run_plan};
 use super::interrupt::Interrupt;
-use super::{CommandError, CommandResult, Exit, Outcome, prepare};
+use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
 pub async fn run(
     args: &ApplyArgs,
@@ -58,9 +58,9 @@ pub async fn run(
         let refusals = plan::refusals(&file.plan, args.common.max_deletes);
         super::plan::print_plan(&file.plan, &refusals, args.common.output, private(args));
         return Ok(if args.common.detailed_exitcode && !file.plan.is_empty() {
-            Outcome::Changes
+            Finished::Changes
         } else {
-            Outcome::Done
+            Finished::Done
         });
     }
     let options: ApplyOptions = args.into();

@@ -5,7 +5,7 @@ use crate::clerk::SecretKey;
 use crate::cli::SimulateArgs;
 use crate::simulator::{SimOptions, SimState, Simulator};
 
-use super::{CommandError, CommandResult, Outcome};
+use super::{CommandError, CommandResult, Finished};
 
 /// The key the simulator accepts when no key is configured (it guards nothing real).
 pub const SIMULATOR_KEY: &str = "sk_test_simulator";
@@ -76,7 +76,7 @@ pub async fn run(args: &SimulateArgs) -> CommandResult {
         })?;
         super::report_info(format_args!("Saved the final state to {}.", path.display()));
     }
-    Ok(Outcome::Done)
+    Ok(Finished::Done)
 }
 
 /// Reads a simulator state file.

@@ -3,7 +3,7 @@
 use crate::cli::FileArgs;
 use crate::desired;
 
-use super::{CommandResult, Outcome};
+use super::{CommandResult, Finished};
 
 pub fn run(args: &FileArgs) -> CommandResult {
     match desired::load(&args.files) {
@@ -36,7 +36,7 @@ pub fn run(args: &FileArgs) -> CommandResult {
                 state.member_count(),
                 plural(state.member_count(), "member", "members"),
             );
-            Ok(Outcome::Done)
+            Ok(Finished::Done)
         }
         Err(error) => Err(super::prepare::unloaded(error)),
     }
