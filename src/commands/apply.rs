@@ -259,6 +259,16 @@ pub struct ApplyOptions {
     pub private: Private,
 }
 
+impl ApplyOptions {
+    /// Prints `text` on stdout, unless quiet: the daemon prints nothing there, its log lines
+    /// are the record.
+    fn say(&self, text: String) {
+        if !self.quiet {
+            print!("{text}");
+        }
+    }
+}
+
 impl From<&ApplyArgs> for ApplyOptions {
     fn from(args: &ApplyArgs) -> ApplyOptions {
         ApplyOptions {
@@ -279,20 +289,12 @@ pub async fn run_plan(
     options: ApplyOptions,
     totals: &mut Totals,
 ) -> CommandResult {
-    let output = options.output;
-    // The daemon prints nothing on stdout: its log lines are the record.
-    let say = |text: String| {
-        if !options.quiet {
-            print!("{text}");
-        }
-    };
     totals.planned = plan.changes().count();
     set_drift(plan.changes());
-    let total = plan.changes().count() as u64;
     let progress = if options.quiet || plan.is_empty() {
         None
     } else {
-        progress_bar(total)
+        progress_bar(totals.planned as u64)
     };
     let on_done = |_: &Change, _: &Outcome| {
         if let Some(bar) = &progress {
@@ -300,8 +302,8 @@ pub async fn run_plan(
         }
     };
     let before = |_: &[plan::Refusal]| {
-        if output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
-            say(plan::render(
+        if options.output == OutputFormat::Text && (options.show_plan || plan.is_empty()) {
+            options.say(plan::render(
                 Format::Text,
                 plan,
                 &[],
@@ -309,46 +311,61 @@ pub async fn run_plan(
                 options.private,
             ));
         }
-        if output == OutputFormat::Text && options.show_plan && !plan.is_empty() {
-            say("\n".to_owned());
+        if options.output == OutputFormat::Text && options.show_plan && !plan.is_empty() {
+            options.say("\n".to_owned());
         }
     };
     let limits = Limits {
         max_deletes: options.max_deletes,
         force: options.force,
     };
-    let (refusals, report) = match guard_and_apply(client, plan, limits, before, &on_done).await {
-        Applied::Refused(refusals) => {
-            crate::telemetry::clear_progress();
-            say(plan::render(
-                output.into(),
-                plan,
-                &refusals,
-                Stage::Refused,
-                options.private,
-            ));
-            return Err(CommandError {
-                exit: Exit::Refused,
-                // The daemon has logged each refusal.
-                errors: if options.quiet {
-                    Vec::new()
-                } else {
-                    vec!["the plan was refused by a safety limit; nothing was written (--force overrides, after review)".to_owned()]
-                },
-                summary: None,
-            });
-        }
-        Applied::Ran { overridden, report } => (overridden, report),
-    };
+    let applied = guard_and_apply(client, plan, limits, before, &on_done).await;
     crate::telemetry::clear_progress();
+    match applied {
+        Applied::Refused(refusals) => Err(refused(plan, &refusals, options)),
+        Applied::Ran { overridden, report } => {
+            Ok(report_ran(plan, &overridden, &report, options, totals))
+        }
+    }
+}
+
+/// Prints the plan a safety limit refused, with why; the run ends with exit 3.
+fn refused(plan: &Plan, refusals: &[plan::Refusal], options: ApplyOptions) -> CommandError {
+    options.say(plan::render(
+        options.output.into(),
+        plan,
+        refusals,
+        Stage::Refused,
+        options.private,
+    ));
+    CommandError {
+        exit: Exit::Refused,
+        // The daemon has logged each refusal.
+        errors: if options.quiet {
+            Vec::new()
+        } else {
+            vec!["the plan was refused by a safety limit; nothing was written (--force overrides, after review)".to_owned()]
+        },
+        summary: None,
+    }
+}
+
+/// Counts and prints what the run did (the limits `overridden` with `--force` too).
+fn report_ran(
+    plan: &Plan,
+    overridden: &[plan::Refusal],
+    report: &Report,
+    options: ApplyOptions,
+    totals: &mut Totals,
+) -> Finished {
     if plan.is_empty() {
         // The text plan said it all already.
-        if output != OutputFormat::Text {
-            say(render_report(plan, &refusals, &[], options));
+        if options.output != OutputFormat::Text {
+            options.say(render_report(plan, overridden, &[], options));
         }
-        return Ok(Finished::Done);
+        return Finished::Done;
     }
-    let outcomes = outcome_pairs(&report);
+    let outcomes = outcome_pairs(report);
     totals.applied = report.count(OutcomeKind::Applied);
     totals.failed = report.count(OutcomeKind::Failed);
     totals.skipped = report.count(OutcomeKind::Skipped);
@@ -358,12 +375,12 @@ pub async fn run_plan(
             .filter(|(_, outcome)| !matches!(outcome, Outcome::Applied { .. }))
             .map(|(change, _)| change),
     );
-    say(render_report(plan, &refusals, &outcomes, options));
-    Ok(if report.is_success() {
+    options.say(render_report(plan, overridden, &outcomes, options));
+    if report.is_success() {
         Finished::Done
     } else {
         Finished::ChangesFailed
-    })
+    }
 }
 
 /// What an apply did, in the output asked for.
