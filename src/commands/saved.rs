@@ -19,40 +19,14 @@ pub async fn run(
     interrupt: &mut Interrupt,
     totals: &mut Totals,
 ) -> CommandResult {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        CommandError::invalid(format!(
-            "cannot read the plan file {}: {error}",
-            path.display()
-        ))
-    })?;
-    let file = PlanFile::parse(&text)
-        .map_err(|error| CommandError::invalid(format!("{}: {error}", path.display())))?;
+    let file = read_plan_file(path)?;
     let client = prepare::client_with_shutdown(&args.api, Some(interrupt.flag()))?;
     interrupt.watch(&client);
     totals.begin(&client);
     if !file.plan.selected.is_empty() {
         tracing::info!(organizations = %file.plan.selected.join(", "), "the saved plan covers only the organizations selected with --org");
     }
-    if let Some(refused) = other_instance(&file, &client, path) {
-        return Err(refuse(&file, args, vec![refused], Vec::new()));
-    }
-    let (observed, invitations) = match read(&client, &file).await {
-        Ok(read) => read,
-        Err(error) => {
-            totals.set_request_counts(&client);
-            return Err(error.into());
-        }
-    };
-    let drifted = file.drifted(&observed, &invitations);
-    if !drifted.is_empty() {
-        let reason = format!(
-            "refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
-            path.display(),
-            drifted.len(),
-            file.created_at
-        );
-        return Err(refuse(&file, args, vec![reason], drift_errors(&drifted)));
-    }
+    check_unmoved(&file, args, &client, path, totals).await?;
     tracing::info!(plan = %path.display(), created_at = %file.created_at, "the saved plan matches the live state");
     if args.dry_run {
         let refusals = plan::refusals(&file.plan, args.common.max_deletes);
@@ -67,6 +41,50 @@ pub async fn run(
     let result = run_plan(&client, &file.plan, options, totals).await;
     totals.set_request_counts(&client);
     result
+}
+
+/// Reads and checks a plan file (exit 2 when it cannot be read or is not a saved plan).
+fn read_plan_file(path: &Path) -> Result<PlanFile, CommandError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CommandError::invalid(format!(
+            "cannot read the plan file {}: {error}",
+            path.display()
+        ))
+    })?;
+    PlanFile::parse(&text)
+        .map_err(|error| CommandError::invalid(format!("{}: {error}", path.display())))
+}
+
+/// Checks that the saved plan was made against this instance and that nothing it touches
+/// moved since: otherwise it is printed with why it is refused (exit 3).
+async fn check_unmoved(
+    file: &PlanFile,
+    args: &ApplyArgs,
+    client: &Client,
+    path: &Path,
+    totals: &mut Totals,
+) -> Result<(), CommandError> {
+    if let Some(refused) = other_instance(file, client, path) {
+        return Err(refuse(file, args, vec![refused], Vec::new()));
+    }
+    let (observed, invitations) = match read(client, file).await {
+        Ok(read) => read,
+        Err(error) => {
+            totals.set_request_counts(client);
+            return Err(error.into());
+        }
+    };
+    let drifted = file.drifted(&observed, &invitations);
+    if drifted.is_empty() {
+        return Ok(());
+    }
+    let reason = format!(
+        "refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
+        path.display(),
+        drifted.len(),
+        file.created_at
+    );
+    Err(refuse(file, args, vec![reason], drift_errors(&drifted)))
 }
 
 fn private(args: &ApplyArgs) -> Private {
