@@ -1,8 +1,9 @@
-//! The daemon's machinery: the interval loop with jitter, the health, metrics and webhook
-//! server (its limits: [`server`]), and graceful shutdown. What one cycle does is given by the caller (`commands::daemon`).
+//! The daemon's machinery: the interval loop with jitter, the health, metrics and webhook server
+//! (its limits: `server`), and graceful shutdown. What one cycle does is given by the caller
+//! (`commands::daemon`).
 //!
-//! On SIGTERM or SIGINT the shutdown flag is set: the client starts no new request, the
-//! requests in flight finish, the cycle ends (within [`GRACE`]), and the loop returns.
+//! On SIGTERM or SIGINT the shutdown flag is set: the client starts no new request, the requests in
+//! flight finish, the cycle ends (within `GRACE`), and the loop returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,7 +63,7 @@ struct Served {
 }
 
 /// Serves `/healthz`, `/readyz` and `/metrics` on `listen`, and `POST /webhooks/clerk` when
-/// given an intake, within `limits` (see [`server`]).
+/// given an intake, within `limits` (see `daemon::server`).
 pub async fn serve(
     listen: SocketAddr,
     health: Arc<Health>,

@@ -1,7 +1,7 @@
 //! Logs and metrics. Logs: tracing to stderr (never stdout), as text or JSON, filtered by
 //! RUST_LOG. Metrics: the `metrics` facade with a Prometheus recorder, served by the daemon on
 //! `/metrics` and pushed by one-shot runs to a Pushgateway. Every series is named
-//! `membersync_…`; [`describe`] documents each one.
+//! `membersync_…`; `describe` documents each one.
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};

@@ -1,15 +1,13 @@
-//! The executor: runs a [`Plan`] against Clerk. The only module that writes.
+//! The executor: runs a [`Plan`](crate::plan::Plan) against Clerk. The only module that writes.
 //!
 //! Organizations run concurrently (the client's pacer bounds what is in flight); within one
-//! organization the phases run in order — creates and promotions, then demotions, then
-//! deletions — and the changes of one phase run concurrently. A change that would take away
-//! an organization's last admin because an earlier change of that organization failed is
-//! skipped rather than sent.
+//! organization the phases run in order — creates and promotions, then demotions, then deletions —
+//! and the changes of one phase run concurrently. A change that would take away an organization's
+//! last admin because an earlier change of that organization failed is skipped rather than sent.
 //!
-//! Every outcome is idempotent, so retries, races and a crash midway converge on the next
-//! run: a create that meets `already_a_member_in_organization` converges the existing
-//! membership; a delete that meets 404 is done already; an update that meets 404 creates the
-//! membership as declared.
+//! Every outcome is idempotent, so retries, races and a crash midway converge on the next run: a
+//! create that meets `already_a_member_in_organization` converges the existing membership; a delete
+//! that meets 404 is done already; an update that meets 404 creates the membership as declared.
 
 mod admins;
 mod invitations;

@@ -224,7 +224,7 @@ pub async fn resolve_emails(
 
 /// Lists the memberships of the organizations in `managed` (by ID; values are member counts
 /// when already known, from a slug lookup). Chooses the listing that needs fewer requests
-/// ([`choose_listing`]). Returns the live state, and the IDs that turned out not to exist.
+/// (`choose_listing`). Returns the live state, and the IDs that turned out not to exist.
 pub async fn read_memberships(
     client: &Client,
     managed: &HashMap<String, Option<u64>>,

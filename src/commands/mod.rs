@@ -1,6 +1,6 @@
-//! One function per command: each takes its parsed arguments, does the work, prints its output
-//! on stdout, and returns how it finished ([`Finished`]) or a [`CommandError`], which [`run`]
-//! reports once.
+//! One function per command: each takes its parsed arguments, does the work, prints its output on
+//! stdout, and returns how it finished (`Finished`) or a `CommandError`, which
+//! [`run`](crate::commands::run) reports once.
 
 mod apply;
 mod daemon;

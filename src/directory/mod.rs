@@ -1,12 +1,14 @@
-//! Company directories: the people of a group, read from Google Workspace (Admin SDK
-//! Directory API), Okta (management API) or Microsoft Entra ID (Microsoft Graph).
+//! Company directories: the people of a group, read from Google Workspace (Admin SDK Directory
+//! API), Okta (management API) or Microsoft Entra ID (Microsoft Graph).
 //!
-//! An IO module beside `clerk/`: the desired state and the planner never import it. Each
-//! configured [`Directory`] gets a [`DirectoryClient`] with its own rate limiter, retry budget
-//! and cached access token; [`DirectoryClient::read_group`] pages through a group with the
-//! provider's documented paging and returns its active users by primary email
-//! ([`Members`]). Credentials come from files or environment variables only and never appear
-//! in errors, logs or Debug output. See `docs/directories.md` for what each provider needs.
+//! An IO module beside `clerk/`: the desired state and the planner never import it. Each configured
+//! [`Directory`](crate::directory::Directory) gets a
+//! [`DirectoryClient`](crate::directory::DirectoryClient) with its own rate limiter, retry budget
+//! and cached access token; [`read_group`](crate::directory::DirectoryClient::read_group) pages
+//! through a group with the provider's documented paging and returns its active users by primary
+//! email ([`Members`](crate::directory::Members)). Credentials come from files or environment
+//! variables only and never appear in errors, logs or Debug output. See `docs/directories.md` for
+//! what each provider needs.
 
 mod config;
 mod entra;
