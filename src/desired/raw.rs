@@ -254,7 +254,7 @@ impl<'de> Deserialize<'de> for RawMember {
             }
 
             fn visit_str<E: de::Error>(self, role: &str) -> Result<RawMember, E> {
-                Ok(RawMember::Role(super::intern(role)))
+                Ok(RawMember::Role(super::names::intern(role)))
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMember, A::Error> {

@@ -1,16 +1,22 @@
-//! Reading live state: organizations named by the file, users named by email, and the
-//! memberships of the managed organizations — in as few requests as the API allows.
+//! Reading live state: the memberships of the managed organizations, through the instance's
+//! listing or each organization's own, whichever needs fewer requests (`choose_listing`), each
+//! listing read until it holds still (`listing`); and the organizations and users the files
+//! name (`lookup`).
 
-use std::collections::{HashMap, HashSet};
+mod listing;
+mod lookup;
+
+use std::collections::HashMap;
 
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{
-    ClerkError, Client, FILTER_LIMIT, Membership, MembershipPage, Organization, PAGE_LIMIT, User,
-};
-use crate::desired::OrgRef;
+use super::{ClerkError, Client, FILTER_LIMIT, Membership, MembershipPage, PAGE_LIMIT};
 use crate::desired::Role;
 use crate::plan::Observed;
+pub(super) use listing::pages;
+use listing::{CLOCK_MARGIN_MS, Moved, read_listing};
+pub(super) use lookup::lookup_ids;
+pub use lookup::{OrgLookup, resolve_emails, resolve_organizations};
 
 /// Memberships by organization as pages arrive: only managed organizations are kept, each
 /// membership reduced to what the planner needs.
@@ -67,15 +73,6 @@ impl From<Membership> for Observed {
     }
 }
 
-/// The organizations the file names, as found in Clerk.
-#[derive(Debug, Default)]
-pub struct OrgLookup {
-    /// Found organizations by the reference the file uses.
-    pub found: HashMap<OrgRef, Organization>,
-    /// References that name no organization.
-    pub missing: Vec<OrgRef>,
-}
-
 /// How the memberships were listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListingStrategy {
@@ -111,115 +108,6 @@ impl LiveState {
         self.unsettled = read.unsettled;
         missing.extend(read.gone);
     }
-}
-
-pub(super) fn pages(count: u64) -> u64 {
-    count.div_ceil(PAGE_LIMIT)
-}
-
-/// Looks up slugs one by one (`GET /organizations/{slug}`) and, when `ids_too`, IDs in
-/// batches of 100 (`GET /organizations?organization_id=…`). A 404 marks the reference missing.
-pub async fn resolve_organizations(
-    client: &Client,
-    refs: &[OrgRef],
-    ids_too: bool,
-) -> Result<OrgLookup, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let slugs: Vec<&OrgRef> = refs
-        .iter()
-        .filter(|r| matches!(r, OrgRef::Slug(_)))
-        .collect();
-    let mut lookup = OrgLookup::default();
-    let found: Vec<(OrgRef, Option<Organization>)> = stream::iter(slugs)
-        .map(|reference| async move {
-            match client.get_organization(reference.as_str()).await {
-                Ok(organization) => Ok((reference.clone(), Some(organization))),
-                Err(error) if error.status() == Some(404) => Ok((reference.clone(), None)),
-                Err(error) => Err(error),
-            }
-        })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    for (reference, organization) in found {
-        // Learnt for the daemon, which matches webhook events to slugs through it.
-        let slugs = &client.shared.slugs;
-        slugs.learn(
-            reference.as_str(),
-            organization.as_ref().map(|o| o.id.as_str()),
-        );
-        match organization {
-            Some(organization) => {
-                lookup.found.insert(reference, organization);
-            }
-            None => lookup.missing.push(reference),
-        }
-    }
-    if ids_too {
-        let ids: Vec<&str> = refs
-            .iter()
-            .filter(|r| matches!(r, OrgRef::Id(_)))
-            .map(OrgRef::as_str)
-            .collect();
-        let organizations = lookup_ids(client, &ids).await?;
-        for id in ids {
-            match organizations.get(id) {
-                Some(organization) => {
-                    lookup
-                        .found
-                        .insert(OrgRef::Id(id.to_owned()), organization.clone());
-                }
-                None => lookup.missing.push(OrgRef::Id(id.to_owned())),
-            }
-        }
-    }
-    lookup.missing.sort();
-    Ok(lookup)
-}
-
-/// Organizations by ID, in batches of 100.
-pub(super) async fn lookup_ids(
-    client: &Client,
-    ids: &[&str],
-) -> Result<HashMap<String, Organization>, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let batches: Vec<Vec<Organization>> = stream::iter(ids.chunks(FILTER_LIMIT))
-        .map(|chunk| async move { client.list_organizations(chunk).await.map(|page| page.data) })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    Ok(batches
-        .into_iter()
-        .flatten()
-        .map(|org| (org.id.clone(), org))
-        .collect())
-}
-
-/// Resolves emails (lower-cased) to users, 100 per request; emails with no user are absent.
-pub async fn resolve_emails(
-    client: &Client,
-    emails: &[String],
-) -> Result<HashMap<String, User>, ClerkError> {
-    let concurrency = client.config().concurrency as usize;
-    let wanted: HashSet<&str> = emails.iter().map(String::as_str).collect();
-    let batches: Vec<Vec<User>> = stream::iter(emails.chunks(FILTER_LIMIT))
-        .map(|chunk| async move {
-            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            client.list_users_by_email(&chunk).await
-        })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    let mut users = HashMap::new();
-    for user in batches.into_iter().flatten() {
-        for address in &user.email_addresses {
-            let email = address.email_address.to_lowercase();
-            if wanted.contains(email.as_str()) {
-                users.insert(email, user.clone());
-            }
-        }
-    }
-    Ok(users)
 }
 
 /// Lists the memberships of the organizations in `managed` (by ID; values are member counts
@@ -407,38 +295,6 @@ pub async fn read_own_listings(
     Ok((state, missing))
 }
 
-/// How long before the first page was served (by its `Date` header, in whole seconds) a
-/// membership may have been created and still count as created while the listing was read:
-/// Clerk's servers' clocks may differ a little.
-const CLOCK_MARGIN_MS: i64 = 1_000;
-
-/// Why a listing that was read cannot be trusted: rows moved under its offsets while it was
-/// read, so it may have skipped some.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Moved {
-    /// The total changed between pages.
-    TotalChanged,
-    /// A membership was created since the listing began (or just before: the clocks have
-    /// whole seconds), told apart so that a re-read can wait until that doubt has passed.
-    CreatedMeanwhile,
-    /// The pages held another number of rows than the total.
-    RowsMiscounted,
-    /// Two pages shared a membership.
-    SharedRow,
-}
-
-impl Moved {
-    /// As the logs say it.
-    fn as_str(self) -> &'static str {
-        match self {
-            Moved::TotalChanged => "the total changed between pages",
-            Moved::CreatedMeanwhile => "a membership was created while the listing was read",
-            Moved::RowsMiscounted => "the pages held another number of rows than the total",
-            Moved::SharedRow => "two pages shared a membership",
-        }
-    }
-}
-
 /// Reads of one organization's own listing before its memberships count as unsettled.
 const ORGANIZATION_ATTEMPTS: usize = 3;
 
@@ -471,118 +327,6 @@ async fn list_instance(
         );
     }
     Ok((collected.finish(), moved))
-}
-
-/// Reads the pages of an offset-paged membership listing after `first` (its first page): the
-/// middle pages concurrently, then the last page. Every page, `first` included, goes to
-/// `keep`. Returns why the listing cannot be trusted, or `None` when it held still.
-///
-/// Read last, the last page shows whatever was created or deleted while the others were read:
-/// a deletion lowers its total, a creation appears in it with a recent `created_at`.
-async fn read_listing<F, Fut>(
-    client: &Client,
-    first: MembershipPage,
-    fetch: F,
-    mut keep: impl FnMut(MembershipPage),
-) -> Result<Option<Moved>, ClerkError>
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = Result<MembershipPage, ClerkError>>,
-{
-    let concurrency = client.config().concurrency as usize;
-    let mut movement = Movement::new(&first, client.shared.own_writes.recently_created());
-    let last_page = pages(first.total_count).saturating_sub(1);
-    movement.see(0, &first);
-    keep(first);
-    let middle: Vec<u64> = (1..last_page).map(|page| page * PAGE_LIMIT).collect();
-    let mut pages_stream = stream::iter(middle)
-        .map(|offset| {
-            let page = fetch(offset);
-            async move { page.await.map(|page| (offset, page)) }
-        })
-        .buffer_unordered(concurrency);
-    while let Some(page) = pages_stream.next().await {
-        let (offset, page) = page?;
-        movement.see(offset, &page);
-        keep(page);
-    }
-    drop(pages_stream);
-    if last_page > 0 {
-        let offset = last_page * PAGE_LIMIT;
-        let page = fetch(offset).await?;
-        movement.see(offset, &page);
-        keep(page);
-    }
-    Ok(movement.finish())
-}
-
-/// What the pages of one offset-paged listing reveal about changes made while it was read.
-///
-/// Offset paging shifts when rows are deleted or created in front of an offset: a page read
-/// after a deletion starts one row later, and the row in between is never seen. Such a gap
-/// shows as a total that differs between pages, a row count that differs from the total, two
-/// pages that share a row, or (when a creation made up for the deletion) a membership created
-/// after the listing began.
-struct Movement {
-    total: u64,
-    /// Memberships created at or after this (Unix ms) were created during the listing.
-    created_since: Option<i64>,
-    /// Memberships this process created just before the listing began (no write of its own
-    /// runs while a listing is read): not created during it.
-    own: HashSet<String>,
-    rows: u64,
-    /// Offset → (first and last membership ID of the page).
-    edges: Vec<(u64, String, String)>,
-    reason: Option<Moved>,
-}
-
-impl Movement {
-    fn new(first: &MembershipPage, own: HashSet<String>) -> Movement {
-        Movement {
-            total: first.total_count,
-            created_since: first.served_at.map(|at| at - CLOCK_MARGIN_MS),
-            own,
-            rows: 0,
-            edges: Vec::new(),
-            reason: None,
-        }
-    }
-
-    fn moved(&mut self, reason: Moved) {
-        self.reason.get_or_insert(reason);
-    }
-
-    fn see(&mut self, offset: u64, page: &MembershipPage) {
-        if page.total_count != self.total {
-            self.moved(Moved::TotalChanged);
-        }
-        self.rows += page.data.len() as u64;
-        // The first page is one read: only the later ones can show a creation after it.
-        if offset > 0
-            && let Some(since) = self.created_since
-            && page
-                .data
-                .iter()
-                .any(|m| m.created_at.is_some_and(|at| at >= since) && !self.own.contains(&m.id))
-        {
-            self.moved(Moved::CreatedMeanwhile);
-        }
-        if let (Some(first), Some(last)) = (page.data.first(), page.data.last()) {
-            self.edges.push((offset, first.id.clone(), last.id.clone()));
-        }
-    }
-
-    /// Why the listing cannot be trusted, or `None`.
-    fn finish(mut self) -> Option<Moved> {
-        if self.rows != self.total {
-            self.moved(Moved::RowsMiscounted);
-        }
-        self.edges.sort();
-        if self.edges.windows(2).any(|pair| pair[0].2 == pair[1].1) {
-            self.moved(Moved::SharedRow);
-        }
-        self.reason
-    }
 }
 
 /// One organization's memberships as its own listing showed them.
