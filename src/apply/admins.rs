@@ -7,7 +7,7 @@
 //! the write that would remove the last admin (`organization_minimum_permissions_needed`),
 //! and that change fails with Clerk's message.
 
-use super::Outcome;
+use super::{ChangeError, Outcome};
 use crate::clerk::{Client, PAGE_LIMIT};
 use crate::desired::Role;
 use crate::plan::{Action, Change, OrganizationPlan};
@@ -36,11 +36,11 @@ pub async fn confirm(
                 Some(reason) => Outcome::Skipped {
                     reason: reason.to_owned(),
                 },
-                None => Outcome::Failed {
-                    error: format!(
-                        "not sent: cannot confirm that {organization_id} keeps an org:admin: {error}"
-                    ),
-                },
+                None => ChangeError::AdminsUnconfirmed {
+                    organization_id: organization_id.to_owned(),
+                    error,
+                }
+                .into(),
             });
         }
     };
@@ -62,9 +62,7 @@ pub async fn confirm(
         removals = removals.len(),
         "the organization's admins changed since the plan was made: no admin would remain; its admin removals are not sent"
     );
-    Err(Outcome::Failed {
-        error: ADMINS_CHANGED.to_owned(),
-    })
+    Err(ChangeError::AdminsChanged.into())
 }
 
 /// Whether a change takes an admin away (a demotion, or deleting an admin).

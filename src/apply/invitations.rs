@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
-use super::{Outcome, is_not_found, parts};
+use super::{ChangeError, Outcome, is_not_found, parts};
 use crate::clerk::{ClerkError, Client, NOT_SENT_DEFERRED, pending_invitations};
 use crate::plan::{Change, ObservedInvitation, OrganizationPlan, invitation_in_sync};
 
@@ -105,7 +105,7 @@ async fn bulk(
             return all(deferred_outcome());
         }
         Err(error) if !matches!(error.status(), Some(400..=499)) || client.is_stopped() => {
-            return all(Outcome::failed(&error));
+            return all(Outcome::failed(error));
         }
         Err(error) => error,
     };
@@ -114,7 +114,7 @@ async fn bulk(
     tracing::warn!(organization = %id, %error, "Clerk refused a bulk invitation request; sending its invitations one by one");
     let pending = match pending_invitations(client, id, None).await {
         Ok(pending) => pending,
-        Err(error) => return all(Outcome::failed(&error)),
+        Err(error) => return all(Outcome::failed(error)),
     };
     let mut outcomes = Vec::with_capacity(batch.len());
     for (index, body) in batch {
@@ -154,19 +154,14 @@ async fn single(
                 Ok(pending) if invited_as_declared(change, &pending) => {
                     Outcome::applied_with("already invited as declared")
                 }
-                Ok(_) => Outcome::Failed {
-                    error: format!(
-                        "{}: a pending invitation with another role or metadata exists; the next run revokes it and invites again",
-                        error
-                    ),
-                },
-                Err(error) => Outcome::failed(&error),
+                Ok(_) => ChangeError::OtherInvitationPending(error).into(),
+                Err(error) => Outcome::failed(error),
             }
         }
         Err(error) if error.has_code("already_a_member_in_organization") => Outcome::applied_with(
             "already a member (they signed up); the next run manages the membership",
         ),
-        Err(error) => Outcome::failed(&error),
+        Err(error) => Outcome::failed(error),
     }
 }
 
@@ -174,9 +169,7 @@ async fn single(
 pub(super) async fn revoke(client: &Client, change: &Change) -> Outcome {
     let organization = change.organization_id.as_str();
     let Some(invitation) = change.invitation_id.as_deref() else {
-        return Outcome::Failed {
-            error: "the plan names no invitation to revoke".to_owned(),
-        };
+        return ChangeError::NoInvitation.into();
     };
     match client.revoke_invitation(organization, invitation).await {
         Ok(_) => Outcome::applied(),
@@ -186,7 +179,7 @@ pub(super) async fn revoke(client: &Client, change: &Change) -> Outcome {
         Err(error @ ClerkError::Deferred { .. }) => Outcome::Deferred {
             reason: error.to_string(),
         },
-        Err(error) => Outcome::failed(&error),
+        Err(error) => Outcome::failed(error),
     }
 }
 

@@ -11,8 +11,10 @@
 
 mod admins;
 mod invitations;
+mod outcome;
 
 use admins::removes_admin;
+pub use outcome::{ANOTHER_WRITER, ChangeError, Outcome, Report};
 
 use std::sync::atomic::AtomicBool;
 
@@ -23,116 +25,7 @@ use tracing::Instrument;
 
 use crate::clerk::{ClerkError, Client};
 use crate::desired::Role;
-use crate::plan::{Action, Change, Observed, OrganizationPlan, OutcomeKind, Phase, Plan, converge};
-
-/// How one change ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done; the note says how when it was not the plain request (already a member, …).
-    Applied { note: Option<String> },
-    /// Clerk refused it or could not be reached; the error says why.
-    Failed { error: String },
-    /// Not sent; the reason says why.
-    Skipped { reason: String },
-    /// Not sent because Clerk's own invitation limit is spent for longer than a run waits;
-    /// reported as skipped, and not a failure of the run: the next run sends it.
-    Deferred { reason: String },
-}
-
-impl Outcome {
-    /// `applied`, `failed` or `skipped`, as the reports name it.
-    pub fn kind(&self) -> OutcomeKind {
-        match self {
-            Outcome::Applied { .. } => OutcomeKind::Applied,
-            Outcome::Failed { .. } => OutcomeKind::Failed,
-            Outcome::Skipped { .. } | Outcome::Deferred { .. } => OutcomeKind::Skipped,
-        }
-    }
-
-    /// The note, error or reason.
-    pub fn detail(&self) -> Option<&str> {
-        match self {
-            Outcome::Applied { note } => note.as_deref(),
-            Outcome::Failed { error } => Some(error),
-            Outcome::Skipped { reason } | Outcome::Deferred { reason } => Some(reason),
-        }
-    }
-
-    fn applied() -> Outcome {
-        Outcome::Applied { note: None }
-    }
-
-    fn applied_with(note: &str) -> Outcome {
-        Outcome::Applied {
-            note: Some(note.to_owned()),
-        }
-    }
-
-    /// Applied, but the state was not what the plan read (already a member, already gone):
-    /// an earlier attempt of this run took effect, or someone else writes too.
-    fn applied_meeting_another_writer(note: &str) -> Outcome {
-        Outcome::Applied {
-            note: Some(format!("{note}; {ANOTHER_WRITER}")),
-        }
-    }
-
-    /// Whether the change met a state another writer may have made.
-    fn met_another_writer(&self) -> bool {
-        self.detail()
-            .is_some_and(|detail| detail.contains(ANOTHER_WRITER))
-    }
-
-    /// A change that met `error`: failed, or skipped when its request was never sent (the
-    /// run was interrupted, or stopped after Clerk refused the key).
-    fn failed(error: &ClerkError) -> Outcome {
-        if let Some(reason) = error.not_sent_reason() {
-            return Outcome::Skipped {
-                reason: reason.to_owned(),
-            };
-        }
-        let hint = if error.has_code("organization_membership_managed_by_scim") {
-            " — this membership is managed by SCIM; list the user under `ignore` for this organization"
-        } else if error.has_code("organization_minimum_permissions_needed") {
-            " — Clerk keeps at least one admin in an organization; another writer may have changed its admins: re-plan"
-        } else {
-            ""
-        };
-        Outcome::Failed {
-            error: format!("{error}{hint}"),
-        }
-    }
-}
-
-/// What the report notes when a write meets a state the plan did not read.
-pub const ANOTHER_WRITER: &str = "another writer may be active";
-
-/// The outcome of every change, in plan order (`plan.changes()`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
-    pub outcomes: Vec<Outcome>,
-}
-
-impl Report {
-    pub fn count(&self, kind: OutcomeKind) -> usize {
-        self.outcomes.iter().filter(|o| o.kind() == kind).count()
-    }
-
-    /// Whether every change was applied (or deferred to the next run by Clerk's invitation
-    /// limit).
-    pub fn is_success(&self) -> bool {
-        self.outcomes
-            .iter()
-            .all(|o| matches!(o, Outcome::Applied { .. } | Outcome::Deferred { .. }))
-    }
-
-    /// Invitations deferred by Clerk's invitation limit.
-    pub fn deferred(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Deferred { .. }))
-            .count()
-    }
-}
+use crate::plan::{Action, Change, Observed, OrganizationPlan, Phase, Plan, converge};
 
 /// Called once per change as it ends (progress bars, logs).
 pub type OnDone<'a> = &'a (dyn Fn(&Change, &Outcome) + Sync);
@@ -339,9 +232,12 @@ fn not_to_start(client: &Client) -> Option<Outcome> {
             reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
         })
     } else if client.is_out_of_retries() {
-        Some(Outcome::Failed {
-            error: crate::clerk::not_sent_out_of_retries(client.retry_budget()),
-        })
+        Some(
+            ChangeError::OutOfRetries {
+                budget: client.retry_budget(),
+            }
+            .into(),
+        )
     } else {
         None
     }
@@ -365,7 +261,7 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
                 Err(error) if error.has_code("already_a_member_in_organization") => {
                     converge_existing(client, change).await
                 }
-                Err(error) => Outcome::failed(&error),
+                Err(error) => Outcome::failed(error),
             }
         }
         Action::UpdateRole => {
@@ -376,7 +272,7 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
             {
                 Ok(_) => Outcome::applied(),
                 Err(error) if is_not_found(&error) => recreate(client, change).await,
-                Err(error) => Outcome::failed(&error),
+                Err(error) => Outcome::failed(error),
             }
         }
         Action::UpdateMetadata => {
@@ -390,7 +286,7 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
             {
                 Ok(_) => Outcome::applied(),
                 Err(error) if is_not_found(&error) => recreate(client, change).await,
-                Err(error) => Outcome::failed(&error),
+                Err(error) => Outcome::failed(error),
             }
         }
         Action::Delete => match client.delete_membership(organization, user).await {
@@ -398,7 +294,7 @@ async fn run_change(client: &Client, change: &Change) -> Outcome {
             Err(error) if is_not_found(&error) => {
                 Outcome::applied_meeting_another_writer("the membership was already gone")
             }
-            Err(error) => Outcome::failed(&error),
+            Err(error) => Outcome::failed(error),
         },
         Action::RevokeInvitation => invitations::revoke(client, change).await,
         // Sent in their own phase, in batches (`invitations::send`).
@@ -429,12 +325,11 @@ fn parts(metadata: Option<&Value>) -> (Part<'_>, Part<'_>) {
 /// read that membership and bring its role and metadata to what the file declares.
 async fn converge_existing(client: &Client, change: &Change) -> Outcome {
     let Some(declared) = &change.declared else {
-        return Outcome::Failed {
-            error: format!(
-                "{} is already a member of {}; run plan again to see what differs",
-                change.user_id, change.organization_id
-            ),
-        };
+        return ChangeError::AlreadyMember {
+            user_id: change.user_id.clone(),
+            organization_id: change.organization_id.clone(),
+        }
+        .into();
     };
     let (organization, user) = (change.organization_id.as_str(), change.user_id.as_str());
     let page = match client
@@ -442,7 +337,7 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
         .await
     {
         Ok(page) => page,
-        Err(error) => return Outcome::failed(&error),
+        Err(error) => return Outcome::failed(error),
     };
     let current = page
         .data
@@ -457,7 +352,7 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
             .await
         {
             Ok(_) => Outcome::applied(),
-            Err(error) => Outcome::failed(&error),
+            Err(error) => Outcome::failed(error),
         };
     };
     let follow_ups = converge(
@@ -483,7 +378,7 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
             Action::Create | Action::Delete | Action::Invite | Action::RevokeInvitation => Ok(()),
         };
         if let Err(error) = result {
-            return Outcome::failed(&error);
+            return Outcome::failed(error);
         }
     }
     if follow_ups.is_empty() {
@@ -498,12 +393,11 @@ async fn converge_existing(client: &Client, change: &Change) -> Outcome {
 /// The membership an update was for is gone: create it as the file declares it.
 async fn recreate(client: &Client, change: &Change) -> Outcome {
     let Some(declared) = &change.declared else {
-        return Outcome::Failed {
-            error: format!(
-                "the membership of {} in {} is gone; run plan again",
-                change.user_id, change.organization_id
-            ),
-        };
+        return ChangeError::Gone {
+            user_id: change.user_id.clone(),
+            organization_id: change.organization_id.clone(),
+        }
+        .into();
     };
     let create = converge(
         &change.organization_id,

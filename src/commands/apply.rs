@@ -415,7 +415,7 @@ fn outcome_pairs(report: &Report) -> Vec<ChangeOutcome> {
     report
         .outcomes
         .iter()
-        .map(|o| (o.kind(), o.detail().map(str::to_owned)))
+        .map(|o| (o.kind(), o.detail().map(Into::into)))
         .collect()
 }
 
