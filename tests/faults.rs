@@ -7,13 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    DESIRED, KEY, desired_alpha, members, membersync, run, seed, setup, start, stderr, stdout,
-    write_file, writes,
+    DESIRED, KEY, desired_alpha, eventually, members, membersync, run, seed, setup, start, stderr,
+    stdout, write_file, writes,
 };
 use membersync::simulator::{
     Fault, FaultKind, SimMembership, SimOptions, SimState, Simulator, generated_state,
 };
 use serde_json::{Map, Value};
+use tokio::io::AsyncBufReadExt;
 
 /// The end state every scenario must reach, and a second apply with nothing to write.
 async fn assert_converged(simulator: &Simulator, dir: &std::path::Path, file: &str) {
@@ -185,8 +186,8 @@ async fn answers_slower_than_the_timeout_are_retried() {
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    // The slow POST took effect after membersync gave up on it; give it time to land.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The slow POST takes effect after membersync gave up on it: wait until it has landed.
+    eventually("the slow POST lands", async || simulator.in_flight() == 0).await;
     assert_converged(&simulator, dir.path(), &file).await;
 }
 
@@ -387,7 +388,7 @@ async fn the_key_never_appears_in_output_logs_or_files() {
         "state.json",
         &serde_json::to_string(&seed()).unwrap(),
     );
-    let simulate = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+    let mut simulate = tokio::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
         .current_dir(dir.path())
         .args([
             "simulate",
@@ -402,14 +403,29 @@ async fn the_key_never_appears_in_output_logs_or_files() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its stdout, read until it says which key it accepts: it is serving then.
+    let mut lines = tokio::io::BufReader::new(simulate.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    while !printed.contains("accepts") {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("simulate says what it accepts")
+            .unwrap()
+            .expect("simulate runs");
+        printed.push_str(&line);
+        printed.push('\n');
+    }
     let pid = simulate.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
     let output = simulate.wait_with_output().await.unwrap();
-    let text = format!("{}{}", stdout(&output), stderr(&output));
+    let text = format!("{printed}{}", stderr(&output));
     assert!(
         text.contains("accepts the secret key from CLERK_SECRET_KEY"),
         "{text}"

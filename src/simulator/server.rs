@@ -144,6 +144,11 @@ impl Simulator {
         self.lock().admin_history.clone()
     }
 
+    /// The requests being handled now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.now.load(Ordering::SeqCst)
+    }
+
     /// The most requests handled at the same time.
     pub fn peak_in_flight(&self) -> usize {
         self.shared.in_flight.peak.load(Ordering::Relaxed)
