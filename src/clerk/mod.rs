@@ -32,7 +32,10 @@ pub use error::{
     NOT_SENT_STOPPED, RetryClass, classify, not_sent_out_of_retries,
 };
 pub use invitations::{PendingInvitations, pending_invitations, read_invitations};
-pub use models::*;
+pub use models::{
+    ErrorBody, ErrorItem, Invitation, InvitationPage, Membership, MembershipPage, Organization,
+    OrganizationPage, RolePage, RoleSet, User,
+};
 pub use organizations::{allowed_roles, list_every_organization, organization_id};
 pub use pacing::{Pacer, RateLimit};
 pub use read::{
