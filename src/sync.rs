@@ -10,7 +10,7 @@ use crate::clerk::{self, ClerkError, Client};
 use crate::desired::{self, DesiredState, Managed, OrgRef, Selection, SourceFile};
 use crate::plan::found::Found;
 use crate::plan::{
-    self, Action, Live, MaxDeletes, Observed, PendingInvitations, Plan, Refusal, ResolveInput,
+    self, Action, Live, MaxDeletes, Observed, ObservedInvitations, Plan, Refusal, ResolveInput,
 };
 
 /// Why no plan could be made.
@@ -53,7 +53,7 @@ pub struct Planned {
     /// The live memberships of the managed organizations, by organization ID.
     pub observed: HashMap<String, Vec<Observed>>,
     /// The pending invitations of the organizations that send invitations.
-    pub invitations: PendingInvitations,
+    pub invitations: ObservedInvitations,
 }
 
 /// The safety limits a run applies (README: "Safety limits").
@@ -398,7 +398,7 @@ pub(crate) async fn read_organizations(
 pub async fn read_invitations(
     client: &Client,
     organization_ids: &[String],
-) -> Result<PendingInvitations, ClerkError> {
+) -> Result<ObservedInvitations, ClerkError> {
     let read = clerk::read_invitations(client, organization_ids).await?;
     Ok(read
         .by_organization

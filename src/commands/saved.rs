@@ -114,7 +114,7 @@ async fn read(
 ) -> Result<
     (
         std::collections::HashMap<String, Vec<plan::Observed>>,
-        plan::PendingInvitations,
+        plan::ObservedInvitations,
     ),
     crate::clerk::ClerkError,
 > {

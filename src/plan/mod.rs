@@ -368,7 +368,7 @@ pub struct Invitee {
 }
 
 /// The pending invitations of the organizations that send invitations, by organization ID.
-pub type PendingInvitations = HashMap<String, Vec<ObservedInvitation>>;
+pub type ObservedInvitations = HashMap<String, Vec<ObservedInvitation>>;
 
 /// One pending invitation, as the diff needs it.
 #[derive(Debug, Clone, PartialEq)]

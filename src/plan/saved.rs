@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Change, Observed, ObservedInvitation, PendingInvitations, Plan};
+use super::{Change, Observed, ObservedInvitation, ObservedInvitations, Plan};
 use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
@@ -137,7 +137,7 @@ impl PlanFile {
     pub fn new(
         plan: Plan,
         observed: &HashMap<String, Vec<Observed>>,
-        invitations: &PendingInvitations,
+        invitations: &ObservedInvitations,
         desired_files: Vec<FileDigest>,
         created_at: String,
     ) -> PlanFile {
@@ -184,7 +184,7 @@ impl PlanFile {
     pub fn drifted(
         &self,
         observed: &HashMap<String, Vec<Observed>>,
-        invitations: &PendingInvitations,
+        invitations: &ObservedInvitations,
     ) -> Vec<Touched> {
         let now = touched(&self.plan, observed, invitations);
         now.into_iter()
@@ -217,7 +217,7 @@ fn key(touched: &Touched) -> (String, Subject) {
 fn touched(
     plan: &Plan,
     observed: &HashMap<String, Vec<Observed>>,
-    invitations: &PendingInvitations,
+    invitations: &ObservedInvitations,
 ) -> Vec<Touched> {
     touched_keys(plan)
         .into_iter()
@@ -357,7 +357,7 @@ mod tests {
         let file = PlanFile::new(
             plan(),
             &live,
-            &PendingInvitations::new(),
+            &ObservedInvitations::new(),
             vec![],
             "2026-11-28T00:00:00Z".into(),
         );
@@ -371,7 +371,7 @@ mod tests {
             vec![observed("org:member", json!({"b": 2, "a": 1}))],
         )]);
         assert!(
-            read.drifted(&reordered, &PendingInvitations::new())
+            read.drifted(&reordered, &ObservedInvitations::new())
                 .is_empty()
         );
         // Role changed, or the membership gone: drift.
@@ -379,9 +379,12 @@ mod tests {
             "org_1".to_owned(),
             vec![observed("org:admin", json!({"a": 1, "b": 2}))],
         )]);
-        assert_eq!(read.drifted(&promoted, &PendingInvitations::new()).len(), 1);
         assert_eq!(
-            read.drifted(&HashMap::new(), &PendingInvitations::new())[0].state,
+            read.drifted(&promoted, &ObservedInvitations::new()).len(),
+            1
+        );
+        assert_eq!(
+            read.drifted(&HashMap::new(), &ObservedInvitations::new())[0].state,
             "absent"
         );
     }
@@ -391,7 +394,7 @@ mod tests {
         let file = PlanFile::new(
             plan(),
             &HashMap::new(),
-            &PendingInvitations::new(),
+            &ObservedInvitations::new(),
             vec![],
             "t".into(),
         );
