@@ -1,8 +1,8 @@
 //! The Clerk Backend API client: the only module that speaks HTTP.
 //!
-//! Every request goes through one [`Pacer`] (rate limit, requests in flight, 429 gate) and one
-//! retry policy, carries `Authorization: Bearer`, `Clerk-API-Version` and a `membersync/<version>`
-//! User-Agent, and percent-encodes its path segments.
+//! Every request goes through one [`Pacer`](crate::clerk::Pacer) (rate limit, requests in flight,
+//! 429 gate) and one retry policy, carries `Authorization: Bearer`, `Clerk-API-Version` and a
+//! `membersync/<version>` User-Agent, and percent-encodes its path segments.
 
 mod endpoints;
 mod error;
@@ -31,31 +31,29 @@ pub use error::{
     ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_SHUTTING_DOWN,
     NOT_SENT_STOPPED, RetryClass, classify, not_sent_out_of_retries,
 };
-pub use invitations::{PendingInvitations, pending_invitations, read_invitations};
+pub(crate) use invitations::{pending_invitations, read_invitations};
 pub use models::{
     ErrorBody, ErrorItem, Invitation, InvitationPage, Membership, MembershipPage, Organization,
     OrganizationPage, RolePage, RoleSet, User,
 };
-pub use organizations::{allowed_roles, list_every_organization, organization_id};
+pub(crate) use organizations::{allowed_roles, list_every_organization, organization_id};
 pub use pacing::{Pacer, RateLimit};
-pub use read::{
-    ListingStrategy, LiveState, OrgLookup, read_memberships, read_own_listings, resolve_emails,
-    resolve_organizations,
-};
+pub use read::{ListingStrategy, LiveState, read_memberships, resolve_emails};
+pub(crate) use read::{OrgLookup, read_own_listings, resolve_organizations};
 use request::Request;
 pub use secret::{SecretKey, SecretKeyError};
-pub use shared::{RetryBudget, Shared, Slugs};
+pub(crate) use shared::Shared;
 use stats::InFlight;
 pub use stats::StatsSnapshot;
-pub use transport::Cause;
+pub(crate) use transport::Cause;
 use transport::error_chain;
 
 /// The Backend API version membersync is written against (the shipped spec).
 pub const API_VERSION: &str = "2026-05-12";
 /// The largest page Clerk serves.
-pub const PAGE_LIMIT: u64 = 500;
+pub(crate) const PAGE_LIMIT: u64 = 500;
 /// The most values one filter parameter accepts (`email_address`, `organization_id`).
-pub const FILTER_LIMIT: usize = 100;
+pub(crate) const FILTER_LIMIT: usize = 100;
 
 /// How the client is set up.
 #[derive(Debug, Clone)]
@@ -580,7 +578,7 @@ impl Client {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
