@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{KEY, eventually, membersync, stderr, stdout, write_file};
-use membersync::simulator::{SimMembership, SimOptions, SimState, SimUser, Simulator};
+use membersync::simulator::{
+    Fault, FaultKind, SimMembership, SimOptions, SimState, SimUser, Simulator,
+};
 use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
 
@@ -214,6 +216,14 @@ async fn a_second_interrupt_exits_at_once_with_130() {
         ..Default::default()
     };
     let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
+    // After the first write, every write hangs: the first interrupt finds requests in flight
+    // that cannot finish before the second one, however slow this machine is.
+    simulator.inject(
+        Fault::new(FaultKind::Stall)
+            .on("WRITE", "")
+            .skip(1)
+            .always(),
+    );
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "m.yaml", &text);
     let mut child = spawn(&simulator, dir.path(), &["apply", "-f", "m.yaml"]);
