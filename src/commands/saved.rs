@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::clerk::Client;
 use crate::cli::ApplyArgs;
-use crate::plan::saved::{PlanFile, Subject, Touched};
+use crate::plan::saved::{PlanFile, Subject, Touched, TouchedResource};
 use crate::plan::{self, Limit, Private, Refusal};
 
 use super::apply::{ApplyOptions, Totals, run_plan};
@@ -75,16 +75,56 @@ async fn check_unmoved(
         }
     };
     let drifted = file.drifted(&observed, &invitations);
-    if drifted.is_empty() {
+    let moved = match moved_resources(client, file).await {
+        Ok(moved) => moved,
+        Err(error) => {
+            totals.set_request_counts(client);
+            return Err(error.into());
+        }
+    };
+    if drifted.is_empty() && moved.is_empty() {
         return Ok(());
     }
+    let what = match (drifted.len(), moved.len()) {
+        (memberships, 0) => format!("{memberships} membership(s) it touches"),
+        (0, objects) => format!("{objects} object(s) it changes"),
+        (memberships, objects) => format!(
+            "{memberships} membership(s) it touches and {objects} other object(s) it changes"
+        ),
+    };
     let reason = format!(
-        "refused to apply {}: {} membership(s) it touches changed since {}; nothing was written. Run plan again and review the new plan.",
+        "refused to apply {}: {what} changed since {}; nothing was written. Run plan again and review the new plan.",
         path.display(),
-        drifted.len(),
         file.created_at
     );
-    Err(refuse(file, args, vec![reason], drift_errors(&drifted)))
+    let mut details = drift_errors(&drifted);
+    details.extend(moved.iter().map(|entry| {
+        let object = &entry.object;
+        match &object.organization_id {
+            Some(organization) => format!(
+                "the {} {} of {organization} changed since the plan was made",
+                object.resource, object.key
+            ),
+            None => format!(
+                "the {} {} changed since the plan was made",
+                object.resource, object.key
+            ),
+        }
+    }));
+    Err(refuse(file, args, vec![reason], details))
+}
+
+/// The objects other than memberships that the plan changes and that moved since it was
+/// made (none read when it changes none).
+async fn moved_resources(
+    client: &Client,
+    file: &PlanFile,
+) -> Result<Vec<TouchedResource>, crate::clerk::ClerkError> {
+    if file.touched_resources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let states = crate::sync::read_resource_states(client, &file.plan).await?;
+    Ok(file.drifted_resources(&states))
 }
 
 fn private(args: &ApplyArgs) -> Private {

@@ -174,6 +174,7 @@ pub fn diff_organization(target: &Target, live: &[Observed]) -> OrganizationPlan
     OrganizationPlan {
         organization_id: target.organization_id.clone(),
         label: target.label.clone(),
+        resources: Vec::new(),
         changes,
         current_members: live.len(),
         admins_before,

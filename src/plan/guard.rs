@@ -72,20 +72,38 @@ pub enum Limit {
     /// A saved plan that no longer matches: what it touches changed since it was made, or it
     /// was made against another instance. `--force` does not override it: plan again.
     Stale,
+    /// A change that would leave people with a role their organization no longer allows (a
+    /// role leaving a role set while members or pending invitations hold it, and no
+    /// `reassign` says where they go). `--force` does not override it: the file must say.
+    RolesInUse,
+}
+
+impl Limit {
+    /// Whether `--force` overrides it after review.
+    pub fn overridable(self) -> bool {
+        matches!(self, Limit::MaxDeletes | Limit::LastAdmin)
+    }
 }
 
 /// Evaluates the limits on a plan; an empty list means the plan may run.
 pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
     let mut refusals = Vec::new();
     // Revoked invitations count as deletions, and pending invitations as memberships.
+    // So do deletions of other objects (permissions, roles, domains), and the objects the plan
+    // could delete count with the memberships for a percentage.
     let deletes = plan.removals();
-    let current = plan.current_members();
+    let current = plan.current_members() + plan.current_resources;
     let over = match max_deletes {
         MaxDeletes::Count(limit) => deletes > limit,
         MaxDeletes::Percent(percent) => deletes as f64 > percent / 100.0 * current as f64,
     };
     if over {
-        let reason = if plan.count(Action::RevokeInvitation) == 0 {
+        let others = plan.resource_removals();
+        let reason = if others > 0 {
+            format!(
+                "the plan deletes {deletes} of {current} memberships, pending invitations and other objects it manages ({others} of the deletions are permissions, roles or domains), over --max-deletes {max_deletes}"
+            )
+        } else if plan.count(Action::RevokeInvitation) == 0 {
             format!(
                 "the plan deletes {deletes} of {current} memberships of the managed organizations, over --max-deletes {max_deletes}"
             )
@@ -98,6 +116,14 @@ pub fn refusals(plan: &Plan, max_deletes: MaxDeletes) -> Vec<Refusal> {
             limit: Limit::MaxDeletes,
             reason,
         });
+    }
+    for change in plan.resource_changes() {
+        if let Some(reason) = &change.refused {
+            refusals.push(Refusal {
+                limit: Limit::RolesInUse,
+                reason: reason.clone(),
+            });
+        }
     }
     for organization in &plan.organizations {
         if organization.admins_before > 0 && organization.admins_after == 0 {

@@ -7,8 +7,10 @@
 use std::fmt::Write;
 
 use super::private::Private;
-use super::text::{change_line, header, selected_line, summary_line, unsettled_note};
-use super::{ChangeOutcome, OrganizationPlan, OutcomeKind, Plan, Refusal};
+use super::text::{
+    AUTHORIZATION, Sections, any_line, header, selected_line, summary_line, unsettled_note,
+};
+use super::{AnyChange, ChangeOutcome, OrganizationPlan, OutcomeKind, Plan, Refusal};
 
 /// The first line of every document: CI recipes find their earlier comment by it and update
 /// it in place.
@@ -54,7 +56,7 @@ fn document(
     for refusal in refusals {
         let reason = escape(&refusal.reason);
         let _ = match outcomes {
-            _ if refusal.limit == super::Limit::Stale => writeln!(out, "**Refused: {reason}.**\n"),
+            _ if !refusal.limit.overridable() => writeln!(out, "**Refused: {reason}.**\n"),
             None => writeln!(
                 out,
                 "**Refused by a safety limit: {reason}.** Nothing is written unless `--force` is given after review.\n"
@@ -65,16 +67,13 @@ fn document(
             ),
         };
     }
+    let sections = Sections::of(plan);
+    authorization_section(&mut out, &sections.authorization, outcomes, private);
     if summarised {
         summary_table(&mut out, plan);
     } else {
-        let mut index = 0;
-        for organization in &plan.organizations {
-            let count = organization.changes.len();
-            let these =
-                outcomes.map(|all| &all[index.min(all.len())..(index + count).min(all.len())]);
-            index += count;
-            organization_section(&mut out, plan, organization, these, private);
+        for (organization, changes) in &sections.organizations {
+            organization_section(&mut out, plan, organization, changes, outcomes, private);
         }
     }
     if !plan.pending.is_empty() {
@@ -88,8 +87,22 @@ fn document(
         }
         out.push('\n');
     }
-    if !plan.rejected.is_empty() {
+    if !plan.rejected.is_empty() || !plan.rejected_resources.is_empty() {
         let _ = writeln!(out, "**Rejected** (not sent):\n");
+        for rejected in &plan.rejected_resources {
+            let place = rejected
+                .organization_id
+                .as_deref()
+                .map(|id| format!(" in `{id}`"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- `{} {}`{place}: {}",
+                rejected.resource,
+                rejected.key,
+                escape(&rejected.reason)
+            );
+        }
         for rejected in &plan.rejected {
             let who = match (&rejected.email, rejected.user_id.is_empty()) {
                 (Some(email), true) => format!("invite {email}"),
@@ -128,21 +141,40 @@ fn headline(plan: &Plan, outcomes: Option<&[ChangeOutcome]>) -> String {
         }
         None if plan.is_empty() => "membersync plan: no changes".to_owned(),
         None => {
-            let counts: Vec<String> = super::Action::ALL
+            let mut counts: Vec<String> = super::Action::ALL
                 .iter()
                 .map(|action| (action, plan.count(*action)))
                 .filter(|(_, count)| *count > 0)
                 .map(|(action, count)| format!("{count} {}", action.name()))
                 .collect();
+            counts.extend(plan.resource_counts());
             format!("membersync plan: {}", counts.join(", "))
         }
     }
+}
+
+/// The instance's permissions, roles and role sets, before the organizations.
+/// (Rejected objects are listed with the other rejected changes.)
+fn authorization_section(
+    out: &mut String,
+    changes: &[(usize, AnyChange<'_>)],
+    outcomes: Option<&[ChangeOutcome]>,
+    private: Private,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "#### {AUTHORIZATION}\n");
+    out.push_str("```diff\n");
+    diff_lines(out, changes, outcomes, private);
+    out.push_str("```\n\n");
 }
 
 fn organization_section(
     out: &mut String,
     plan: &Plan,
     organization: &OrganizationPlan,
+    changes: &[(usize, AnyChange<'_>)],
     outcomes: Option<&[ChangeOutcome]>,
     private: Private,
 ) {
@@ -151,20 +183,31 @@ fn organization_section(
         .pending
         .iter()
         .any(|p| p.organization_id == organization.organization_id);
-    if organization.changes.is_empty() && note.is_none() && !pending {
+    if changes.is_empty() && note.is_none() && !pending {
         return;
     }
     let _ = writeln!(out, "#### {}\n", escape(&header(organization)));
     if let Some(note) = note {
         let _ = writeln!(out, "> **Warning:** {}\n", escape(&note));
     }
-    if organization.changes.is_empty() {
+    if changes.is_empty() {
         return;
     }
     out.push_str("```diff\n");
-    for (index, change) in organization.changes.iter().enumerate() {
-        let line = change_line(change, private);
-        match outcomes.and_then(|o| o.get(index)) {
+    diff_lines(out, changes, outcomes, private);
+    out.push_str("```\n\n");
+}
+
+/// The lines of a `diff` block, each marked with its outcome unless it was applied.
+fn diff_lines(
+    out: &mut String,
+    changes: &[(usize, AnyChange<'_>)],
+    outcomes: Option<&[ChangeOutcome]>,
+    private: Private,
+) {
+    for (index, change) in changes {
+        let line = any_line(*change, private);
+        match outcomes.and_then(|o| o.get(*index)) {
             Some((kind, _)) if *kind != OutcomeKind::Applied => {
                 let _ = writeln!(out, "{line}   ({kind})");
             }
@@ -173,7 +216,6 @@ fn organization_section(
             }
         }
     }
-    out.push_str("```\n\n");
 }
 
 /// The organizations the files name that do not exist.
@@ -199,10 +241,15 @@ fn summary_table(out: &mut String, plan: &Plan) {
     );
     out.push_str("| organization | changes |\n|---|---|\n");
     for organization in &plan.organizations {
-        if organization.changes.is_empty() {
+        if organization.change_count() == 0 {
             continue;
         }
-        let counts: Vec<String> = super::Action::ALL
+        let mut counts: Vec<String> = organization
+            .resources
+            .iter()
+            .map(|c| format!("1 {} {}", c.resource, c.action.name()))
+            .collect();
+        let membership_counts = super::Action::ALL
             .iter()
             .map(|action| {
                 let count = organization
@@ -213,8 +260,8 @@ fn summary_table(out: &mut String, plan: &Plan) {
                 (action, count)
             })
             .filter(|(_, count)| *count > 0)
-            .map(|(action, count)| format!("{count} {}", action.name()))
-            .collect();
+            .map(|(action, count)| format!("{count} {}", action.name()));
+        counts.extend(membership_counts);
         let _ = writeln!(
             out,
             "| {} | {} |",
@@ -227,13 +274,13 @@ fn summary_table(out: &mut String, plan: &Plan) {
 
 fn not_applied(out: &mut String, plan: &Plan, outcomes: &[ChangeOutcome], private: Private) {
     let failures: Vec<String> = plan
-        .changes()
+        .all_changes()
         .zip(outcomes)
         .filter(|(_, (kind, _))| *kind != OutcomeKind::Applied)
         .map(|(change, (kind, detail))| {
             format!(
                 "- {kind}: `{}` — {}",
-                change_line(change, private),
+                any_line(change, private),
                 escape(detail.as_deref().unwrap_or_default())
             )
         })
@@ -273,6 +320,7 @@ mod tests {
             organizations: vec![OrganizationPlan {
                 organization_id: "org_1".into(),
                 label: Some("acme".into()),
+                resources: Vec::new(),
                 changes,
                 current_members: 3,
                 admins_before: 1,

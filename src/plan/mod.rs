@@ -14,6 +14,8 @@ pub mod metadata;
 mod private;
 mod render;
 mod resolve;
+mod resource_text;
+mod resources;
 mod roles;
 pub mod saved;
 mod text;
@@ -34,6 +36,9 @@ pub(crate) use invitations::invitation_in_sync;
 pub(crate) use private::Private;
 pub(crate) use render::{Format, Stage, render};
 pub(crate) use resolve::ResolveInput;
+pub use resources::{
+    AnyChange, RejectedResource, Resource, ResourceAction, ResourceChange, order_instance_changes,
+};
 pub(crate) use roles::reject_disallowed_roles;
 
 /// What one change does.
@@ -243,6 +248,9 @@ pub struct OrganizationPlan {
     pub organization_id: String,
     /// Slug or name, for display.
     pub label: Option<String>,
+    /// The organization's own changes (its fields, its domains), run before its memberships.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceChange>,
     pub changes: Vec<Change>,
     /// Memberships today.
     pub current_members: usize,
@@ -281,6 +289,23 @@ pub struct Plan {
     /// Organizations the files name that do not exist in Clerk: nothing is planned for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The instance's permissions, roles and role sets to change, in the order they run
+    /// (see [`ResourceChange::step`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization: Vec<ResourceChange>,
+    /// Objects other than memberships that the plan leaves alone although the files would
+    /// change them (a role `prune` would delete that people still hold), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_resources: Vec<RejectedResource>,
+    /// The kinds of objects besides memberships the files manage (`summary.resources` counts
+    /// these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed: Vec<Resource>,
+    /// The objects besides memberships that the plan could delete today (custom permissions
+    /// and roles under `prune`, domains of organizations that list them): a percentage
+    /// `--max-deletes` is taken over these and the memberships together.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub current_resources: usize,
 }
 
 /// A change left out of the plan because it cannot succeed, and why.
@@ -294,12 +319,15 @@ pub struct Rejected {
 }
 
 impl Plan {
+    /// The membership and invitation changes, organization by organization ([`Plan::all_changes`]
+    /// walks every change).
     pub fn changes(&self) -> impl Iterator<Item = &Change> {
         self.organizations.iter().flat_map(|org| org.changes.iter())
     }
 
+    /// Whether the plan changes nothing at all (memberships, invitations or other objects).
     pub fn is_empty(&self) -> bool {
-        self.changes().next().is_none()
+        self.all_changes().next().is_none()
     }
 
     pub fn count(&self, action: Action) -> usize {
@@ -324,9 +352,15 @@ impl Plan {
             .sum()
     }
 
-    /// Deletions and revocations: what the deletion limit counts.
+    /// Deletions and revocations, of memberships and of other objects: what the deletion
+    /// limit counts.
     pub fn removals(&self) -> usize {
-        self.changes().filter(|c| c.action.takes_access()).count()
+        self.all_changes().filter(AnyChange::takes_access).count()
+    }
+
+    /// Deletions of objects other than memberships and invitations.
+    pub fn resource_removals(&self) -> usize {
+        self.resource_changes().filter(|c| c.takes_access()).count()
     }
 
     /// Whether any organization of the plan sends invitations.

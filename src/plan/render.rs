@@ -5,7 +5,7 @@ use super::json::render_json;
 use super::markdown::render_markdown;
 use super::private::Private;
 use super::text::{render_outcomes, render_text};
-use super::{ChangeOutcome, Limit, Plan, Refusal};
+use super::{ChangeOutcome, Plan, Refusal};
 
 /// How the plan and the report are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ pub fn render(
 
 /// What the text plan says of one refusal: the plan was refused, or apply would refuse it.
 fn refusal_line(refusal: &Refusal, stage: Stage<'_>) -> String {
-    if stage == Stage::Refused || refusal.limit == Limit::Stale {
+    if stage == Stage::Refused || !refusal.limit.overridable() {
         format!("Refused: {}.", refusal.reason)
     } else {
         format!(

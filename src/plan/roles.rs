@@ -85,6 +85,7 @@ mod tests {
             organizations: vec![OrganizationPlan {
                 organization_id: "org_1".into(),
                 label: None,
+                resources: Vec::new(),
                 changes: vec![
                     change(Action::Create, "user_1", "org:admin"),
                     change(Action::Create, "user_2", "org:wizard"),

@@ -4,15 +4,17 @@
 //!
 //! Each touched membership is stored as a SHA-256 of its canonical state (role and both
 //! metadata objects, keys sorted), or `absent`; metadata itself is never written to the file,
-//! since a plan file is often attached to a pull request.
+//! since a plan file is often attached to a pull request. So is every other object the plan
+//! changes (a permission, role, role set, organization or domain): the digest of its state
+//! is made by its kind's reading code ([`ResourceStates`]), and the file keeps the digest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Change, Observed, ObservedInvitation, ObservedInvitations, Plan};
+use super::{Change, Observed, ObservedInvitation, ObservedInvitations, Plan, Resource};
 use crate::desired::{hex, sha256_hex};
 
 /// What identifies the file as a saved plan.
@@ -37,7 +39,36 @@ pub struct PlanFile {
     /// The instance the plan was computed against; applying it elsewhere is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Instance>,
+    /// The state, when the plan was made, of every other object the plan changes (a
+    /// permission, role, role set, organization or domain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub touched_resources: Vec<TouchedResource>,
     pub plan: Plan,
+}
+
+/// An object other than a membership: its kind, its organization (an organization's or
+/// domain's), and its key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceRef {
+    pub resource: Resource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    pub key: String,
+}
+
+/// The digest of each object's state (`absent` when it does not exist), as its kind's reading
+/// code makes it; an object missing from the map is `absent`.
+pub type ResourceStates = BTreeMap<ResourceRef, String>;
+
+/// What a state is when the object does not exist.
+pub const ABSENT: &str = "absent";
+
+/// One object other than a membership the plan changes, and a digest of its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TouchedResource {
+    #[serde(flatten)]
+    pub object: ResourceRef,
+    pub state: String,
 }
 
 /// Which Clerk instance: the API URL and the kind of key (`live` or `test`), never the key.
@@ -148,11 +179,20 @@ impl PlanFile {
             created_at,
             membersync_version: env!("CARGO_PKG_VERSION").to_owned(),
             desired_files,
-            fingerprint: fingerprint(&touched, &plan),
+            fingerprint: fingerprint(&touched, &[], &plan),
             touched,
             instance: None,
+            touched_resources: Vec::new(),
             plan,
         }
+    }
+
+    /// Records the state of every other object the plan changes (`states`: as read when the
+    /// plan was made).
+    pub fn with_resources(mut self, states: &ResourceStates) -> PlanFile {
+        self.touched_resources = touched_resources(&self.plan, states);
+        self.fingerprint = fingerprint(&self.touched, &self.touched_resources, &self.plan);
+        self
     }
 
     /// Reads a plan file, checking its format, version and internal consistency.
@@ -171,8 +211,10 @@ impl PlanFile {
         }
         let file: PlanFile =
             serde_json::from_value(value).map_err(|e| SavedPlanError::Malformed(e.to_string()))?;
-        if fingerprint(&file.touched, &file.plan) != file.fingerprint
+        let objects: Vec<&ResourceRef> = file.touched_resources.iter().map(|t| &t.object).collect();
+        if fingerprint(&file.touched, &file.touched_resources, &file.plan) != file.fingerprint
             || touched_keys(&file.plan) != file.touched.iter().map(key).collect::<Vec<_>>()
+            || resource_refs(&file.plan).iter().collect::<Vec<_>>() != objects
         {
             return Err(SavedPlanError::Tampered);
         }
@@ -193,6 +235,45 @@ impl PlanFile {
             .map(|(now, _)| now)
             .collect()
     }
+
+    /// The other objects whose state differs from the plan's, compared with `states` (as read
+    /// now).
+    pub fn drifted_resources(&self, states: &ResourceStates) -> Vec<TouchedResource> {
+        touched_resources(&self.plan, states)
+            .into_iter()
+            .zip(&self.touched_resources)
+            .filter(|(now, then)| now.state != then.state)
+            .map(|(now, _)| now)
+            .collect()
+    }
+}
+
+/// Every object other than a membership that the plan changes, without repeats, sorted.
+pub fn resource_refs(plan: &Plan) -> Vec<ResourceRef> {
+    let mut refs: Vec<ResourceRef> = plan
+        .resource_changes()
+        .map(|change| ResourceRef {
+            resource: change.resource,
+            organization_id: change.organization_id.clone().filter(|id| !id.is_empty()),
+            key: change.key.clone(),
+        })
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+fn touched_resources(plan: &Plan, states: &ResourceStates) -> Vec<TouchedResource> {
+    resource_refs(plan)
+        .into_iter()
+        .map(|object| TouchedResource {
+            state: states
+                .get(&object)
+                .cloned()
+                .unwrap_or_else(|| ABSENT.to_owned()),
+            object,
+        })
+        .collect()
 }
 
 /// The (organization, subject) pairs a plan touches, without repeats, sorted as the file
@@ -245,6 +326,11 @@ fn touched(
         .collect()
 }
 
+/// A digest of an object's canonical state (keys sorted), as saved plans keep it.
+pub fn digest(state: &Value) -> String {
+    sha256_hex(canonical(state).to_string().as_bytes())
+}
+
 fn membership_digest(membership: &Observed) -> String {
     let canonical = serde_json::json!({
         "role": membership.role,
@@ -277,13 +363,26 @@ fn invitations_digest(invitations: &[ObservedInvitation], email: &str) -> String
 
 /// SHA-256 over the touched entries, in order, and the plan itself (so that an edited plan
 /// file is noticed).
-fn fingerprint(touched: &[Touched], plan: &Plan) -> String {
+fn fingerprint(touched: &[Touched], resources: &[TouchedResource], plan: &Plan) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_string(plan).unwrap_or_default().as_bytes());
     for entry in touched {
         for part in [
             &entry.organization_id,
             &entry.subject.to_string(),
+            &entry.state,
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    for entry in resources {
+        let object = &entry.object;
+        let organization = object.organization_id.as_deref().unwrap_or_default();
+        for part in [
+            object.resource.name(),
+            organization,
+            &object.key,
             &entry.state,
         ] {
             hasher.update(part.as_bytes());
@@ -332,6 +431,7 @@ mod tests {
             organizations: vec![OrganizationPlan {
                 organization_id: "org_1".into(),
                 label: None,
+                resources: Vec::new(),
                 changes: vec![Change {
                     role: Some("org:admin".into()),
                     previous_role: Some("org:member".into()),

@@ -6,8 +6,10 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::private::{Private, hidden_change, hidden_object};
+use super::resource_text::{rejected_line, resource_line};
 use super::{
-    Action, Change, ChangeOutcome, OrganizationPlan, OutcomeKind, Pending, Plan, Rejected,
+    Action, AnyChange, Change, ChangeOutcome, OrganizationPlan, OutcomeKind, Pending, Plan,
+    Rejected, RejectedResource,
 };
 
 /// Why an organization got no deletion or demotion this run.
@@ -19,12 +21,24 @@ pub(super) fn unsettled_note(organization: &OrganizationPlan) -> Option<String> 
     })
 }
 
-/// Renders the plan for a terminal: grouped by organization, one line per change, then a
-/// summary line. Private metadata values are shown only with `Private::Shown`.
+/// Renders the plan for a terminal: the instance's permissions, roles and role sets first,
+/// then grouped by organization, one line per change, then a summary line. Private metadata
+/// values are shown only with `Private::Shown`.
 pub(super) fn render_text(plan: &Plan, private: Private) -> String {
     let mut out = String::new();
     if let Some(selected) = selected_line(plan) {
         let _ = writeln!(out, "{selected}\n");
+    }
+    let sections = Sections::of(plan);
+    if !sections.authorization.is_empty() || !instance_rejected(plan).is_empty() {
+        let _ = writeln!(out, "{AUTHORIZATION}");
+        for (_, change) in &sections.authorization {
+            let _ = writeln!(out, "  {}", any_line(*change, private));
+        }
+        for rejected in instance_rejected(plan) {
+            let _ = writeln!(out, "  {}", rejected_line(rejected));
+        }
+        out.push('\n');
     }
     for organization in &plan.organizations {
         let pending: Vec<&Pending> = plan
@@ -38,7 +52,7 @@ pub(super) fn render_text(plan: &Plan, private: Private) -> String {
             .filter(|r| r.organization_id == organization.organization_id)
             .collect();
         let note = unsettled_note(organization);
-        if organization.changes.is_empty()
+        if organization.change_count() == 0
             && pending.is_empty()
             && rejected.is_empty()
             && note.is_none()
@@ -49,8 +63,8 @@ pub(super) fn render_text(plan: &Plan, private: Private) -> String {
         if let Some(note) = note {
             let _ = writeln!(out, "  warning: {note}");
         }
-        for change in &organization.changes {
-            let _ = writeln!(out, "  {}", change_line(change, private));
+        for change in organization.all_changes() {
+            let _ = writeln!(out, "  {}", any_line(change, private));
         }
         for pending in pending {
             let _ = writeln!(
@@ -77,8 +91,60 @@ pub(super) fn render_text(plan: &Plan, private: Private) -> String {
     out
 }
 
-/// `organization org_x (slug)`.
+/// The heading of the instance's permissions, roles and role sets.
+pub(super) const AUTHORIZATION: &str = "authorization";
+
+/// The rejected objects that belong to no organization (the instance's).
+pub(super) fn instance_rejected(plan: &Plan) -> Vec<&RejectedResource> {
+    plan.rejected_resources
+        .iter()
+        .filter(|r| r.organization_id.is_none())
+        .collect()
+}
+
+/// The changes of a plan as the reports group them, each with its position in the run order
+/// of [`Plan::all_changes`] (where its outcome is): the instance's changes (those that run
+/// before the organizations, then those that run after), and each organization's.
+pub(super) struct Sections<'a> {
+    pub authorization: Vec<(usize, AnyChange<'a>)>,
+    pub organizations: Vec<(&'a OrganizationPlan, Vec<(usize, AnyChange<'a>)>)>,
+}
+
+impl<'a> Sections<'a> {
+    pub(super) fn of(plan: &'a Plan) -> Sections<'a> {
+        let before = plan.authorization_before().count();
+        let after = plan.authorization_after().count();
+        let all: Vec<(usize, AnyChange<'a>)> = plan.all_changes().enumerate().collect();
+        let (head, rest) = all.split_at(before);
+        let (middle, tail) = rest.split_at(rest.len() - after);
+        let mut organizations = Vec::with_capacity(plan.organizations.len());
+        let mut middle = middle.iter().copied();
+        for organization in &plan.organizations {
+            let changes = middle.by_ref().take(organization.change_count()).collect();
+            organizations.push((organization, changes));
+        }
+        Sections {
+            authorization: head.iter().chain(tail).copied().collect(),
+            organizations,
+        }
+    }
+}
+
+/// The line of any change.
+pub(super) fn any_line(change: AnyChange<'_>, private: Private) -> String {
+    match change {
+        AnyChange::Membership(change) => change_line(change, private),
+        AnyChange::Resource(change) => resource_line(change),
+    }
+}
+
+/// `organization org_x (slug)`, or `organization acme (to be created)` for one the plan
+/// creates.
 pub(super) fn header(organization: &OrganizationPlan) -> String {
+    if organization.organization_id.is_empty() {
+        let label = organization.label.as_deref().unwrap_or_default();
+        return format!("organization {label} (to be created)");
+    }
     match &organization.label {
         Some(label) => format!("organization {} ({label})", organization.organization_id),
         None => format!("organization {}", organization.organization_id),
@@ -179,10 +245,11 @@ fn compact_parts(metadata: &Value, private: Private) -> String {
 
 /// `Plan: 2 to create, 1 role change, 0 metadata changes, 1 to delete, 1 pending.`
 pub(super) fn summary_line(plan: &Plan) -> String {
-    let rejected = if plan.rejected.is_empty() {
+    let rejected = plan.rejected.len() + plan.rejected_resources.len();
+    let rejected = if rejected == 0 {
         String::new()
     } else {
-        format!(" {} change(s) rejected (marked !).", plan.rejected.len())
+        format!(" {rejected} change(s) rejected (marked !).")
     };
     let unsettled = plan.unsettled().count();
     let unsettled = if unsettled == 0 {
@@ -212,8 +279,10 @@ fn counts_line(plan: &Plan) -> String {
             format!(" ({} pending)", plan.pending.len())
         };
         // Only a clean run may say that everything matches.
-        let troubled =
-            !plan.missing.is_empty() || !plan.rejected.is_empty() || plan.unsettled().count() > 0;
+        let troubled = !plan.missing.is_empty()
+            || !plan.rejected.is_empty()
+            || !plan.rejected_resources.is_empty()
+            || plan.unsettled().count() > 0;
         if troubled {
             return format!(
                 "No changes to send in the {} organization(s) read{pending}, but not everything could be planned:",
@@ -234,8 +303,14 @@ fn counts_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let resources = plan.resource_counts();
+    let resources = if resources.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", resources.join(", "))
+    };
     format!(
-        "Plan: {} to create, {} role change(s), {} metadata change(s), {} to delete{invitations}, {} pending.",
+        "Plan: {} to create, {} role change(s), {} metadata change(s), {} to delete{invitations}, {} pending{resources}.",
         plan.count(Action::Create),
         plan.count(Action::UpdateRole),
         plan.count(Action::UpdateMetadata),
@@ -244,29 +319,21 @@ fn counts_line(plan: &Plan) -> String {
     )
 }
 
-/// Renders what an apply did: per organization, one line per change with its outcome (and
-/// the error or note under it), then the failures again at the end so none is missed.
-/// `outcomes` is in plan order.
+/// Renders what an apply did: the instance's changes, then per organization, one line per
+/// change with its outcome (and the error or note under it), then the failures again at the
+/// end so none is missed. `outcomes` is in run order ([`Plan::all_changes`]).
 pub(super) fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome], private: Private) -> String {
     let mut out = String::new();
     let mut failures = Vec::new();
-    let mut index = 0;
-    for organization in &plan.organizations {
-        let note = unsettled_note(organization);
-        if organization.changes.is_empty() && note.is_none() {
-            continue;
-        }
-        let _ = writeln!(out, "{}", header(organization));
-        if let Some(note) = &note {
-            let _ = writeln!(out, "  warning: {note}");
-        }
-        for change in &organization.changes {
+    let sections = Sections::of(plan);
+    let mut section = |out: &mut String, heading: String, changes: &[(usize, AnyChange<'_>)]| {
+        let _ = writeln!(out, "{heading}");
+        for (index, change) in changes {
             let (outcome, detail) = outcomes
-                .get(index)
+                .get(*index)
                 .map(|(o, d)| (*o, d.as_deref()))
                 .unwrap_or((OutcomeKind::Planned, None));
-            index += 1;
-            let line = change_line(change, private);
+            let line = any_line(*change, private);
             let _ = writeln!(out, "  {outcome:<8} {line}");
             if let Some(detail) = detail {
                 let _ = writeln!(out, "           {detail}");
@@ -275,6 +342,21 @@ pub(super) fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome], private: 
                 }
             }
         }
+    };
+    if !sections.authorization.is_empty() {
+        section(&mut out, AUTHORIZATION.to_owned(), &sections.authorization);
+        out.push('\n');
+    }
+    for (organization, changes) in &sections.organizations {
+        let note = unsettled_note(organization);
+        if changes.is_empty() && note.is_none() {
+            continue;
+        }
+        let mut heading = header(organization);
+        if let Some(note) = &note {
+            heading.push_str(&format!("\n  warning: {note}"));
+        }
+        section(&mut out, heading, changes);
         out.push('\n');
     }
     let count = |kind: OutcomeKind| outcomes.iter().filter(|(o, _)| *o == kind).count();
