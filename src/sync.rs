@@ -58,6 +58,8 @@ pub struct Planned {
     /// The state of every other object the plan changes (a permission, role, role set,
     /// organization or domain), as read: a saved plan keeps it.
     pub resource_states: ResourceStates,
+    /// The directory groups that were unavailable this run (docs/directories.md), and why.
+    pub unavailable_groups: Vec<(desired::DirectoryGroup, desired::Unavailable)>,
 }
 
 /// The safety limits a run applies (README: "Safety limits").
@@ -181,7 +183,14 @@ async fn plan_with(
         Scope::Own(id) => (Some(id), None),
         Scope::Selected(covered) => (None, Some(covered)),
     };
-    let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
+    let (people, empty_allowed) = (read_directories(&desired), desired.empty_allowed());
+    let (people, looked_up) = tokio::join!(
+        people,
+        look_up_organizations(client, &mut desired, selected)
+    );
+    let (lookup, added) = looked_up?;
+    let unavailable_groups = expand_groups(&mut desired, &people, &empty_allowed)?;
+    drop(people);
     let users = clerk::resolve_emails(client, &desired.emails()).await?;
     let references: Vec<OrgRef> = desired
         .organizations
@@ -223,8 +232,47 @@ async fn plan_with(
         today: time::OffsetDateTime::now_utc().date(),
     };
     let mut planned = compute(&input, desired, read)?;
+    planned.unavailable_groups = unavailable_groups;
     check_roles(client, &mut planned.plan, &lookup, &planned.observed).await?;
     Ok(planned)
+}
+
+/// Reads the directory groups the files use (none, and no request, without `directories`),
+/// at the same time as Clerk is read: the future owns what it needs.
+fn read_directories(
+    desired: &DesiredState,
+) -> impl std::future::Future<Output = desired::People> + use<> {
+    let directories = desired.directories.clone();
+    let wanted = desired.directory_groups_used();
+    async move {
+        if wanted.is_empty() {
+            return desired::People::new();
+        }
+        crate::directory::read_groups(&directories, &wanted).await
+    }
+}
+
+/// Adds the people read to the organizations that use their groups, and counts the groups
+/// unavailable this run (`membersync_directory_unavailable_total`).
+fn expand_groups(
+    desired: &mut DesiredState,
+    people: &desired::People,
+    empty_allowed: &std::collections::HashSet<desired::DirectoryGroup>,
+) -> Result<Vec<(desired::DirectoryGroup, desired::Unavailable)>, SyncError> {
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    desired.expand(people).map_err(SyncError::Invalid)?;
+    let unavailable = desired::unavailable_groups(people, empty_allowed);
+    for (group, why) in &unavailable {
+        metrics::counter!(
+            crate::telemetry::names::DIRECTORY_UNAVAILABLE,
+            "directory" => group.directory.to_string()
+        )
+        .increment(1);
+        tracing::warn!(directory = %group.directory, group = %group.group, why = ?why, "directory group unavailable: it removes and demotes no one this run");
+    }
+    Ok(unavailable)
 }
 
 /// What planning needs of an organization Clerk returned.
@@ -265,6 +313,7 @@ fn compute(
         observed: read.memberships,
         invitations: read.invitations,
         resource_states: ResourceStates::new(),
+        unavailable_groups: Vec::new(),
     })
 }
 

@@ -55,6 +55,7 @@ pub(crate) mod names {
     pub const INVITATIONS_DEFERRED: &str = "membersync_invitations_deferred_total";
     pub const WEBHOOK_EVENTS: &str = "membersync_webhook_events_total";
     pub const RESOURCE_ERRORS: &str = "membersync_resource_errors_total";
+    pub const DIRECTORY_UNAVAILABLE: &str = "membersync_directory_unavailable_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -106,6 +107,10 @@ fn describe() {
         "Organizations whose memberships kept changing while they were read (no deletion or demotion planned in them that run)"
     );
     describe_counter!(names::API_THROTTLED, "Clerk API responses with status 429");
+    describe_counter!(
+        names::DIRECTORY_UNAVAILABLE,
+        "Directory groups that could not be read, or came back empty without allow_empty, by directory (no one removed or demoted because of them that run)"
+    );
     describe_counter!(
         names::WEBHOOK_EVENTS,
         "Clerk webhook deliveries, by event type and result (reconciled, ignored, rejected)"

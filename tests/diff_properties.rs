@@ -77,6 +77,7 @@ fn target() -> impl Strategy<Value = Target> {
             ignore_emails: Vec::new(),
             invitations: None,
             invitees: Vec::new(),
+            unavailable: None,
         })
 }
 
@@ -165,7 +166,7 @@ proptest! {
                 source: None,
             }).collect(),
             ignore: vec![], pending: vec![],
-            ignore_emails: vec![], invitations: None, invitees: vec![],
+            ignore_emails: vec![], invitations: None, invitees: vec![], unavailable: None,
         };
         prop_assert!(run(&target, &live).is_empty());
     }

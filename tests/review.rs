@@ -183,6 +183,8 @@ async fn the_schema_accepts_every_valid_file_and_rejects_structural_faults() {
         "invitations-unknown-field",
         "group-names-group",
         "group-empty",
+        "directory-missing-fields",
+        "directory-inline-secret",
     ] {
         let path = root.join(format!("tests/fixtures/invalid/{name}.yaml"));
         let instance = yaml_as_json(&path);

@@ -238,6 +238,7 @@ async fn apply_planned(
         super::missing_error(&planned.missing),
         rejected,
         super::unsettled_error(&planned.plan),
+        super::unavailable_error(&planned),
     ];
     match result {
         Ok(finished) => super::finish_with(finished, found),

@@ -236,6 +236,27 @@ fn unsettled_error(plan: &crate::plan::Plan) -> Option<CommandError> {
     })
 }
 
+/// Exit 1 when a directory group was unavailable this run (what it could decide was kept).
+fn unavailable_error(planned: &crate::sync::Planned) -> Option<CommandError> {
+    let errors: Vec<String> = planned
+        .unavailable_groups
+        .iter()
+        .map(|(group, why)| match why {
+            crate::desired::Unavailable::Unreadable(why) => format!(
+                "directory group {group} could not be read ({why}); no one was removed or demoted because of it this run"
+            ),
+            crate::desired::Unavailable::Empty => format!(
+                "directory group {group} came back empty, and its entry does not say `allow_empty: true`; no one was removed or demoted because of it this run"
+            ),
+        })
+        .collect();
+    (!errors.is_empty()).then_some(CommandError {
+        exit: Exit::Failure,
+        errors,
+        summary: None,
+    })
+}
+
 /// Joins the errors found after a command's output was printed: none is `Ok(finished)`.
 fn finish_with(
     finished: Finished,

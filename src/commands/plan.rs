@@ -51,7 +51,14 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
     } else {
         Finished::Done
     };
-    super::finish_with(finished, [super::unsettled_error(&planned.plan), rejected])
+    super::finish_with(
+        finished,
+        [
+            super::unsettled_error(&planned.plan),
+            rejected,
+            super::unavailable_error(&planned),
+        ],
+    )
 }
 
 /// Prints the plan on stdout, with what the safety limits would say (or why a saved plan is

@@ -27,6 +27,17 @@ pub fn run(args: &FileArgs) -> CommandResult {
             } else {
                 String::new()
             };
+            // Their people are read at run time: `validate` sends no request.
+            let extra = if state.directory_groups > 0 {
+                format!(
+                    "{extra} ({} read from {} {} at run time)",
+                    state.directory_groups,
+                    state.directories.len(),
+                    plural(state.directories.len(), "directory", "directories"),
+                )
+            } else {
+                extra
+            };
             println!(
                 "valid: {} {}, {} {}, {} {}{extra}",
                 state.files.len(),

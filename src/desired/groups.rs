@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::checker::Checker;
-use super::raw::{RawAllOrganizations, RawGroups, RawMember};
+use super::directories::{DirectoryGroup, GroupEntry};
+use super::directory_checks::{Directories, valid_name};
+use super::raw::{RawAllOrganizations, RawGroup, RawGroups, RawMember};
 use super::yaml::{self, At};
 use super::{
     DesiredMember, DesiredOrganization, Invitations, MetadataMode, OrgRef, Origin, UserRef,
@@ -19,11 +21,11 @@ use super::{
 pub enum Source {
     /// Listed in the organization.
     Direct,
-    /// `group:NAME` in the organization.
+    /// `group:NAME` in the organization (a directory's group is named `NAME from DIRECTORY`).
     Group(Arc<str>),
     /// Listed in `all_organizations`.
     AllOrganizations,
-    /// `group:NAME` in `all_organizations`.
+    /// `group:NAME` in `all_organizations` (named as in [`Source::Group`]).
     AllOrganizationsGroup(Arc<str>),
 }
 
@@ -57,6 +59,8 @@ pub struct AllOrganizations {
     pub members: Vec<DesiredMember>,
     /// As [`DesiredOrganization::sources`]; the first run starts at 0.
     pub sources: Vec<(usize, Source)>,
+    /// Its `group:NAME` keys that name a directory's group (each `in_rule`).
+    pub directory_groups: Vec<GroupEntry>,
     /// The defaults of its file, for the organizations the file does not name.
     pub metadata_mode: MetadataMode,
     pub invitations: Option<Box<Invitations>>,
@@ -82,6 +86,9 @@ impl AllOrganizations {
                 .iter()
                 .map(|(start, source)| (start + offset, source.clone())),
         );
+        organization
+            .directory_groups
+            .extend(self.directory_groups.iter().cloned());
     }
 
     /// The organization `id` (one the files do not name) as the rule makes it: only its
@@ -96,6 +103,8 @@ impl AllOrganizations {
             invitations: self.invitations.clone(),
             origin: self.origin.clone(),
             sources: self.sources.clone(),
+            directory_groups: self.directory_groups.clone(),
+            unavailable: Vec::new(),
         }
     }
 }
@@ -149,8 +158,36 @@ impl AllOrganizations {
     }
 }
 
-/// A group as the file defines it: its people, each with its line.
-pub(super) type Groups = HashMap<String, Vec<(UserRef, u32)>>;
+/// A group as the file defines it: its people, each with its line, or a directory's group.
+pub(super) enum Group {
+    People(Vec<(UserRef, u32)>),
+    Directory {
+        source: DirectoryGroup,
+        allow_empty: bool,
+    },
+    /// A directory's group whose entry is invalid (reported where it is defined).
+    Invalid,
+}
+
+/// The groups of one file, by name.
+pub(super) type Groups = HashMap<String, Group>;
+
+/// What one `group:NAME` key brings: the people of a group the file lists, or the key of a
+/// directory's group (`None` when its value is invalid).
+pub(super) enum GroupMembers {
+    People(Vec<DesiredMember>),
+    Directory(Option<GroupEntry>),
+}
+
+/// The members of an organization (or of `all_organizations`) as its file lists them.
+#[derive(Default)]
+pub(super) struct Listed {
+    pub(super) members: Vec<DesiredMember>,
+    /// Where runs of `members` come from (see [`DesiredOrganization::sources`]).
+    pub(super) sources: Vec<(usize, Source)>,
+    /// The `group:NAME` keys that name a directory's group.
+    pub(super) directory_groups: Vec<GroupEntry>,
+}
 
 /// Whether two entries for one person say the same (role, metadata, expiry).
 pub(crate) fn agree(a: &DesiredMember, b: &DesiredMember) -> bool {
@@ -158,20 +195,20 @@ pub(crate) fn agree(a: &DesiredMember, b: &DesiredMember) -> bool {
 }
 
 impl Checker {
-    /// Checks `groups:`: every entry a user ID or email, none naming a group, none empty.
-    pub(super) fn groups(&mut self, raw: Option<At<RawGroups>>) -> Groups {
+    /// Checks `groups:`: every entry a user ID or email, none naming a group, none empty; or a
+    /// group of a directory this file declares.
+    pub(super) fn groups(
+        &mut self,
+        raw: Option<At<RawGroups>>,
+        directories: &Directories,
+    ) -> Groups {
         let mut groups = Groups::new();
         let Some(raw) = raw else {
             return groups;
         };
         for (name, entries) in raw.value.0 {
             let path = format!("groups.{}", name.value);
-            let valid_name = !name.value.is_empty()
-                && name
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !valid_name {
+            if !valid_name(&name.value) {
                 self.error(
                     yaml::position(&name),
                     "groups",
@@ -182,67 +219,99 @@ impl Checker {
                 );
                 continue;
             }
-            if entries.value.is_empty() {
-                self.error(
-                    yaml::position(&entries),
-                    &path,
-                    "the group is empty; list its people, or remove it",
-                );
-            }
-            let mut people: Vec<(UserRef, u32)> = Vec::with_capacity(entries.value.len());
-            for entry in entries.value {
-                let position = yaml::position(&entry);
-                if entry.value.trim().starts_with("group:") {
-                    self.error(
-                        position,
-                        &path,
-                        format!(
-                            "`{}`: a group cannot name another group; list its people",
-                            entry.value
-                        ),
-                    );
-                    continue;
+            let position = yaml::position(&entries);
+            let group = match entries.value {
+                RawGroup::People(people) => Group::People(self.people(&path, people, position)),
+                RawGroup::Directory(raw) => {
+                    match self.directory_group(&path, raw, position, directories) {
+                        Some((source, allow_empty)) => Group::Directory {
+                            source,
+                            allow_empty,
+                        },
+                        // Reported already; its uses are not reported again.
+                        None => Group::Invalid,
+                    }
                 }
-                let Some(user) = self.user(&path, &entry.value, position) else {
-                    continue;
-                };
-                if let Some((_, line)) = people.iter().find(|(u, _)| *u == user) {
-                    self.error(
-                        position,
-                        &path,
-                        format!(
-                            "`{}` is listed twice (lines {line} and {})",
-                            entry.value, position.0
-                        ),
-                    );
-                    continue;
-                }
-                people.push((user, position.0 as u32));
-            }
-            groups.insert(name.value, people);
+            };
+            groups.insert(name.value, group);
         }
         groups
     }
 
-    /// The members of an organization (or of `all_organizations`): its direct entries, then
-    /// those its `group:NAME` keys bring, in precedence order, with where each run comes from.
+    /// The people a group lists: user IDs or emails, each once, none naming a group.
+    fn people(
+        &mut self,
+        path: &str,
+        entries: Vec<At<String>>,
+        position: (u64, u64),
+    ) -> Vec<(UserRef, u32)> {
+        if entries.is_empty() {
+            self.error(
+                position,
+                path,
+                "the group is empty; list its people, or remove it",
+            );
+        }
+        let mut people: Vec<(UserRef, u32)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let position = yaml::position(&entry);
+            if entry.value.trim().starts_with("group:") {
+                self.error(
+                    position,
+                    path,
+                    format!(
+                        "`{}`: a group cannot name another group; list its people",
+                        entry.value
+                    ),
+                );
+                continue;
+            }
+            let Some(user) = self.user(path, &entry.value, position) else {
+                continue;
+            };
+            if let Some((_, line)) = people.iter().find(|(u, _)| *u == user) {
+                self.error(
+                    position,
+                    path,
+                    format!(
+                        "`{}` is listed twice (lines {line} and {})",
+                        entry.value, position.0
+                    ),
+                );
+                continue;
+            }
+            people.push((user, position.0 as u32));
+        }
+        people
+    }
+
+    /// The members of an organization (or of `all_organizations`, `in_rule`): its direct
+    /// entries, then those its `group:NAME` keys bring, in precedence order, with where each
+    /// run comes from; and the keys that name a directory's group, kept until it is read.
     pub(super) fn members(
         &mut self,
         org_path: &str,
         entries: Vec<(At<String>, At<RawMember>)>,
         groups: &Groups,
-        group_source: impl Fn(Arc<str>) -> Source,
-    ) -> (Vec<DesiredMember>, Vec<(usize, Source)>) {
+        in_rule: bool,
+    ) -> Listed {
         let path = format!("{org_path}.members");
         let mut seen: HashMap<UserRef, (String, u64)> = HashMap::new();
         let mut members = Vec::with_capacity(entries.len());
         let mut grouped: Vec<(Arc<str>, Vec<DesiredMember>)> = Vec::new();
+        let mut directory_groups = Vec::new();
         for (key, value) in entries {
             let position = yaml::position(&key);
             let member_path = format!("{path}.{}", key.value);
             if let Some(name) = key.value.trim().strip_prefix("group:") {
-                let entries = self.group_members(&path, name, groups, value, position);
-                grouped.push((Arc::from(name), entries));
+                match self.group_members(&path, name, groups, value, position) {
+                    GroupMembers::People(entries) => grouped.push((Arc::from(name), entries)),
+                    GroupMembers::Directory(Some(mut entry)) => {
+                        entry.in_rule = in_rule;
+                        directory_groups.push(entry);
+                    }
+                    GroupMembers::Directory(None) => {}
+                }
                 continue;
             }
             let Some(user) = self.user(&member_path, &key.value, position) else {
@@ -267,11 +336,16 @@ impl Checker {
                 members.push(member);
             }
         }
-        self.with_groups(&path, members, grouped, group_source)
+        let (members, sources) = self.with_groups(&path, members, grouped, in_rule);
+        Listed {
+            members,
+            sources,
+            directory_groups,
+        }
     }
 
     /// The entries of one `group:NAME` key: the value (role, metadata, expiry) for each person
-    /// of the group, at the key's position.
+    /// of the group, at the key's position; for a directory's group, the key itself.
     pub(super) fn group_members(
         &mut self,
         path: &str,
@@ -279,8 +353,8 @@ impl Checker {
         groups: &Groups,
         value: At<RawMember>,
         position: (u64, u64),
-    ) -> Vec<DesiredMember> {
-        let Some(people) = groups.get(name) else {
+    ) -> GroupMembers {
+        let Some(group) = groups.get(name) else {
             let mut known: Vec<&str> = groups.keys().map(String::as_str).collect();
             known.sort();
             let known = if known.is_empty() {
@@ -289,18 +363,33 @@ impl Checker {
                 format!("the groups are {}", known.join(", "))
             };
             self.error(position, path, format!("unknown group `{name}`; {known}"));
-            return Vec::new();
+            return GroupMembers::People(Vec::new());
         };
-        let Some(template) = self.member(path, UserRef::Id(String::new()), value, position) else {
-            return Vec::new();
-        };
-        people
-            .iter()
-            .map(|(user, _)| DesiredMember {
-                user: user.clone(),
-                ..template.clone()
-            })
-            .collect()
+        let template = self.member(path, UserRef::Id(String::new()), value, position);
+        match group {
+            Group::People(people) => GroupMembers::People(match template {
+                Some(template) => people
+                    .iter()
+                    .map(|(user, _)| DesiredMember {
+                        user: user.clone(),
+                        ..template.clone()
+                    })
+                    .collect(),
+                None => Vec::new(),
+            }),
+            Group::Invalid => GroupMembers::People(Vec::new()),
+            Group::Directory {
+                source,
+                allow_empty,
+            } => GroupMembers::Directory(template.map(|template| GroupEntry {
+                name: Arc::from(name),
+                source: source.clone(),
+                allow_empty: *allow_empty,
+                template,
+                file: self.origin(position).file,
+                in_rule: false,
+            })),
+        }
     }
 
     /// Joins an organization's (or the rule's) direct entries and its group entries in
@@ -311,7 +400,7 @@ impl Checker {
         path: &str,
         mut members: Vec<DesiredMember>,
         grouped: Vec<(Arc<str>, Vec<DesiredMember>)>,
-        group_source: impl Fn(Arc<str>) -> Source,
+        in_rule: bool,
     ) -> (Vec<DesiredMember>, Vec<(usize, Source)>) {
         let mut sources = Vec::new();
         let direct: HashMap<UserRef, usize> = members
@@ -352,7 +441,12 @@ impl Checker {
                 members.push(member);
             }
             if members.len() > start {
-                sources.push((start, group_source(name)));
+                let source = if in_rule {
+                    Source::AllOrganizationsGroup(name)
+                } else {
+                    Source::Group(name)
+                };
+                sources.push((start, source));
             }
         }
         (members, sources)
@@ -381,18 +475,17 @@ impl Checker {
             }
             except.push(OrgRef::parse(text));
         }
-        let (members, mut sources) = match raw.members {
-            Some(members) => self.members("all_organizations", members.value.0, groups, |name| {
-                Source::AllOrganizationsGroup(name)
-            }),
-            None => (Vec::new(), Vec::new()),
+        let mut listed = match raw.members {
+            Some(members) => self.members("all_organizations", members.value.0, groups, true),
+            None => Listed::default(),
         };
         // Its direct entries are `AllOrganizations` too.
-        sources.insert(0, (0, Source::AllOrganizations));
+        listed.sources.insert(0, (0, Source::AllOrganizations));
         AllOrganizations {
             except,
-            members,
-            sources,
+            members: listed.members,
+            sources: listed.sources,
+            directory_groups: listed.directory_groups,
             metadata_mode,
             invitations,
             origin,

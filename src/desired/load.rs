@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::validate::parse_file;
 use super::yaml::MAX_FILE_BYTES;
-use super::{DesiredState, Diagnostic, LoadError, OrgRef, SourceFile};
+use super::{DesiredState, Diagnostic, Directory, LoadError, OrgRef, Origin, SourceFile};
 
 /// The file read when neither `-f` nor `MEMBERSYNC_FILE` names one.
 pub const DEFAULT_FILE: &str = "membersync.yaml";
@@ -128,8 +128,11 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         warnings: Vec::new(),
         all_organizations: None,
         groups: 0,
+        directories: Vec::new(),
+        directory_groups: 0,
     };
     let mut declared: HashMap<OrgRef, usize> = HashMap::new();
+    let mut directories: HashMap<String, Origin> = HashMap::new();
     for (path, text) in files {
         state.files.push(SourceFile {
             path: path.clone(),
@@ -139,6 +142,11 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
             Ok(parsed) => {
                 state.warnings.extend(parsed.warnings);
                 state.groups += parsed.groups;
+                state.directory_groups += parsed.directory_groups;
+                for (directory, origin) in parsed.directories {
+                    add_directory(&mut state, &mut directories, directory, origin)
+                        .unwrap_or_else(|problem| diagnostics.push(problem));
+                }
                 if let Some(rule) = parsed.all_organizations {
                     match &state.all_organizations {
                         Some(first) => diagnostics.push(rule.origin.diagnostic(
@@ -171,6 +179,33 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         Ok(state)
     } else {
         Err(LoadError(diagnostics))
+    }
+}
+
+/// Adds a directory one file declares. Groups belong to their file, and so do directories;
+/// but a directory is read once per run, so one name declared in two files must have the
+/// same settings (then it is one directory).
+fn add_directory(
+    state: &mut DesiredState,
+    seen: &mut HashMap<String, Origin>,
+    directory: Directory,
+    origin: Origin,
+) -> Result<(), Diagnostic> {
+    match seen.get(&directory.name) {
+        None => {
+            seen.insert(directory.name.clone(), origin);
+            state.directories.push(directory);
+            state.directories.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(())
+        }
+        Some(_) if state.directories.contains(&directory) => Ok(()),
+        Some(first) => Err(origin.diagnostic(
+            format!("directories.{}", directory.name),
+            format!(
+                "the directory `{}` is declared at {first} with other settings; a directory is read once per run, so give it the same settings in every file, or another name",
+                directory.name
+            ),
+        )),
     }
 }
 

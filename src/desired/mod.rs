@@ -5,6 +5,9 @@
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
 mod checker;
+mod directories;
+mod directory_checks;
+mod expand;
 pub(crate) mod export;
 mod groups;
 mod load;
@@ -21,6 +24,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
+pub use directories::{
+    Directory, DirectoryGroup, Entra, Google, GroupEntry, Okta, People, Provider, ProviderKind,
+    Reading, Unavailable, UnavailableGroup,
+};
+pub use expand::unavailable_groups;
 pub(crate) use groups::agree;
 pub use groups::{AllOrganizations, Source};
 pub(crate) use load::{DEFAULT_FILE, hex, is_resource_error, sha256_hex};
@@ -56,6 +64,11 @@ pub struct DesiredState {
     pub all_organizations: Option<AllOrganizations>,
     /// How many groups the files define.
     pub groups: usize,
+    /// The directories the files declare (a name declared in two files with the same
+    /// settings is one directory), sorted by name.
+    pub directories: Vec<Directory>,
+    /// How many of the groups are read from a directory.
+    pub directory_groups: usize,
 }
 
 impl DesiredState {
@@ -144,6 +157,12 @@ pub struct DesiredOrganization {
     /// members before the first run are direct entries. A person listed by two runs keeps
     /// the first (a direct entry beats a group entry, both beat `all_organizations`).
     pub sources: Vec<(usize, Source)>,
+    /// Its `group:NAME` keys that name a directory's group (and those `all_organizations`
+    /// joined), until [`DesiredState::expand`] adds their people to `members`.
+    pub directory_groups: Vec<GroupEntry>,
+    /// The directory groups it uses that are unavailable this run (set by
+    /// [`DesiredState::expand`]): nothing they could decide is removed or demoted in it.
+    pub unavailable: Vec<UnavailableGroup>,
 }
 
 impl DesiredOrganization {

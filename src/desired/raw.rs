@@ -30,7 +30,13 @@ pub struct RawFile {
     pub version: Option<At<serde_json::Value>>,
     /// Settings for every organization, unless an organization overrides them.
     pub defaults: Option<At<RawDefaults>>,
-    /// Named sets of people (user IDs or emails), used as `group:NAME` member keys in this file.
+    /// Company directories groups can come from (Google Workspace, Okta, Microsoft Entra ID),
+    /// by name. Credentials come from files or environment variables, never from this file.
+    #[serde(default)]
+    #[schemars(schema_with = "directories_schema")]
+    pub directories: Option<At<RawDirectories>>,
+    /// Named sets of people (user IDs or emails), or groups of a directory, used as
+    /// `group:NAME` member keys in this file.
     #[serde(default)]
     #[schemars(schema_with = "groups_schema")]
     pub groups: Option<At<RawGroups>>,
@@ -47,18 +53,24 @@ fn version_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "const": 1, "description": "The schema version: 1." })
 }
 
-/// `groups:`: each name with its people (user IDs or emails).
-pub type RawGroups = Entries<At<Vec<At<String>>>>;
+/// `groups:`: each name with its people (user IDs or emails), or a directory's group.
+pub type RawGroups = Entries<At<RawGroup>>;
 
-fn groups_schema(_: &mut SchemaGenerator) -> Schema {
+fn groups_schema(generator: &mut SchemaGenerator) -> Schema {
+    let from_directory = generator.subschema_for::<RawDirectoryGroup>();
     json_schema!({
         "type": "object",
-        "description": "Named sets of people (user IDs or emails), used as `group:NAME` member keys.",
+        "description": "Named sets of people (user IDs or emails), or groups read from a directory, used as `group:NAME` member keys.",
         "propertyNames": { "pattern": "^[A-Za-z0-9_.-]+$" },
         "additionalProperties": {
-            "type": "array",
-            "minItems": 1,
-            "items": { "type": "string", "pattern": GROUP_ENTRY_PATTERN },
+            "oneOf": [
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": { "type": "string", "pattern": GROUP_ENTRY_PATTERN },
+                },
+                from_directory,
+            ],
         },
     })
 }
@@ -295,4 +307,120 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
 
         deserializer.deserialize_any(EntriesVisitor(std::marker::PhantomData))
     }
+}
+
+/// One `groups:` entry: its people, or a group of a directory.
+#[derive(Debug)]
+pub enum RawGroup {
+    People(Vec<At<String>>),
+    Directory(RawDirectoryGroup),
+}
+
+impl<'de> Deserialize<'de> for RawGroup {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct GroupVisitor;
+
+        impl<'de> Visitor<'de> for GroupVisitor {
+            type Value = RawGroup;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str(
+                    "a list of people (user IDs or emails), or `{directory: NAME, group: KEY}`",
+                )
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawGroup, A::Error> {
+                let mut people = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(person) = seq.next_element::<At<String>>()? {
+                    people.push(person);
+                }
+                Ok(RawGroup::People(people))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawGroup, A::Error> {
+                RawDirectoryGroup::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawGroup::Directory)
+            }
+        }
+
+        deserializer.deserialize_any(GroupVisitor)
+    }
+}
+
+/// A group read from a directory at every run: its people are the group's active users.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "DirectoryGroup")]
+pub struct RawDirectoryGroup {
+    /// The directory, by its name under `directories:` in this file.
+    #[schemars(required, schema_with = "non_empty_string")]
+    pub directory: Option<At<String>>,
+    /// The group: Google, its email (or alias or ID); Okta, its ID or exact name; Entra ID,
+    /// its object ID.
+    #[schemars(required, schema_with = "non_empty_string")]
+    pub group: Option<At<String>>,
+    /// Take an empty group as it is (default false: a group that comes back empty is
+    /// unavailable, and nothing it could decide is removed or demoted that run).
+    pub allow_empty: Option<bool>,
+}
+
+fn non_empty_string(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "minLength": 1 })
+}
+
+/// `directories:`: each name with its settings, kept as written (each field with its
+/// position) so that the checks can name a provider's missing, unknown or secret fields.
+pub type RawDirectories = Entries<At<Entries<At<serde_json::Value>>>>;
+
+fn directories_schema(_: &mut SchemaGenerator) -> Schema {
+    let url = json_schema!({ "type": "string", "pattern": "^https?://" });
+    let path = json_schema!({ "type": "string", "minLength": 1, "description": "The path of a file (mounted from a secret)." });
+    let text = json_schema!({ "type": "string", "minLength": 1 });
+    json_schema!({
+        "type": "object",
+        "description": "Company directories groups can come from, by name. Credentials come from files or environment variables, never from this file.",
+        "propertyNames": { "pattern": "^[A-Za-z0-9_.-]+$" },
+        "additionalProperties": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "description": "Google Workspace (Admin SDK Directory API), as a service account with domain-wide delegation.",
+                    "properties": {
+                        "provider": { "const": "google" },
+                        "credentials_file": path,
+                        "subject": { "type": "string", "pattern": "@", "description": "The admin the service account acts as." },
+                        "api_url": url,
+                        "token_url": url,
+                    },
+                    "required": ["provider", "subject"],
+                    "additionalProperties": false,
+                },
+                {
+                    "type": "object",
+                    "description": "Okta (management API), with an API token.",
+                    "properties": {
+                        "provider": { "const": "okta" },
+                        "url": url,
+                        "token_file": path,
+                    },
+                    "required": ["provider", "url"],
+                    "additionalProperties": false,
+                },
+                {
+                    "type": "object",
+                    "description": "Microsoft Entra ID (Microsoft Graph), with an app's client credentials.",
+                    "properties": {
+                        "provider": { "const": "entra" },
+                        "tenant_id": text,
+                        "client_id": text,
+                        "client_secret_file": path,
+                        "api_url": url,
+                        "token_url": url,
+                    },
+                    "required": ["provider", "tenant_id", "client_id"],
+                    "additionalProperties": false,
+                },
+            ],
+        },
+    })
 }

@@ -7,11 +7,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::checker::{Checker, describe};
-use super::groups::Groups;
+use super::directories::Directory;
+use super::groups::{Group, Groups, Listed};
 use super::raw::{RawDefaults, RawFile, RawInvitations, RawMetadataMode, RawOrganization};
 use super::yaml::{self, At};
 use super::{
-    DesiredMember, DesiredOrganization, Diagnostic, Invitations, MetadataMode, OrgRef, Source,
+    DesiredMember, DesiredOrganization, Diagnostic, Invitations, MetadataMode, OrgRef, Origin,
     UserRef,
 };
 
@@ -52,6 +53,9 @@ pub struct ParsedFile {
     pub all_organizations: Option<super::AllOrganizations>,
     /// How many groups it defines.
     pub groups: usize,
+    /// The directories it declares (with where), and how many of its groups come from one.
+    pub directories: Vec<(Directory, Origin)>,
+    pub directory_groups: usize,
 }
 
 /// Parses and validates the text of one desired-state file.
@@ -87,6 +91,8 @@ impl Checker {
             warnings: Vec::new(),
             all_organizations: None,
             groups: 0,
+            directories: Vec::new(),
+            directory_groups: 0,
         };
         if declares_nothing(&raw) {
             let message = if has_content(text) {
@@ -99,8 +105,16 @@ impl Checker {
         }
         self.version(raw.version.as_ref());
         let defaults = self.defaults(raw.defaults.as_ref());
-        let groups = self.groups(raw.groups);
+        let directories = self.directories(raw.directories);
+        let groups = self.groups(raw.groups, &directories);
         parsed.groups = groups.len();
+        parsed.directory_groups = groups
+            .values()
+            .filter(|group| matches!(group, Group::Directory { .. }))
+            .count();
+        let mut declared: Vec<(Directory, Origin)> = directories.into_values().flatten().collect();
+        declared.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        parsed.directories = declared;
         parsed.all_organizations = raw.all_organizations.map(|rule| {
             let invitations = defaults.invitations.clone().resolved();
             self.all_organizations(rule, &groups, defaults.metadata_mode, invitations)
@@ -186,10 +200,12 @@ impl Checker {
             );
             return None;
         }
-        let (members, sources) = match organization.members {
-            Some(members) => self.members(&path, members.value.0, groups, Source::Group),
-            None => (Vec::new(), Vec::new()),
+        let members = match organization.members {
+            Some(members) => self.members(&path, members.value.0, groups, false),
+            None => Listed::default(),
         };
+        let (members, sources, directory_groups) =
+            (members.members, members.sources, members.directory_groups);
         let ignore = self.ignore(&path, organization.ignore.unwrap_or_default(), &members);
         let invitations = match &organization.invitations {
             Some(own) => self
@@ -209,6 +225,8 @@ impl Checker {
             invitations: invitations.resolved(),
             origin: self.origin(yaml::position(&key)),
             sources,
+            directory_groups,
+            unavailable: Vec::new(),
         })
     }
 
@@ -279,6 +297,7 @@ fn declares_nothing(raw: &RawFile) -> bool {
         && raw.defaults.is_none()
         && raw.organizations.is_none()
         && raw.groups.is_none()
+        && raw.directories.is_none()
         && raw.all_organizations.is_none()
 }
 

@@ -15,6 +15,7 @@ mod entra;
 mod error;
 mod google;
 mod okta;
+mod run;
 mod secret;
 mod token;
 mod transport;
@@ -27,6 +28,7 @@ pub use config::{
 pub use error::DirectoryError;
 #[cfg(feature = "simulator")]
 pub(crate) use google::MEMBER_READONLY_SCOPE as GOOGLE_SCOPE;
+pub use run::read_groups;
 use secret::process_env;
 pub use secret::{Env, Secret};
 pub use transport::DirectoryStats;

@@ -55,6 +55,10 @@ pub fn compute(
             let settled = !live.unsettled_invitations.iter().any(|o| o == id);
             add_invitations(&mut organization, &target, invitations, settled);
         }
+        if let Some(uncertain) = &target.unavailable {
+            let note = super::unavailable::withhold(&mut organization, uncertain, members);
+            plan.unavailable.push(note);
+        }
         plan.organizations.push(organization);
         plan.pending.extend(target.pending);
     });
@@ -113,6 +117,8 @@ pub fn in_order(mut plan: Plan) -> Plan {
         .sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
     plan.pending
         .sort_by(|a, b| (&a.organization_id, &a.email).cmp(&(&b.organization_id, &b.email)));
+    plan.unavailable
+        .sort_by(|a, b| a.organization_id.cmp(&b.organization_id));
     plan
 }
 

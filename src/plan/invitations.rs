@@ -132,6 +132,7 @@ mod tests {
                 private_metadata: None,
                 source: None,
             }],
+            unavailable: None,
         }
     }
 

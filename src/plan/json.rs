@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::text::unsettled_note;
+use super::text::organization_note;
 use super::{
     Action, AnyChange, Change, ChangeOutcome, OutcomeKind, Pending, Plan, Refusal, Rejected,
     RejectedResource, Resource, ResourceAction, ResourceChange,
@@ -105,6 +105,10 @@ pub struct JsonReport<'a> {
     /// they were read, so no deletion or demotion was planned in it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<OrganizationNote<'a>>,
+    /// Organizations that use a directory group unavailable this run, with the groups and
+    /// how many changes were left out there.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub unavailable: &'a [super::UnavailableGroups],
 }
 
 /// A note about one organization in the JSON document.
@@ -171,11 +175,12 @@ pub(super) fn render_json(
             .chain(plan.rejected_resources.iter().map(RejectedEntry::Resource))
             .collect(),
         refused: refusals,
+        unavailable: &plan.unavailable,
         notes: plan
             .organizations
             .iter()
             .filter_map(|organization| {
-                unsettled_note(organization).map(|note| OrganizationNote {
+                organization_note(plan, organization).map(|note| OrganizationNote {
                     organization_id: &organization.organization_id,
                     note,
                 })

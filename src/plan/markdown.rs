@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::private::Private;
 use super::text::{
-    AUTHORIZATION, Sections, any_line, header, selected_line, summary_line, unsettled_note,
+    AUTHORIZATION, Sections, any_line, header, organization_note, selected_line, summary_line,
 };
 use super::{AnyChange, ChangeOutcome, OrganizationPlan, OutcomeKind, Plan, Refusal};
 
@@ -178,7 +178,7 @@ fn organization_section(
     outcomes: Option<&[ChangeOutcome]>,
     private: Private,
 ) {
-    let note = unsettled_note(organization);
+    let note = organization_note(plan, organization);
     let pending = plan
         .pending
         .iter()

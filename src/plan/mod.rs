@@ -19,6 +19,7 @@ mod resources;
 mod roles;
 pub mod saved;
 mod text;
+mod unavailable;
 
 use std::collections::HashMap;
 
@@ -40,6 +41,7 @@ pub use resources::{
     AnyChange, RejectedResource, Resource, ResourceAction, ResourceChange, order_instance_changes,
 };
 pub(crate) use roles::reject_disallowed_roles;
+pub use unavailable::{UnavailableGroups, Uncertain};
 
 /// What one change does.
 #[derive(
@@ -306,6 +308,10 @@ pub struct Plan {
     /// `--max-deletes` is taken over these and the memberships together.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub current_resources: usize,
+    /// Organizations that use a directory group unavailable this run, with the changes left
+    /// out in them (docs/directories.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableGroups>,
 }
 
 /// A change left out of the plan because it cannot succeed, and why.
@@ -387,6 +393,8 @@ pub struct Target {
     pub invitations: Option<Box<Invitations>>,
     /// Listed emails with no Clerk user, to invite (only when `invitations` is set).
     pub invitees: Vec<Invitee>,
+    /// When it uses directory groups that are unavailable this run: what they could decide.
+    pub unavailable: Option<Box<Uncertain>>,
 }
 
 /// An email the file lists that has no Clerk user yet, in an organization that invites.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use time::Date;
 
-use super::{Invitee, Pending, Target, TargetMember};
+use super::{Invitee, Pending, Target, TargetMember, Uncertain};
 use crate::desired::{
     DesiredMember, DesiredOrganization, Diagnostic, OrgRef, Origin, Source, UserRef,
 };
@@ -69,6 +69,7 @@ pub fn resolve_each(
             pending: Vec::new(),
             invitations: organization.invitations.clone(),
             invitees: Vec::new(),
+            unavailable: uncertain(&organization),
         };
         resolve_members(input, &organization, &mut target, &mut resolution.errors);
         resolve_ignore(input, &organization, &mut target);
@@ -118,6 +119,9 @@ fn resolve_members(
             continue;
         }
         seen.insert(user_id.clone(), (member, source.rank()));
+        if let Some(uncertain) = target.unavailable.as_mut() {
+            uncertain.ranks.insert(user_id.clone(), source.rank());
+        }
         if member.is_listed_on(input.today) {
             target.members.push(TargetMember {
                 user_id,
@@ -129,6 +133,21 @@ fn resolve_members(
             });
         }
     }
+}
+
+/// What the unavailable directory groups an organization uses could decide there, when it
+/// uses any (the precedence of each member is filled in as they are resolved).
+fn uncertain(organization: &DesiredOrganization) -> Option<Box<Uncertain>> {
+    let rank = organization.unavailable.iter().map(|g| g.rank).min()?;
+    Some(Box::new(Uncertain {
+        groups: organization
+            .unavailable
+            .iter()
+            .map(|group| group.describe())
+            .collect(),
+        rank,
+        ranks: HashMap::new(),
+    }))
 }
 
 /// A listed email with no Clerk user yet: an invitee where the organization invites, pending

@@ -21,6 +21,20 @@ pub(super) fn unsettled_note(organization: &OrganizationPlan) -> Option<String> 
     })
 }
 
+/// What a reader must know about an organization: its reads were inconsistent, or a directory
+/// group it uses is unavailable this run.
+pub(super) fn organization_note(plan: &Plan, organization: &OrganizationPlan) -> Option<String> {
+    let unavailable = plan
+        .unavailable
+        .iter()
+        .find(|u| u.organization_id == organization.organization_id)
+        .map(super::unavailable::note);
+    match (unsettled_note(organization), unavailable) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Renders the plan for a terminal: the instance's permissions, roles and role sets first,
 /// then grouped by organization, one line per change, then a summary line. Private metadata
 /// values are shown only with `Private::Shown`.
@@ -51,7 +65,7 @@ pub(super) fn render_text(plan: &Plan, private: Private) -> String {
             .iter()
             .filter(|r| r.organization_id == organization.organization_id)
             .collect();
-        let note = unsettled_note(organization);
+        let note = organization_note(plan, organization);
         if organization.change_count() == 0
             && pending.is_empty()
             && rejected.is_empty()
@@ -259,6 +273,14 @@ pub(super) fn summary_line(plan: &Plan) -> String {
             " {unsettled} organization(s) read inconsistently: no deletion or demotion planned in them."
         )
     };
+    let unavailable = if plan.unavailable.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " {} organization(s) use a directory group unavailable this run: nothing it could decide is removed or demoted in them.",
+            plan.unavailable.len()
+        )
+    };
     let missing = if plan.missing.is_empty() {
         String::new()
     } else {
@@ -268,7 +290,10 @@ pub(super) fn summary_line(plan: &Plan) -> String {
             plan.missing.join(", ")
         )
     };
-    format!("{}{rejected}{unsettled}{missing}", counts_line(plan))
+    format!(
+        "{}{rejected}{unsettled}{unavailable}{missing}",
+        counts_line(plan)
+    )
 }
 
 fn counts_line(plan: &Plan) -> String {
@@ -282,7 +307,8 @@ fn counts_line(plan: &Plan) -> String {
         let troubled = !plan.missing.is_empty()
             || !plan.rejected.is_empty()
             || !plan.rejected_resources.is_empty()
-            || plan.unsettled().count() > 0;
+            || plan.unsettled().count() > 0
+            || !plan.unavailable.is_empty();
         if troubled {
             return format!(
                 "No changes to send in the {} organization(s) read{pending}, but not everything could be planned:",
@@ -348,7 +374,7 @@ pub(super) fn render_outcomes(plan: &Plan, outcomes: &[ChangeOutcome], private: 
         out.push('\n');
     }
     for (organization, changes) in &sections.organizations {
-        let note = unsettled_note(organization);
+        let note = organization_note(plan, organization);
         if changes.is_empty() && note.is_none() {
             continue;
         }
