@@ -164,15 +164,23 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
     let output = run(dir.path(), &["demo"], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
-    let first = out.find("Plan: 1 to create, 4 role change(s)").expect(&out);
+    let first = out.find("Plan: 7 to create, 4 role change(s)").expect(&out);
+    // The support team, read from the (fake) Okta, lands in all three organizations.
+    let staff =
+        "+ user_2demoSam (sam@vendor.test) org:member (all organizations, group support from corp)";
+    assert_eq!(out[..first].matches(staff).count(), 3, "{out}");
+    assert!(
+        !out.contains("vic@vendor.test"),
+        "suspended in the directory: {out}"
+    );
     let invited = out
         .find("+ invite newhire@acme.test org:member")
         .expect(&out);
     let applied = out
-        .find("Apply complete: 9 applied, 0 failed, 0 skipped.")
+        .find("Apply complete: 15 applied, 0 failed, 0 skipped.")
         .expect(&out);
     let again = out
-        .find("No changes: the 2 managed organization(s)")
+        .find("No changes: the 3 managed organization(s)")
         .expect(&out);
     assert!(
         invited < first && first < applied && applied < again,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::clerk::{ClientConfig, RateLimit, SecretKey};
 use crate::cli::{DemoArgs, FileArgs, OutputFormat};
+use crate::desired::{DesiredState, Provider};
 use crate::plan::{self, Format, MaxDeletes, Stage};
+use crate::simulator::directories::{DirectoryState, FakeDirectories, UserStatus};
 use crate::simulator::{SimOptions, Simulator};
 
 use super::apply::{ApplyOptions, run_plan};
@@ -24,14 +26,14 @@ pub async fn run(args: &DemoArgs) -> CommandResult {
     let scratch = std::env::temp_dir().join(format!("membersync-demo-{}", std::process::id()));
     let state_path = pick(args.state.as_deref(), STATE, BUILT_IN_STATE, &scratch)?;
     let desired_path = pick(args.file.as_deref(), DESIRED, BUILT_IN_DESIRED, &scratch)?;
-    let result = demo(&state_path, &desired_path).await;
+    let result = demo(&state_path, &desired_path, &scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
+async fn demo(state_path: &Path, desired_path: &Path, scratch: &Path) -> CommandResult {
     let state = simulate::read_state(state_path).map_err(CommandError::invalid)?;
-    let desired = prepare::load(&FileArgs {
+    let mut desired = prepare::load(&FileArgs {
         files: vec![desired_path.to_path_buf()],
     })?;
     // A throwaway key: the simulator and the client share it; it is never shown.
@@ -57,7 +59,10 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
         counts.2,
         state_path.display()
     );
-    println!("membersync talks to it over HTTP with its real client, rate limiter and retries.\n");
+    println!("membersync talks to it over HTTP with its real client, rate limiter and retries.");
+    // Kept alive to the end of the demo.
+    let _directory = serve_directories(&mut desired, scratch).await?;
+    println!();
 
     // The client as `apply` sets it up by default for a test key.
     let config = ClientConfig::new(simulator.api_url(), RateLimit::for_key(false), 8);
@@ -89,7 +94,7 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
     let load =
         |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "\n{} requests in all ({} writes, {} retries). Organizations the file does not name were never written to.",
+        "\n{} requests in all ({} writes, {} retries). Organizations the file does not name got only what all_organizations adds.",
         load(&stats.sent),
         load(&stats.writes),
         load(&stats.retries)
@@ -106,6 +111,50 @@ async fn demo(state_path: &Path, desired_path: &Path) -> CommandResult {
             "the second plan is not empty: the demo did not converge",
         ))
     }
+}
+
+/// Serves the file's Okta directories from a fake Okta on a loopback port (the support team:
+/// two active people, one suspended who left), and points them at it, with its token in a
+/// file of `scratch`. `None` when the file declares no directory.
+async fn serve_directories(
+    desired: &mut DesiredState,
+    scratch: &Path,
+) -> Result<Option<FakeDirectories>, CommandError> {
+    if desired.directories.is_empty() {
+        return Ok(None);
+    }
+    let mut state = DirectoryState::default();
+    state
+        .user("00usam", "sam@vendor.test", UserStatus::Active)
+        .user("00utess", "tess@vendor.test", UserStatus::Active)
+        .user("00uvic", "vic@vendor.test", UserStatus::Suspended)
+        .group(
+            "00gsupport",
+            "Support",
+            "support@vendor.test",
+            &["00usam", "00utess", "00uvic"],
+            &[],
+        );
+    let token_file = scratch.join("okta-token");
+    std::fs::create_dir_all(scratch)
+        .and_then(|()| std::fs::write(&token_file, &state.okta_token))
+        .map_err(|error| {
+            CommandError::failure(format!("cannot write {}: {error}", token_file.display()))
+        })?;
+    let fake = FakeDirectories::start(state).await.map_err(|error| {
+        CommandError::failure(format!("cannot start the fake directory: {error}"))
+    })?;
+    for directory in &mut desired.directories {
+        if let Provider::Okta(okta) = &mut directory.provider {
+            okta.url = fake.okta_url();
+            okta.token_file = Some(token_file.clone());
+            println!(
+                "A fake Okta at {} serves the directory `{}` (group Support: sam and tess active, vic suspended).",
+                okta.url, directory.name
+            );
+        }
+    }
+    Ok(Some(fake))
 }
 
 /// The path given, else the repository's file, else the built-in copy written to `scratch`.
