@@ -10,6 +10,7 @@
 //! cargo bench --bench apply -- rules              # all_organizations over 50,000 organizations
 //! cargo bench --bench apply -- webhooks           # drift-to-repaired latency of webhook reconciles
 //! cargo bench --bench apply -- directories        # 50,000-member Google and 20,000-member Graph groups
+//! cargo bench --bench apply -- directory-plan     # plan of 1,000 organizations × 3 directory groups vs inline
 //! cargo bench --bench apply -- daemon             # the daemon under a flood of webhook events
 //! ```
 
@@ -66,6 +67,9 @@ fn main() {
         }
         if run("directories") {
             directories::run().await;
+        }
+        if run("directory-plan") {
+            directory_plan::run().await;
         }
     });
 }
@@ -583,3 +587,5 @@ async fn rules(organizations: usize, apply: bool) {
 mod daemon;
 #[path = "apply/directories.rs"]
 mod directories;
+#[path = "apply/directory_plan.rs"]
+mod directory_plan;

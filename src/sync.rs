@@ -184,11 +184,8 @@ async fn plan_with(
         Scope::Selected(covered) => (None, Some(covered)),
     };
     let (people, empty_allowed) = (read_directories(&desired), desired.empty_allowed());
-    let (people, looked_up) = tokio::join!(
-        people,
-        look_up_organizations(client, &mut desired, selected)
-    );
-    let (lookup, added) = looked_up?;
+    let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
+    let people = people.await;
     let unavailable_groups = expand_groups(&mut desired, &people, &empty_allowed)?;
     drop(people);
     let users = clerk::resolve_emails(client, &desired.emails()).await?;
@@ -237,18 +234,32 @@ async fn plan_with(
     Ok(planned)
 }
 
-/// Reads the directory groups the files use (none, and no request, without `directories`),
-/// at the same time as Clerk is read: the future owns what it needs.
+/// Reads the directory groups the files use (none, and no request, without `directories`) in
+/// a task of its own, started now, so that it runs beside the reads of Clerk.
 fn read_directories(
     desired: &DesiredState,
 ) -> impl std::future::Future<Output = desired::People> + use<> {
-    let directories = desired.directories.clone();
     let wanted = desired.directory_groups_used();
+    let task = (!wanted.is_empty()).then(|| {
+        let directories = desired.directories.clone();
+        let wanted = wanted.clone();
+        tokio::spawn(async move { crate::directory::read_groups(&directories, &wanted).await })
+    });
     async move {
-        if wanted.is_empty() {
+        let Some(task) = task else {
             return desired::People::new();
+        };
+        match task.await {
+            Ok(people) => people,
+            // Never expected; then no group was read, and each is unavailable.
+            Err(error) => {
+                let why: std::sync::Arc<str> = format!("the read stopped: {error}").into();
+                wanted
+                    .into_iter()
+                    .map(|group| (group, desired::Reading::Unreadable(why.clone())))
+                    .collect()
+            }
         }
-        crate::directory::read_groups(&directories, &wanted).await
     }
 }
 

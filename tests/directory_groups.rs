@@ -439,3 +439,122 @@ async fn no_secret_appears_in_any_output_even_in_trace_logs() {
         }
     }
 }
+
+/// The value of one series in Prometheus text.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_reads_the_directory_again_every_cycle_and_counts_an_unavailable_group() {
+    use common::daemon::{Daemon, Setup};
+
+    let simulator = start(seed()).await;
+    let fake = FakeDirectories::start(directory()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version: 1\ndirectories:\n{}groups:\n  staff: {{directory: corp, group: Staff}}\norganizations:\n  alpha:\n    prune: true\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n      group:staff: member\n",
+        declare(&fake, dir.path(), Provider::Okta, "corp"),
+    );
+    write_file(dir.path(), "m.yaml", &text);
+    let setup = Setup {
+        webhooks: false,
+        args: &["--interval", "1s"],
+        ..Setup::default()
+    };
+    let daemon = Daemon::start_with(&simulator, dir.path(), setup).await;
+    let has_four = || {
+        simulator
+            .state()
+            .roles_of("org_alpha")
+            .contains(&pair("user_4", "org:member"))
+    };
+    eventually("four@ joins alpha from the directory", async || has_four()).await;
+
+    // Four leaves the company: the next cycle reads the directory again and removes them.
+    fake.update(|state| {
+        let four = state.users.iter_mut().find(|u| u.id == "00ufour").unwrap();
+        four.status = UserStatus::Suspended;
+    });
+    eventually("four@ leaves alpha", async || !has_four()).await;
+
+    // The token is refused from now on: the group is unavailable, counted, and nobody goes.
+    fake.push_fault(DirectoryFault {
+        endpoint: FakeEndpoint::OktaUsers,
+        status: 401,
+        retry_after: None,
+        times: 1_000,
+    });
+    eventually("the unavailable group is counted", async || {
+        sample(
+            &daemon.metrics().await,
+            "membersync_directory_unavailable_total{directory=\"corp\"}",
+        )
+        .is_some_and(|count| count >= 2.0)
+    })
+    .await;
+    let users: Vec<String> = simulator
+        .state()
+        .roles_of("org_alpha")
+        .into_iter()
+        .map(|(user, _)| user)
+        .collect();
+    assert_eq!(users, ["user_1", "user_2", "user_3", "user_5"]);
+}
+
+#[tokio::test]
+async fn a_directory_group_invites_people_without_an_account_and_its_expiry_applies() {
+    let simulator = start(seed()).await;
+    let mut state = directory();
+    state.user("00unew", "new@vendor.test", UserStatus::Active);
+    state.groups[0].users.push("00unew".into());
+    let fake = FakeDirectories::start(state).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version: 1\ndirectories:\n{}groups:\n  staff: {{directory: corp, group: {STAFF_GRAPH}}}\norganizations:\n  alpha:\n    invitations: {{send: true}}\n    members:\n      user_1: admin\n      group:staff: {{role: member, expires: 2099-01-01}}\n  other:\n    members:\n      group:staff: {{role: member, expires: 2020-01-01}}\n",
+        declare(&fake, dir.path(), Provider::Entra, "corp"),
+    );
+    write_file(dir.path(), "membersync.yaml", &text);
+    let output = binary(&simulator, dir.path(), &["plan", "--output", "json"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let changes: Vec<(String, String, String)> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let who = c["user_id"]
+                .as_str()
+                .or(c["email"].as_str())
+                .unwrap_or_default();
+            (
+                c["organization_id"].as_str().unwrap().to_owned(),
+                c["action"].as_str().unwrap().to_owned(),
+                who.to_owned(),
+            )
+        })
+        .collect();
+    let invite = (
+        "org_alpha".to_owned(),
+        "invite".to_owned(),
+        "new@vendor.test".to_owned(),
+    );
+    assert!(changes.contains(&invite), "{changes:?}");
+    // Nobody suspended is invited; in `other` the group's entry has expired: no one is added.
+    assert!(
+        changes.iter().all(|(org, action, who)| {
+            let suspended = who.starts_with("gone");
+            let expired = org == "org_other" && action == "create";
+            !suspended && !expired
+        }),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("org_alpha".into(), "create".into(), "user_4".into())),
+        "{changes:?}"
+    );
+}

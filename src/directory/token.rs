@@ -105,11 +105,14 @@ pub(crate) async fn request_token(
     url: &url::Url,
     fields: &[(&str, &str)],
 ) -> Result<AccessToken, DirectoryError> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in fields {
-        form.append_pair(name, value);
-    }
-    let form = Secret::new(form.finish());
+    // The serializer is not `Send`: it is gone before the request is awaited.
+    let form = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in fields {
+            form.append_pair(name, value);
+        }
+        Secret::new(form.finish())
+    };
     let reply = transport
         .send(&Call {
             context: TOKEN_CONTEXT,
