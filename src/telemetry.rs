@@ -308,6 +308,7 @@ pub(crate) fn register_counters(commands: &[&'static str]) {
         names::INVITATIONS_DEFERRED,
         names::WEBHOOK_EVENTS,
         names::RESOURCE_ERRORS,
+        names::DIRECTORY_UNAVAILABLE,
     ] {
         counter!(name).absolute(0);
     }
