@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::daemon::{Daemon, Setup};
-use common::{KEY, eventually, seed, start, write_file};
+use common::{KEY, eventually, sample, seed, start, write_file};
 use membersync::simulator::Simulator;
 use serde_json::Value;
 
@@ -21,15 +21,6 @@ async fn daemon(simulator: &Simulator, dir: &std::path::Path) -> Daemon {
         ..Setup::default()
     };
     Daemon::spawn_with(simulator, dir, setup).await
-}
-
-/// The value of one series in Prometheus text.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread")]

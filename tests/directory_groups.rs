@@ -440,15 +440,6 @@ async fn no_secret_appears_in_any_output_even_in_trace_logs() {
     }
 }
 
-/// The value of one series in Prometheus text.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_reads_the_directory_again_every_cycle_and_counts_an_unavailable_group() {
     use common::daemon::{Daemon, Setup};
