@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::diff::admins_after;
-use super::{Action, Change, Observed, OrganizationPlan};
+use super::{Action, Change, Observed, OrganizationPlan, Role};
 
 /// What resolution knows of an organization that uses unavailable directory groups.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -41,12 +41,13 @@ impl Uncertain {
     ///   precedence: the group could only agree, or make the file invalid — and an admin lost
     ///   to a file that may be invalid is not worth the risk.
     ///
-    /// Creates and invitations go ahead, and so does any change of someone an entry of
-    /// better precedence lists.
+    /// Creates, invitations and promotions (a role changed to admin) go ahead, and so does
+    /// any change of someone an entry of better precedence lists.
     fn withholds(&self, change: &Change) -> bool {
         match change.action {
             Action::Delete | Action::RevokeInvitation => true,
             Action::Create | Action::Invite => false,
+            Action::UpdateRole if change.role.as_deref() == Some(Role::ADMIN) => false,
             Action::UpdateRole | Action::UpdateMetadata => {
                 let rank = self.ranks.get(&change.user_id).copied().unwrap_or(u8::MAX);
                 rank > self.rank || (rank == self.rank && change.is_demotion())
@@ -98,7 +99,6 @@ pub(super) fn note(unavailable: &UnavailableGroups) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Role;
 
     fn change(action: Action, user: &str, previous: Option<&str>, role: &str) -> Change {
         Change {
@@ -183,10 +183,11 @@ mod tests {
                 (Action::Create, "new"),
                 (Action::UpdateRole, "direct"),
                 (Action::UpdateRole, "same"),
+                (Action::UpdateRole, "rule"),
             ],
-            "the invitation replaces the revocation left out, so it waits too"
+            "the promotion goes ahead; the invitation replaces the revocation left out, so it waits too"
         );
-        assert_eq!(note.withheld, 5);
-        assert_eq!(organization.admins_after, 1);
+        assert_eq!(note.withheld, 4);
+        assert_eq!(organization.admins_after, 2);
     }
 }
