@@ -183,7 +183,9 @@ async fn plan_with(
         Scope::Own(id) => (Some(id), None),
         Scope::Selected(covered) => (None, Some(covered)),
     };
-    let (people, empty_allowed) = (read_directories(&desired), desired.empty_allowed());
+    // A webhook reconcile plans with what the daemon's last cycle read.
+    let reuse = own.is_some();
+    let (people, empty_allowed) = (read_directories(&desired, reuse), desired.empty_allowed());
     let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
     let people = people.await;
     let unavailable_groups = expand_groups(&mut desired, &people, &empty_allowed)?;
@@ -235,15 +237,23 @@ async fn plan_with(
 }
 
 /// Reads the directory groups the files use (none, and no request, without `directories`) in
-/// a task of its own, started now, so that it runs beside the reads of Clerk.
+/// a task of its own, started now, so that it runs beside the reads of Clerk; with `reuse`,
+/// the process's last reading of each group instead, where it has one.
 fn read_directories(
     desired: &DesiredState,
+    reuse: bool,
 ) -> impl std::future::Future<Output = desired::People> + use<> {
     let wanted = desired.directory_groups_used();
     let task = (!wanted.is_empty()).then(|| {
         let directories = desired.directories.clone();
         let wanted = wanted.clone();
-        tokio::spawn(async move { crate::directory::read_groups(&directories, &wanted).await })
+        tokio::spawn(async move {
+            if reuse {
+                crate::directory::last_or_read(&directories, &wanted).await
+            } else {
+                crate::directory::read_groups(&directories, &wanted).await
+            }
+        })
     });
     async move {
         let Some(task) = task else {

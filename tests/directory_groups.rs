@@ -549,3 +549,57 @@ async fn a_directory_group_invites_people_without_an_account_and_its_expiry_appl
         "{changes:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_reconcile_plans_with_what_the_last_cycle_read_without_reading_again() {
+    use common::daemon::Daemon;
+
+    let simulator = start(seed()).await;
+    let fake = FakeDirectories::start(directory()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version: 1\ndirectories:\n{}groups:\n  staff: {{directory: corp, group: {STAFF_GRAPH}}}\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: member\n      user_3: member\n      group:staff: member\n",
+        declare(&fake, dir.path(), Provider::Entra, "corp"),
+    );
+    write_file(dir.path(), "m.yaml", &text);
+    let daemon = Daemon::start(&simulator, dir.path(), &["--interval", "1h"]).await;
+    let read_by_the_cycle = fake.requests().len();
+    assert!(read_by_the_cycle >= 2, "the cycle read the group");
+    assert!(
+        simulator
+            .state()
+            .roles_of("org_alpha")
+            .contains(&pair("user_4", "org:member"))
+    );
+
+    // Someone removes user_4 (from the directory group) in the dashboard: the event's
+    // reconcile puts them back, with the cycle's reading.
+    simulator.mutate(|state| {
+        state
+            .memberships
+            .retain(|m| !(m.organization_id == "org_alpha" && m.user_id == "user_4"))
+    });
+    let event = serde_json::json!({
+        "type": "organizationMembership.deleted",
+        "object": "event",
+        "data": {
+            "organization": {"id": "org_alpha", "slug": "alpha"},
+            "public_user_data": {"user_id": "user_4"},
+            "role": "org:member"
+        }
+    })
+    .to_string();
+    assert_eq!(daemon.signed("msg_1", &event).await, 200);
+    eventually("user_4 is back in alpha", async || {
+        simulator
+            .state()
+            .roles_of("org_alpha")
+            .contains(&pair("user_4", "org:member"))
+    })
+    .await;
+    assert_eq!(
+        fake.requests().len(),
+        read_by_the_cycle,
+        "no directory request"
+    );
+}

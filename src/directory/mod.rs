@@ -28,7 +28,7 @@ pub use config::{
 pub use error::DirectoryError;
 #[cfg(feature = "simulator")]
 pub(crate) use google::MEMBER_READONLY_SCOPE as GOOGLE_SCOPE;
-pub use run::read_groups;
+pub use run::{last_or_read, read_groups};
 use secret::process_env;
 pub use secret::{Env, Secret};
 pub use transport::DirectoryStats;
