@@ -397,6 +397,25 @@ pub struct SimulateArgs {
     /// sk_test_simulator
     #[arg(long, env = "CLERK_SECRET_KEY_FILE", value_name = "PATH")]
     pub secret_key_file: Option<PathBuf>,
+
+    /// Also serve fake company directories (Google, Okta, Microsoft Graph) with the users and
+    /// groups of this JSON file, for files with `directories`
+    #[arg(long, value_name = "FILE")]
+    pub directories: Option<PathBuf>,
+
+    /// Address the fake directories listen on
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8081",
+        requires = "directories"
+    )]
+    pub directories_listen: std::net::SocketAddr,
+
+    /// Write a Google service-account key the fake Google accepts to this file (its token_uri
+    /// is the fake token endpoint)
+    #[arg(long, value_name = "PATH", requires = "directories")]
+    pub google_key_out: Option<PathBuf>,
 }
 
 /// Options of `demo`.

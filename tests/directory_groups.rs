@@ -603,3 +603,97 @@ async fn a_webhook_reconcile_plans_with_what_the_last_cycle_read_without_reading
         "no directory request"
     );
 }
+
+/// A line of `simulate`'s stdout that has `marker`, and what follows it.
+fn after(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: &str) -> String {
+    lines
+        .find_map(|line| Some(line.ok()?.split_once(marker)?.1.to_owned()))
+        .unwrap_or_else(|| panic!("simulate printed no `{marker}`"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulate_serves_fake_directories_that_a_file_with_directories_reads_in_a_rehearsal() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, serde_json::to_string(&seed()).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("directories.json"),
+        r#"{"users": [{"id": "00uone", "email": "one@example.com"},
+                      {"id": "00ufour", "email": "four@example.com"},
+                      {"id": "00usix", "email": "six@example.com", "status": "suspended"}],
+            "groups": [{"id": "00gstaff", "name": "Staff", "email": "staff@example.com",
+                        "users": ["00uone", "00ufour", "00usix"]}],
+            "okta_token": "00rehearsal-okta-token"}"#,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_membersync"))
+        .current_dir(dir.path())
+        .args(["simulate", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .args(["--directories", "directories.json"])
+        .args(["--directories-listen", "127.0.0.1:0"])
+        .args(["--google-key-out", "google-key.json"])
+        .env("CLERK_SECRET_KEY", KEY as &str)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let api_url: String = after(&mut lines, "Clerk simulator serving ");
+    let fake = after(&mut lines, "Fake directories serving ");
+    after(&mut lines, "service-account key in ");
+    std::fs::write(dir.path().join("okta-token"), "00rehearsal-okta-token").unwrap();
+    let file = format!(
+        "version: 1\ndirectories:\n  corp:\n    provider: google\n    credentials_file: google-key.json\n    subject: admin@example.com\n    api_url: {fake}/google\n  okta:\n    provider: okta\n    url: {fake}/okta\n    token_file: okta-token\ngroups:\n  staff: {{directory: corp, group: staff@example.com}}\n  oncall: {{directory: okta, group: Staff}}\norganizations:\n  alpha:\n    members:\n      user_1: admin\n      user_5: admin\n      group:staff: billing\n  other:\n    members:\n      user_3: admin\n      group:oncall: billing\n"
+    );
+    write_file(dir.path(), "membersync.yaml", &file);
+    let output = run(
+        dir.path(),
+        &["plan", "--output", "json"],
+        &[
+            ("CLERK_API_URL", api_url.as_str()),
+            ("CLERK_SECRET_KEY", KEY as &str),
+        ],
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let creates: Vec<(String, String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["action"] == "create")
+        .map(|change| {
+            (
+                change["organization_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                change["user_id"].as_str().unwrap_or_default().to_owned(),
+                change["source"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        creates.len(),
+        2,
+        "four@ joins both; six@ is suspended: {creates:?}"
+    );
+    assert!(
+        creates.iter().all(|(_, user, _)| user == "user_4"),
+        "{creates:?}"
+    );
+    assert!(
+        creates
+            .iter()
+            .any(|(org, _, source)| org == "org_alpha" && source.contains("staff"))
+    );
+    assert!(
+        creates
+            .iter()
+            .any(|(org, _, source)| org == "org_other" && source.contains("oncall"))
+    );
+}

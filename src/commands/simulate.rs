@@ -3,6 +3,7 @@
 
 use crate::clerk::SecretKey;
 use crate::cli::SimulateArgs;
+use crate::simulator::directories::{DirectoryState, FakeDirectories};
 use crate::simulator::{SimOptions, SimState, Simulator};
 
 use super::{CommandError, CommandResult, Finished};
@@ -68,6 +69,10 @@ pub async fn run(args: &SimulateArgs) -> CommandResult {
         "  try: CLERK_API_URL={} membersync plan -f membersync.yaml",
         simulator.api_url()
     );
+    let _directories = match &args.directories {
+        Some(path) => Some(serve_directories(path, args).await?),
+        None => None,
+    };
     crate::daemon::shutdown_signal().await;
     if let Some(path) = &args.save {
         let text = serde_json::to_string_pretty(&simulator.state()).unwrap_or_default();
@@ -77,6 +82,65 @@ pub async fn run(args: &SimulateArgs) -> CommandResult {
         super::report_info(format_args!("Saved the final state to {}.", path.display()));
     }
     Ok(Finished::Done)
+}
+
+/// Serves fake directories with the users and groups of the file at `path`, and says where
+/// and with which credentials (fake ones, for rehearsals) a file's `directories` reach them.
+async fn serve_directories(
+    path: &std::path::Path,
+    args: &SimulateArgs,
+) -> Result<FakeDirectories, CommandError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CommandError::invalid(format!("cannot read {}: {error}", path.display()))
+    })?;
+    let state = DirectoryState::from_json(&text)
+        .map_err(|error| CommandError::invalid(format!("{}: {error}", path.display())))?;
+    let (users, groups) = (state.users.len(), state.groups.len());
+    let subject = state.google_admins.first().cloned().unwrap_or_default();
+    let fake = FakeDirectories::start_on(args.directories_listen, state)
+        .await
+        .map_err(|error| {
+            let address = args.directories_listen;
+            CommandError::failure(format!("cannot listen on {address}: {error}"))
+        })?;
+    println!(
+        "Fake directories serving {}\n  {users} users, {groups} groups from {}",
+        fake.base_url(),
+        path.display()
+    );
+    println!(
+        "  okta: url {} (token: the file's okta_token)",
+        fake.okta_url()
+    );
+    println!(
+        "  entra: api_url {}, token_url {} (client: the file's entra_client_id and entra_client_secret)",
+        fake.graph_api_url(),
+        fake.entra_token_url()
+    );
+    println!("  google: api_url {}", fake.google_api_url());
+    if let Some(out) = &args.google_key_out {
+        let key = fake.google_key("membersync@rehearsal.iam.gserviceaccount.com");
+        write_private(out, &key)?;
+        println!(
+            "  google: service-account key in {} (subject {subject})",
+            out.display()
+        );
+    }
+    Ok(fake)
+}
+
+/// Writes `text` to `path`, readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), CommandError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|error| CommandError::failure(format!("cannot write {}: {error}", path.display())))
 }
 
 /// Reads a simulator state file.

@@ -11,6 +11,7 @@
 //! invalid_client`); access tokens expire. Every request is logged, and scripted
 //! [`DirectoryFault`]s answer 429 with `Retry-After` (Okta: `X-Rate-Limit-Reset`), 5xx or 401.
 
+mod file;
 mod google;
 mod graph;
 mod okta;
@@ -403,7 +404,15 @@ impl Drop for FakeDirectories {
 impl FakeDirectories {
     /// Starts the fake directories on a free loopback port.
     pub async fn start(state: DirectoryState) -> std::io::Result<FakeDirectories> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        FakeDirectories::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), state).await
+    }
+
+    /// Starts the fake directories on `address`.
+    pub async fn start_on(
+        address: SocketAddr,
+        state: DirectoryState,
+    ) -> std::io::Result<FakeDirectories> {
+        let listener = tokio::net::TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner {
