@@ -6,7 +6,8 @@
 //! cargo bench --bench apply -- throughput         # 25 ms latency, 200/s, 1,500 changes over 20,000
 //! cargo bench --bench apply -- sequential         # the same, one request at a time
 //! cargo bench --bench apply -- scale              # 1,000,000 memberships, 50,000 organizations
-//! cargo bench --bench apply -- pacing             # told 1×, 1.5×, 2.5×, 10× the real limit
+//! cargo bench --bench apply -- pacing             # limiter model × told 1×–10× × latency
+//! cargo bench --bench apply -- pacing-bucket      # one model (sliding, fixed, bucket, full-bucket)
 //! cargo bench --bench apply -- rules              # all_organizations over 50,000 organizations
 //! cargo bench --bench apply -- webhooks           # drift-to-repaired latency of webhook reconciles
 //! cargo bench --bench apply -- directories        # 50,000-member Google and 20,000-member Graph groups
@@ -17,8 +18,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use membersync::simulator::{SimOptions, SimState, SimUser, Simulator, generated_state};
+use membersync::simulator::{
+    RateLimitModel, SimOptions, SimState, SimUser, Simulator, generated_state,
+};
 use serde_json::Value;
+
+#[path = "apply/pacing.rs"]
+mod pacing;
 
 const KEY: &str = "sk_test_bench";
 
@@ -49,8 +55,19 @@ fn main() {
                 );
             }
         }
-        if run("pacing") {
-            pacing().await;
+        let models = [
+            ("sliding", RateLimitModel::Sliding),
+            ("fixed", RateLimitModel::Fixed),
+            ("bucket", RateLimitModel::Bucket),
+            ("full-bucket", RateLimitModel::FullBucket),
+        ];
+        let paced: Vec<RateLimitModel> = models
+            .iter()
+            .filter(|(name, _)| run("pacing") || run(&format!("pacing-{name}")))
+            .map(|(_, model)| *model)
+            .collect();
+        if !paced.is_empty() {
+            pacing::pacing(&paced).await;
         }
         if run("scale") {
             scale().await;
@@ -266,63 +283,6 @@ async fn throughput(concurrency: u32) -> Duration {
         simulator.peak_in_flight()
     );
     output.wall
-}
-
-/// The pacer against a limit it was not told: the simulator allows 40 requests a second (a
-/// bucket of 40, like Clerk's window), membersync is told 1×, 1.5×, 2.5× and 10× that, and
-/// creates 1,600 memberships (25 ms latency, 8 in flight).
-async fn pacing() {
-    const REAL: u32 = 40;
-    const ORGANIZATIONS: usize = 8;
-    const USERS: usize = 200;
-    println!("pacing: the API allows {REAL}/s; 1,600 creates, 25 ms latency, --concurrency 8");
-    println!("  told        rate      requests  answered 429  429 share  throughput ÷ real limit");
-    for told in [1.0, 1.5, 2.5, 10.0] {
-        let mut state = generated_state(ORGANIZATIONS, 0);
-        state.users = (0..USERS)
-            .map(|user| SimUser {
-                id: format!("user_{user}"),
-                emails: vec![format!("u{user}@example.com")],
-            })
-            .collect();
-        let options = SimOptions {
-            latency: Duration::from_millis(25),
-            rate_limit: Some(format!("{REAL}/s").parse().expect("a rate")),
-            ..SimOptions::default()
-        };
-        let simulator = Simulator::start_with(state, KEY, options)
-            .await
-            .expect("the simulator starts");
-        let mut text = String::from("version: 1\norganizations:\n");
-        for org in 0..ORGANIZATIONS {
-            text.push_str(&format!("  org_{org}:\n    members:\n"));
-            for user in 0..USERS {
-                let role = if user == 0 { "admin" } else { "member" };
-                text.push_str(&format!("      user_{user}: {role}\n"));
-            }
-        }
-        let scratch = Scratch::new("pacing");
-        let file = scratch.write("membersync.yaml", &text);
-        let rate = format!("{}/s", (f64::from(REAL) * told).round());
-        let output = membersync(
-            &simulator,
-            &["apply", "--rate-limit", &rate, "--concurrency", "8"],
-            &file,
-            &[("RUST_LOG", "warn")],
-        )
-        .await;
-        let requests = simulator.requests();
-        let throttled = requests.iter().filter(|r| r.status == 429).count();
-        let accepted = requests.len() - throttled;
-        let throughput = accepted as f64 / output.wall.as_secs_f64();
-        println!(
-            "  {told:>4}×  {rate:>9}  {:>12}  {throttled:>12}  {:>8.1}%  {:>23.2}",
-            requests.len(),
-            100.0 * throttled as f64 / requests.len() as f64,
-            throughput / f64::from(REAL)
-        );
-    }
-    println!();
 }
 
 /// 1,000,000 memberships over 50,000 organizations (20 each, from a pool of 1,000 users);

@@ -1,6 +1,8 @@
-//! The pacer against a limit it was not told: the simulator allows fewer requests than
-//! `--rate-limit` says. The run converges, and few requests meet a 429 (counts, not timings:
-//! throughput is measured by `cargo bench --bench apply -- pacing`).
+//! The pacer against a limit it was not told, under each limiter design a real API may run:
+//! the simulator allows 40 requests a second, membersync is told more. The run converges,
+//! few requests meet a 429, and the pace the run learnt (the `pace_per_second` field of its
+//! `run finished` line) is the real limit's. Counts, not timings: throughput is measured by
+//! `cargo bench --bench apply -- pacing`.
 
 mod common;
 
@@ -9,58 +11,89 @@ use std::time::Duration;
 use common::*;
 use membersync::simulator::{RateLimitModel, SimOptions, Simulator};
 
-async fn told(ratio: u32) {
-    const REAL: u32 = 40;
-    let (state, text) = common::creates(200);
+const REAL: f64 = 40.0;
+
+/// 300 creates against `model` at 40/s (10 ms latency), membersync told `told`× that.
+async fn told(model: RateLimitModel, told: f64) {
+    let (state, text) = common::creates(300);
     let options = SimOptions {
         latency: Duration::from_millis(10),
-        rate_limit: Some(format!("{REAL}/s").parse().unwrap()),
+        rate_limit: Some("40/s".parse().unwrap()),
+        rate_limit_model: model,
         ..SimOptions::default()
     };
     let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "m.yaml", &text);
-    let rate = format!("{}/s", REAL * ratio);
+    let rate = format!("{}/s", REAL * told);
     let output = membersync(
         &simulator,
         dir.path(),
-        &["apply", "-f", &file, "--rate-limit", &rate],
+        &[
+            "apply",
+            "-f",
+            &file,
+            "--rate-limit",
+            &rate,
+            "--log-format",
+            "json",
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert_eq!(simulator.state().roles_of("org_0").len(), 201);
+    assert_eq!(simulator.state().roles_of("org_0").len(), 301);
     let requests = simulator.requests();
     let throttled = requests.iter().filter(|r| r.status == 429).count();
-    // One storm of at most `--concurrency` 429s while the pacer learns, and few after.
-    // The pace it learnt: just under what the simulator accepted (its bucket of 40 plus 40 a
-    // second), whatever it was told.
-    let log = stderr(&output);
-    let pace: f64 = log
+    let share = throttled as f64 / requests.len() as f64;
+    let pace = run_finished(&output)["pace_per_second"]
+        .as_f64()
+        .expect("a pace_per_second field");
+    let lessons: Vec<String> = stderr(&output)
         .lines()
-        .filter(|line| line.contains("pacing just under the rate it accepted"))
-        .filter_map(|line| line.split("pace_per_second=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .next_back()
-        .unwrap_or_else(|| panic!("told {ratio}×: no 429 taught the pacer anything:\n{log}"));
-    assert!(
-        pace <= f64::from(2 * REAL),
-        "told {ratio}×: paced at {pace}/s"
+        .filter(|line| line.contains("Clerk answered 429"))
+        .map(str::to_owned)
+        .collect();
+    println!(
+        "{model} told {told}×: {throttled} of {} requests answered 429, learnt {pace}/s\n{}",
+        requests.len(),
+        lessons.join("\n")
     );
-    assert!(
-        throttled <= 8 + requests.len() / 20,
-        "told {ratio}×: {throttled} of {} requests answered 429",
-        requests.len()
-    );
+    if told == 1.0 {
+        assert!(
+            share <= 0.01,
+            "{model} told the truth: {share:.3} answered 429"
+        );
+        assert_eq!(pace, REAL);
+    } else {
+        assert!(
+            share < 0.05,
+            "{model} told {told}×: {share:.3} answered 429"
+        );
+        assert!(
+            (0.8 * REAL..=1.05 * REAL).contains(&pace),
+            "{model} told {told}×: learnt {pace}/s"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn told_twice_the_real_limit_the_run_converges_with_few_429s() {
-    told(2).await;
+async fn told_two_and_a_half_times_a_sliding_windows_limit_the_run_learns_it() {
+    told(RateLimitModel::Sliding, 2.5).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn told_ten_times_the_real_limit_the_run_converges_with_few_429s() {
-    told(10).await;
+async fn told_two_and_a_half_times_a_fixed_windows_limit_the_run_learns_it() {
+    told(RateLimitModel::Fixed, 2.5).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn told_two_and_a_half_times_a_token_buckets_limit_the_run_learns_it() {
+    told(RateLimitModel::Bucket, 2.5).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn told_the_true_limit_of_a_sliding_window_almost_nothing_is_answered_429() {
+    told(RateLimitModel::Sliding, 1.0).await;
 }
 
 /// Sends `count` requests to the simulator one after another, as fast as they go, and

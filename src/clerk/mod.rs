@@ -7,6 +7,7 @@
 mod endpoints;
 mod error;
 mod invitations;
+mod learning;
 pub mod models;
 mod organizations;
 mod pacing;
@@ -361,6 +362,7 @@ impl Client {
             _ => Some(self.shared.own_writes.writing().await),
         };
         let permit = self.pacer.acquire().await;
+        let sent = tokio::time::Instant::now();
         if let Some(error) = self.not_to_send(request) {
             return Err(permanent(error));
         }
@@ -375,7 +377,7 @@ impl Client {
         drop(permit);
         self.stats.record(request.endpoint, status);
         if status != 429 {
-            self.pacer.accepted();
+            self.pacer.accepted(sent);
         }
         tracing::debug!(
             method = %request.method,
@@ -396,7 +398,7 @@ impl Client {
                     })
                 });
         }
-        Err(self.refused(request, status, retry_after, &bytes))
+        Err(self.refused(request, status, retry_after, sent, &bytes))
     }
 
     /// Classifies an error answer: a refused key stops the run; a 429 pauses every request
@@ -406,6 +408,7 @@ impl Client {
         request: &Request<'_>,
         status: u16,
         retry_after: Option<Duration>,
+        sent: tokio::time::Instant,
         bytes: &[u8],
     ) -> Failure {
         let permanent = |error| Failure {
@@ -463,8 +466,7 @@ impl Client {
             let pause = retry_after
                 .unwrap_or(Duration::from_secs(1))
                 .min(self.config.max_pause);
-            self.pacer.pause_until(tokio::time::Instant::now() + pause);
-            self.pacer.throttled();
+            self.pacer.throttled(sent, pause);
         }
         Failure {
             error: ClerkError::Api {

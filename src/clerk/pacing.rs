@@ -2,12 +2,14 @@
 //! gate that pauses everyone after a 429 until Clerk's `Retry-After`.
 //!
 //! The rate limit a run is given is a ceiling, not a promise: the instance's budget is shared
-//! with the product's own traffic, and users rarely know it. So the pacer learns it: at a 429,
-//! the requests Clerk accepted over the preceding window are what it allows, and the pace is
-//! set just under that; every quiet couple of seconds it probes upward by a small step
-//! (additive increase), never past the ceiling. `Retry-After` is always honoured.
+//! with the product's own traffic, and users rarely know it. So the pacer learns it from the
+//! 429s (see [`super::learning`]) and paces there. `Retry-After` is always honoured.
+//!
+//! One request at a time waits on the limiter, and only while the gate is open: when the pace
+//! changes the limiter is replaced, and requests that kept waiting on the old one while new
+//! ones drew on the new one went out at twice the pace for a moment (a 429 every two seconds
+//! against a strict sliding window).
 
-use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,6 +18,8 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
+
+use super::learning::Learning;
 
 /// `N/PERIOD`: `20/s`, `1000/10s`, `90/1m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,42 +77,13 @@ fn positive(period: Duration, requests: NonZeroU32) -> Option<RateLimit> {
     (!period.is_zero()).then_some(RateLimit { requests, period })
 }
 
-/// The slowest the pacer goes after 429s: this fraction of the rate limit.
-const FLOOR: f64 = 1.0 / 16.0;
-/// After a 429, the pace is set this far under the rate Clerk was found to accept.
-const MARGIN: f64 = 0.95;
-/// Quiet time (no 429) after which the pace probes upward by one [`PROBE_STEP`].
-const PROBE_EVERY: Duration = Duration::from_secs(2);
-/// How much one probe adds: this fraction of the rate Clerk was last found to accept.
-const PROBE_STEP: f64 = 0.01;
-/// 429s this close to the last one belong to the same storm and teach nothing new.
-const STORM: Duration = Duration::from_secs(1);
-
-/// What the pacer has learnt of the rate Clerk really accepts.
-#[derive(Debug)]
-struct Learning {
-    /// The pace now, in requests per second (never above the rate limit).
-    rate: f64,
-    /// The rate Clerk accepted before its last 429 (requests per second); `None` before any.
-    budget: Option<f64>,
-    /// Answers other than 429 within the last window, oldest first.
-    accepted: VecDeque<Instant>,
-    /// When the pace last changed (a 429, or a probe).
-    changed: Instant,
-    /// When the last 429 set the pace.
-    throttled: Option<Instant>,
-}
-
 /// The shared pacer.
 pub struct Pacer {
-    /// The rate limit the run was given: never exceeded.
-    ceiling: RateLimit,
-    /// Paces requests at `learning.rate`; replaced when the pace changes.
+    /// Paces requests at `learning.rate()`; replaced when the pace changes.
     limiter: RwLock<Arc<DefaultDirectRateLimiter>>,
     learning: Mutex<Learning>,
-    /// The window over which accepted requests are counted: the rate limit's period, at
-    /// least a second.
-    window: Duration,
+    /// Held by the one request that waits on the gate and the limiter.
+    turn: tokio::sync::Mutex<()>,
     in_flight: Semaphore,
     paused_until: Mutex<Option<Instant>>,
 }
@@ -130,28 +105,23 @@ impl Pacer {
     pub fn new(rate: RateLimit, concurrency: u32) -> Pacer {
         let ceiling = rate.per_second();
         Pacer {
-            ceiling: rate,
             limiter: RwLock::new(limiter(ceiling)),
-            learning: Mutex::new(Learning {
-                rate: ceiling,
-                budget: None,
-                accepted: VecDeque::new(),
-                changed: Instant::now(),
-                throttled: None,
-            }),
-            window: rate.period.max(Duration::from_secs(1)),
+            learning: Mutex::new(Learning::new(ceiling, Instant::now())),
+            turn: tokio::sync::Mutex::new(()),
             in_flight: Semaphore::new(concurrency as usize),
             paused_until: Mutex::new(None),
         }
     }
 
-    /// Waits for a slot in flight, the end of any 429 pause, and the rate limiter.
+    /// Waits for a slot in flight, then for its turn, the end of any 429 pause, and the rate
+    /// limiter.
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
         let permit = self
             .in_flight
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        let _turn = self.turn.lock().await;
         loop {
             self.wait_for_gate().await;
             let started = Instant::now();
@@ -165,6 +135,7 @@ impl Pacer {
                 .record(started.elapsed().as_secs_f64());
             // A 429 seen while we waited on the limiter closes the gate again.
             if self.pause_remaining().is_none() {
+                self.lock_learning().granted(Instant::now());
                 return permit;
             }
         }
@@ -172,7 +143,7 @@ impl Pacer {
 
     /// The pace now, in requests per second.
     pub fn rate(&self) -> f64 {
-        self.lock_learning().rate
+        self.lock_learning().rate()
     }
 
     fn lock_learning(&self) -> std::sync::MutexGuard<'_, Learning> {
@@ -181,62 +152,36 @@ impl Pacer {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn set_rate(&self, learning: &mut Learning, rate: f64) {
-        let ceiling = self.ceiling.per_second();
-        learning.rate = rate.clamp(ceiling * FLOOR, ceiling);
-        learning.changed = Instant::now();
+    /// Paces at the rate learnt, from the next request on.
+    fn follow(&self, learning: &Learning) {
         *self
             .limiter
             .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = limiter(learning.rate);
+            .unwrap_or_else(|poison| poison.into_inner()) = limiter(learning.rate());
     }
 
-    /// Clerk answered (anything but 429): count it, and after quiet time probe a little
-    /// faster, never past the rate limit (additive increase).
-    pub fn accepted(&self) {
-        let now = Instant::now();
+    /// Clerk answered (anything but 429) a request let go at `sent`.
+    pub fn accepted(&self, sent: Instant) {
         let mut learning = self.lock_learning();
-        learning.accepted.push_back(now);
-        while learning
-            .accepted
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > self.window)
-        {
-            learning.accepted.pop_front();
-        }
-        let ceiling = self.ceiling.per_second();
-        if learning.rate < ceiling && now.duration_since(learning.changed) >= PROBE_EVERY {
-            let step = learning.budget.unwrap_or(ceiling).max(ceiling * FLOOR) * PROBE_STEP;
-            let rate = learning.rate + step;
-            self.set_rate(&mut learning, rate);
+        if learning.accepted(Instant::now(), sent) {
+            self.follow(&learning);
         }
     }
 
-    /// Clerk answered 429: the requests it accepted over the last window are what it allows
-    /// (the instance's budget, shared with every other client of it). Pace just under that;
-    /// 429s of the same storm count once.
-    pub fn throttled(&self) {
+    /// Clerk answered 429 to a request let go at `sent`: every request pauses for `pause`,
+    /// and the pace is set from what the 429 taught.
+    pub fn throttled(&self, sent: Instant, pause: Duration) {
         let now = Instant::now();
+        self.pause_until(now + pause);
         let mut learning = self.lock_learning();
-        if learning
-            .throttled
-            .is_some_and(|at| now.duration_since(at) < STORM)
-        {
+        let Some(lesson) = learning.throttled(now, sent, pause) else {
             return;
-        }
-        learning.throttled = Some(now);
-        let window = self.window;
-        let accepted = learning
-            .accepted
-            .iter()
-            .filter(|at| now.duration_since(**at) <= window)
-            .count();
-        let budget = accepted as f64 / window.as_secs_f64();
-        learning.budget = Some(budget);
-        self.set_rate(&mut learning, budget * MARGIN);
+        };
+        self.follow(&learning);
         tracing::info!(
-            accepted_per_second = budget,
-            pace_per_second = learning.rate,
+            accepted_per_second = lesson.accepted_per_second,
+            pace_per_second = lesson.pace_per_second,
+            climbing = lesson.climbing,
             "Clerk answered 429: pacing just under the rate it accepted"
         );
     }
@@ -315,43 +260,76 @@ mod tests {
         assert!(Instant::now() >= until);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_sets_the_pace_under_what_was_accepted_and_quiet_time_probes_upward() {
-        let pacer = Pacer::new("100/s".parse().unwrap(), 4);
-        assert_eq!(pacer.rate(), 100.0);
-        // 40 answers within the last second, then a 429.
-        for _ in 0..40 {
-            pacer.accepted();
-            tokio::time::advance(Duration::from_millis(20)).await;
+    #[tokio::test]
+    async fn no_request_is_let_go_while_paused_and_those_that_waited_go_one_at_a_time() {
+        let pacer = std::sync::Arc::new(Pacer::new("400/s".parse().unwrap(), 8));
+        // Eight requests want to go; a 429 pauses everyone just as they start.
+        let sent = Instant::now();
+        let pause = Duration::from_millis(300);
+        pacer.throttled(sent, pause);
+        let granted = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (pacer, granted) = (pacer.clone(), granted.clone());
+                tokio::spawn(async move {
+                    let _permit = pacer.acquire().await;
+                    granted.lock().unwrap().push(Instant::now());
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
         }
-        pacer.throttled();
-        assert!(
-            (pacer.rate() - 40.0 * MARGIN).abs() < 1e-9,
-            "{}",
-            pacer.rate()
-        );
-        pacer.throttled(); // the same storm: learns nothing new
-        assert!((pacer.rate() - 40.0 * MARGIN).abs() < 1e-9);
-        // Quiet time: one step of 1% of 40 per PROBE_EVERY.
-        tokio::time::advance(PROBE_EVERY).await;
-        pacer.accepted();
-        assert!(
-            (pacer.rate() - (40.0 * MARGIN + 0.4)).abs() < 1e-9,
-            "{}",
-            pacer.rate()
-        );
-        // Never past the ceiling.
-        for _ in 0..1_000 {
-            tokio::time::advance(PROBE_EVERY).await;
-            pacer.accepted();
+        let granted = granted.lock().unwrap().clone();
+        assert!(granted.iter().all(|at| *at >= sent + pause));
+        // After the pause: one at a time, spaced at the pace learnt (the floor here: 25/s),
+        // not a burst of all that waited (the margin is for the tasks' own wake-ups).
+        let pace = pacer.rate();
+        assert_eq!(pace, 25.0);
+        for pair in granted.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap.as_secs_f64() >= 0.5 / pace, "{gap:?} apart at {pace}/s");
         }
-        assert_eq!(pacer.rate(), 100.0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_429_before_anything_was_accepted_slows_to_the_floor_not_to_zero() {
-        let pacer = Pacer::new("100/s".parse().unwrap(), 4);
-        pacer.throttled();
-        assert_eq!(pacer.rate(), 100.0 * FLOOR);
+    #[tokio::test]
+    async fn a_slower_pace_holds_from_the_next_request_on() {
+        // Four requests keep wanting to go at 40/s; then a 429 that taught nothing (nothing
+        // was answered) slows the pace to the floor, 2.5/s. Requests that were already waiting
+        // on the old limiter must not keep drawing from it.
+        let pacer = std::sync::Arc::new(Pacer::new("40/s".parse().unwrap(), 4));
+        let granted = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (pacer, granted, stop) = (pacer.clone(), granted.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        drop(pacer.acquire().await);
+                        granted.lock().unwrap().push(Instant::now());
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let changed = Instant::now();
+        pacer.throttled(changed, Duration::ZERO);
+        assert_eq!(pacer.rate(), 2.5);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let after = granted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|at| **at > changed && **at <= changed + Duration::from_millis(500))
+            .count();
+        // The one waiting on the old limiter, the new limiter's first, and one 400 ms later.
+        assert!(
+            after <= 3,
+            "{after} requests went in the 500 ms after the change"
+        );
+        for task in tasks {
+            task.abort();
+        }
     }
 }

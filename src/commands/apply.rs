@@ -19,7 +19,7 @@ use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
 /// What one apply run did: the summary log line and the metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Totals {
     pub planned: usize,
     pub applied: usize,
@@ -32,6 +32,9 @@ pub struct Totals {
     pub writes: u64,
     pub retries: u64,
     pub throttled: u64,
+    /// The pace the run ended at, in requests per second: the rate limit, or what the pacer
+    /// learnt Clerk accepts.
+    pub pace_per_second: f64,
     /// The client's counters when the run started: a client shared with other runs (the
     /// daemon's) has counted theirs too.
     baseline: StatsSnapshot,
@@ -52,6 +55,7 @@ impl Totals {
         self.writes = counted.writes;
         self.retries = counted.retries;
         self.throttled = counted.throttled;
+        self.pace_per_second = client.pacer.rate();
     }
 }
 
@@ -112,6 +116,7 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
         writes = totals.writes,
         retries = totals.retries,
         throttled = totals.throttled,
+        pace_per_second = (totals.pace_per_second * 100.0).round() / 100.0,
         duration_ms = (elapsed * 1000.0) as u64,
         peak_rss_mib = crate::telemetry::peak_rss_bytes().unwrap_or_default() / (1024 * 1024),
         "run finished"

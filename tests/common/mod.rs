@@ -232,3 +232,12 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `run finished` line of a run logged with `--log-format json`: its structured fields.
+pub fn run_finished(output: &Output) -> Value {
+    stderr(output)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "run finished")
+        .unwrap_or_else(|| panic!("no `run finished` line:\n{}", stderr(output)))
+}
