@@ -370,6 +370,15 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
     pub fail_rate: f64,
 
+    /// Probability (0 to 1) that a request is done and then answered 500 anyway
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    pub fail_after_rate: f64,
+
+    /// Probability (0 to 1) that a request is done and its connection then drops before the
+    /// answer is complete
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_probability)]
+    pub drop_rate: f64,
+
     /// On shutdown (Ctrl-C, SIGTERM), write the final state here
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,

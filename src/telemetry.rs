@@ -56,6 +56,7 @@ pub(crate) mod names {
     pub const WEBHOOK_EVENTS: &str = "membersync_webhook_events_total";
     pub const RESOURCE_ERRORS: &str = "membersync_resource_errors_total";
     pub const DIRECTORY_UNAVAILABLE: &str = "membersync_directory_unavailable_total";
+    pub const RETRY_BUDGET_EXHAUSTED: &str = "membersync_retry_budget_exhausted_total";
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -118,6 +119,10 @@ fn describe() {
     describe_counter!(
         names::INVITATIONS_DEFERRED,
         "Invitation changes deferred to the next run by Clerk's own invitation limit"
+    );
+    describe_counter!(
+        names::RETRY_BUDGET_EXHAUSTED,
+        "Runs (and daemon cycles) that stopped sending because the retry budget could not pay for another retry"
     );
     describe_histogram!(
         names::LIMITER_WAIT,
@@ -309,6 +314,7 @@ pub(crate) fn register_counters(commands: &[&'static str]) {
         names::WEBHOOK_EVENTS,
         names::RESOURCE_ERRORS,
         names::DIRECTORY_UNAVAILABLE,
+        names::RETRY_BUDGET_EXHAUSTED,
     ] {
         counter!(name).absolute(0);
     }

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    DESIRED, KEY, desired_alpha, eventually, members, membersync, run, seed, setup, start, stderr,
-    stdout, write_file, writes,
+    DESIRED, KEY, desired_alpha, eventually, members, membersync, run, run_finished, seed, setup,
+    start, stderr, stdout, write_file, writes,
 };
 use membersync::simulator::{
     Fault, FaultKind, SimMembership, SimOptions, SimState, Simulator, generated_state,
@@ -437,40 +437,105 @@ async fn the_key_never_appears_in_output_logs_or_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_against_an_api_failing_every_write_stops_within_its_retry_budget() {
-    // 60 creates; every write is answered 500. Retried each to its own limit (6 attempts),
-    // that would be 360 writes.
-    let (state, text) = common::creates(60);
-    let simulator = start(state).await;
-    simulator.inject(
-        Fault::new(FaultKind::Before {
-            status: 500,
-            code: "internal_clerk_error".into(),
-        })
-        .on("WRITE", "")
-        .always(),
-    );
+async fn a_bad_minute_of_transient_failures_converges_in_one_run() {
+    // 120 creates. Of all requests, 15% are answered 500 before anything is done, 5% are done
+    // and answered 500 anyway, and 3% are done and their connection dropped: about 23% fail.
+    let (state, text) = common::creates(120);
+    let options = SimOptions {
+        fail_rate: 0.15,
+        fail_after_rate: 0.05,
+        drop_rate: 0.03,
+        ..SimOptions::default()
+    };
+    let simulator = Simulator::start_with(state, KEY, options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "m.yaml", &text);
     let output = membersync(
         &simulator,
         dir.path(),
-        &["apply", "-f", &file, "--output", "json"],
+        &["apply", "-f", &file, "--log-format", "json"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let state = simulator.state();
+    assert_eq!(state.roles_of("org_0").len(), 121);
+    assert_eq!(state.memberships.len(), 121, "no duplicate membership");
+    let failed = simulator
+        .requests()
+        .iter()
+        .filter(|r| r.status == 500)
+        .count();
+    let finished = run_finished(&output);
+    let retries = finished["retries"].as_u64().unwrap();
+    let tokens = finished["retry_tokens"].as_u64().unwrap();
+    println!("bad minute: {failed} answered 500, {retries} retries, {tokens} tokens left");
+    assert!(
+        failed >= 10,
+        "the bad minute happened: {failed} answered 500"
+    );
+    assert!(retries >= failed as u64);
+    assert!((1..500).contains(&tokens), "{tokens} retry tokens left");
+    // The next run finds nothing to do.
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(writes(&simulator), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_against_an_api_failing_every_write_stops_within_its_retry_budget() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // 120 creates; every write is answered 503. Retried each to its own limit, that would be
+    // 960 writes; the retry budget (500 tokens, 5 a retry) pays for 100 retries. (32 in
+    // flight spend them in parallel, so the backoff waits do not make the test long.)
+    let (state, text) = common::creates(120);
+    let simulator = start(state).await;
+    simulator.inject(
+        Fault::new(FaultKind::Before {
+            status: 503,
+            code: "service_unavailable".into(),
+        })
+        .on("WRITE", "")
+        .always(),
+    );
+    let gateway = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/metrics/job/membersync"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&gateway)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "m.yaml", &text);
+    let output = membersync(
+        &simulator,
+        dir.path(),
+        &[
+            "apply",
+            "-f",
+            &file,
+            "--output",
+            "json",
+            "--log-format",
+            "json",
+            "--pushgateway",
+            &gateway.uri(),
+            "--concurrency",
+            "32",
+        ],
     )
     .await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let requests = simulator.requests();
-    let sent = requests.len() as u64;
-    let writes = writes(&simulator) as u64;
-    // First attempts of the changes sent before the budget ran out, plus at most the budget
-    // (20 + a tenth of the requests sent).
-    assert!(
-        writes <= 60 + 20 + sent / 10,
-        "{writes} writes of {sent} requests"
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // The first attempts of the changes sent before the budget ran dry, and 100 retries.
+    let writes = writes(&simulator);
+    let finished = run_finished(&output);
+    let retries = finished["retries"].as_u64().unwrap();
+    assert!(retries <= 100, "{retries} retries");
+    assert!(writes <= 120 + 100, "{writes} writes");
+    assert!(finished["retry_tokens"].as_u64().unwrap() < 5);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let changes = report["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 60);
+    assert_eq!(changes.len(), 120);
     assert!(changes.iter().all(|c| c["outcome"] == "failed"));
     let not_sent = changes
         .iter()
@@ -485,5 +550,11 @@ async fn a_run_against_an_api_failing_every_write_stops_within_its_retry_budget(
         stderr(&output).contains("retry budget is spent"),
         "{}",
         stderr(&output)
+    );
+    let pushed = gateway.received_requests().await.unwrap();
+    let metrics = String::from_utf8_lossy(&pushed[0].body);
+    assert!(
+        metrics.contains("membersync_retry_budget_exhausted_total 1"),
+        "{metrics}"
     );
 }

@@ -118,16 +118,6 @@ async fn run(model: RateLimitModel, told: f64, latency: Duration, changes: usize
     if std::env::var_os("PACING_TIMELINE").is_some() {
         timeline(&requests);
     }
-    if std::env::var_os("PACING_DUMP").is_some() {
-        for r in requests.iter().filter(|r| r.at < Duration::from_secs(6)) {
-            println!(
-                "DUMP {:8.1} {} {}",
-                r.at.as_secs_f64() * 1000.0,
-                r.status,
-                r.method
-            );
-        }
-    }
     let pace = output
         .stderr
         .lines()

@@ -299,12 +299,7 @@ fn not_to_start(client: &Client) -> Option<Outcome> {
             reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
         })
     } else if client.is_out_of_retries() {
-        Some(
-            ChangeError::OutOfRetries {
-                budget: client.retry_budget(),
-            }
-            .into(),
-        )
+        Some(ChangeError::OutOfRetries.into())
     } else {
         None
     }

@@ -121,8 +121,8 @@ pub enum ChangeError {
     #[error("{0}{hint}", hint = hint(.0))]
     Clerk(ClerkError),
     /// Not sent: Clerk kept failing and the run's retry budget is spent.
-    #[error("{}", crate::clerk::not_sent_out_of_retries(*.budget))]
-    OutOfRetries { budget: u64 },
+    #[error("{}", crate::clerk::NOT_SENT_OUT_OF_RETRIES)]
+    OutOfRetries,
     /// The user is a member already, and the change does not say what the file declares.
     #[error(
         "{user_id} is already a member of {organization_id}; run plan again to see what differs"

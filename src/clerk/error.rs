@@ -9,12 +9,8 @@ pub const NOT_SENT_STOPPED: &str = "not sent: the run stopped after Clerk refuse
 /// report's note on every change that had not started.
 pub const NOT_SENT_SHUTTING_DOWN: &str = "interrupted";
 
-/// Why changes are not sent once the run's retry budget is spent.
-pub fn not_sent_out_of_retries(budget: u64) -> String {
-    format!(
-        "not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the run's {budget} retries are spent; the next run will finish the job"
-    )
-}
+/// Why changes are not sent once the retry budget cannot pay for another retry.
+pub const NOT_SENT_OUT_OF_RETRIES: &str = "not sent: Clerk kept failing (5xx, timeouts or dropped connections) and the retry budget is spent; the next run will finish the job";
 
 /// Why invitations are not sent once Clerk's own invitation limit is spent for a long time.
 pub const NOT_SENT_DEFERRED: &str = "deferred by Clerk's invitation limit; the next run sends it";
@@ -59,9 +55,9 @@ pub enum ClerkError {
     /// Not sent, because an earlier request of this run was refused for authentication.
     #[error("{context}: {NOT_SENT_STOPPED}")]
     Stopped { context: String },
-    /// Not sent, because Clerk kept failing and the run's retry budget is spent.
-    #[error("{context}: {}", not_sent_out_of_retries(*budget))]
-    OutOfRetries { context: String, budget: u64 },
+    /// Not sent, because Clerk kept failing and the retry budget is spent.
+    #[error("{context}: {NOT_SENT_OUT_OF_RETRIES}")]
+    OutOfRetries { context: String },
     /// An invitation endpoint's own (hourly) limit is spent for longer than a run should wait.
     #[error("{context}: {NOT_SENT_DEFERRED} (Clerk says retry in {} s)", retry_after.as_secs())]
     Deferred {

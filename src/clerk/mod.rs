@@ -4,6 +4,7 @@
 //! 429 gate) and one retry policy, carries `Authorization: Bearer`, `Clerk-API-Version` and a
 //! `membersync/<version>` User-Agent, and percent-encodes its path segments.
 
+mod budget;
 mod endpoints;
 mod error;
 mod invitations;
@@ -28,9 +29,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use budget::RetryBudget;
 pub use error::{
-    ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_SHUTTING_DOWN,
-    NOT_SENT_STOPPED, RetryClass, classify, not_sent_out_of_retries,
+    ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_OUT_OF_RETRIES,
+    NOT_SENT_SHUTTING_DOWN, NOT_SENT_STOPPED, RetryClass, classify,
 };
 pub(crate) use invitations::{pending_invitations, read_invitations};
 pub use models::{
@@ -84,7 +86,8 @@ impl ClientConfig {
             rate_limit,
             concurrency,
             timeout: Duration::from_secs(30),
-            max_attempts: 6,
+            // The retry budget bounds the retries of a run; this, one request's.
+            max_attempts: 8,
             max_backoff: Duration::from_secs(20),
             max_pause: Duration::from_secs(120),
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -115,8 +118,8 @@ pub struct RequestStats {
     pub writes: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
-    /// Retries after transient failures (5xx, timeouts, dropped connections): what the run's
-    /// retry budget counts.
+    /// Retries after transient failures (5xx, timeouts, dropped connections): what the retry
+    /// budget pays for.
     pub transient_retries: AtomicU64,
     /// Requests sent whose answer is not in yet.
     pub in_flight: AtomicU64,
@@ -159,7 +162,7 @@ pub struct Client {
     shared: Shared,
     pub stats: RequestStats,
     stopped: AtomicBool,
-    /// Set once the run's retry budget is spent.
+    /// Set once the retry budget could not pay for a retry of this run.
     out_of_retries: AtomicBool,
 }
 
@@ -242,29 +245,34 @@ impl Client {
         self.stopped.load(Ordering::SeqCst)
     }
 
-    /// The retries after transient failures a run may spend: 20, plus a tenth of the requests
-    /// sent. Past it the API is failing, not flaking: retrying every change to its own limit
-    /// would only multiply the load (smithy-rs's retry budget, in spirit). Retries after a
-    /// 429 are pacing, not failure, and do not count.
-    pub fn retry_budget(&self) -> u64 {
-        self.shared.budget.allowance()
+    /// The retry budget this client spends (see [`RetryBudget`]), shared with the other
+    /// clients of its [`Shared`].
+    pub fn retry_budget(&self) -> &RetryBudget {
+        &self.shared.budget
     }
 
-    /// Whether the retry budget is spent: no new request starts.
+    /// Whether this run could not pay for a retry: no new request starts.
     pub fn is_out_of_retries(&self) -> bool {
         self.out_of_retries.load(Ordering::SeqCst)
     }
 
-    /// Takes one retry from the budget; `false` (and the run stops sending) once it is spent.
-    fn take_retry(&self) -> bool {
-        self.stats.transient_retries.fetch_add(1, Ordering::SeqCst);
-        let Err(used) = self.shared.budget.take() else {
-            return true;
+    /// Pays for a retry after a transient failure (twice as much when no answer came); `false`
+    /// (and the run stops sending) once the budget cannot pay.
+    fn take_retry(&self, failure: &Failure) -> bool {
+        let cost = match failure.error {
+            ClerkError::Transport { .. } => budget::NO_ANSWER_RETRY_COST,
+            _ => budget::RETRY_COST,
         };
+        if self.retry_budget().take(cost) {
+            self.stats.transient_retries.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
         if !self.out_of_retries.swap(true, Ordering::SeqCst) {
+            metrics::counter!(crate::telemetry::names::RETRY_BUDGET_EXHAUSTED).increment(1);
             tracing::error!(
-                retries = used,
-                "Clerk keeps failing: the run's retry budget is spent; the remaining requests are not sent"
+                retries = self.stats.transient_retries.load(Ordering::Relaxed),
+                retry_tokens = self.retry_budget().tokens(),
+                "Clerk keeps failing: the retry budget is spent; the remaining requests are not sent"
             );
         }
         false
@@ -318,7 +326,11 @@ impl Client {
                 RetryClass::Permanent => false,
                 _ if self.is_stopped() || self.is_closing() => false,
                 RetryClass::Throttled => true,
-                RetryClass::Transient => self.take_retry(),
+                // The budget pays only for a retry that will be made.
+                RetryClass::Transient => {
+                    (attempts.load(Ordering::Relaxed) as usize) < self.config.max_attempts
+                        && self.take_retry(failure)
+                }
             })
             .adjust(|failure: &Failure, delay: Option<Duration>| {
                 // `None` means the attempts are used up.
@@ -388,6 +400,7 @@ impl Client {
             "clerk request"
         );
         if (200..300).contains(&status) {
+            self.retry_budget().succeeded();
             return serde_json::from_slice(&bytes)
                 .map(|value| (value, served_at))
                 .map_err(|error| {
@@ -485,10 +498,7 @@ impl Client {
     fn not_to_send(&self, request: &Request<'_>) -> Option<ClerkError> {
         let context = request.context.clone();
         if self.is_out_of_retries() {
-            Some(ClerkError::OutOfRetries {
-                context,
-                budget: self.retry_budget(),
-            })
+            Some(ClerkError::OutOfRetries { context })
         } else if self.is_stopped() {
             Some(ClerkError::Stopped { context })
         } else if self.is_closing() {
@@ -515,7 +525,6 @@ impl Client {
             builder = builder.json(body);
         }
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        self.shared.budget.sent.fetch_add(1, Ordering::Relaxed);
         if request.method != Method::GET {
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
         }

@@ -5,40 +5,12 @@
 //! never exceed `--rate-limit`, whatever the mix of work.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{Pacer, RateLimit};
-
-/// The retry budget: retries after transient failures (5xx, timeouts, dropped connections)
-/// are capped at 20 plus a tenth of the requests sent. Shared by every client of a
-/// [`Shared`]: the daemon's cycles and webhook reconciles spend one budget.
-#[derive(Debug, Default)]
-pub struct RetryBudget {
-    pub(super) sent: AtomicU64,
-    used: AtomicU64,
-}
-
-impl RetryBudget {
-    /// The retries that may be spent so far.
-    pub(super) fn allowance(&self) -> u64 {
-        20 + self.sent.load(Ordering::Relaxed) / 10
-    }
-
-    /// Takes one retry: `Ok` with the retries used, or `Err` with those used before, once
-    /// the budget is spent.
-    pub(super) fn take(&self) -> Result<u64, u64> {
-        let used = self.used.fetch_add(1, Ordering::SeqCst) + 1;
-        if used <= self.allowance() {
-            Ok(used)
-        } else {
-            Err(used - 1)
-        }
-    }
-}
+use super::{Pacer, RateLimit, RetryBudget};
 
 /// What the clients of one process share, so that together they keep to one rate limit (one
 /// [`Pacer`]: rate, requests in flight, 429 pauses) and one retry budget. A one-shot command

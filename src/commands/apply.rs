@@ -35,6 +35,8 @@ pub struct Totals {
     /// The pace the run ended at, in requests per second: the rate limit, or what the pacer
     /// learnt Clerk accepts.
     pub pace_per_second: f64,
+    /// Tokens left in the retry budget.
+    pub retry_tokens: u32,
     /// The client's counters when the run started: a client shared with other runs (the
     /// daemon's) has counted theirs too.
     baseline: StatsSnapshot,
@@ -56,6 +58,7 @@ impl Totals {
         self.retries = counted.retries;
         self.throttled = counted.throttled;
         self.pace_per_second = client.pacer.rate();
+        self.retry_tokens = client.retry_budget().tokens();
     }
 }
 
@@ -117,6 +120,7 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
         retries = totals.retries,
         throttled = totals.throttled,
         pace_per_second = (totals.pace_per_second * 100.0).round() / 100.0,
+        retry_tokens = totals.retry_tokens,
         duration_ms = (elapsed * 1000.0) as u64,
         peak_rss_mib = crate::telemetry::peak_rss_bytes().unwrap_or_default() / (1024 * 1024),
         "run finished"

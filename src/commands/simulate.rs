@@ -42,6 +42,8 @@ pub async fn run(args: &SimulateArgs) -> CommandResult {
         rate_limit: args.rate_limit,
         rate_limit_model: args.rate_limit_model,
         fail_rate: args.fail_rate,
+        fail_after_rate: args.fail_after_rate,
+        drop_rate: args.drop_rate,
         churn: args.churn.clone(),
         invitation_limit: args.invitation_limit,
         webhook,

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
-use super::faults::{Fault, FaultKind, broken_body};
+use super::faults::{Fault, FaultKind, broken_body, random_fault};
 use super::limits::Limiter;
 use super::shared::{InFlight, Inner, Shared, SimOptions, error};
 use super::state::{LoggedRequest, SimState};
@@ -218,7 +218,10 @@ async fn guard(
     }
     let response = match refusal(&shared, request.headers()) {
         Some(refused) => refused,
-        None => match shared.take_fault(&method, &path) {
+        None => match shared
+            .take_fault(&method, &path)
+            .or_else(|| random_fault(&shared.options))
+        {
             None => next.run(request).await,
             Some(fault) => with_fault(&shared, fault, request, next).await,
         },

@@ -27,6 +27,12 @@ pub struct SimOptions {
     pub rate_limit_model: RateLimitModel,
     /// The probability (0..=1) that a request is answered 500 before anything is done.
     pub fail_rate: f64,
+    /// The probability (0..=1) that a request is done and then answered 500 anyway (the
+    /// client cannot know it worked).
+    pub fail_after_rate: f64,
+    /// The probability (0..=1) that a request is done and its connection then drops before
+    /// the answer is complete.
+    pub drop_rate: f64,
     /// Organizations (by ID) busy with other clients: before every membership listing request
     /// (the instance's or an organization's), each loses its oldest membership and gains a new
     /// member, so offsets shift while the total stays the same — a busy live instance.
