@@ -2,8 +2,9 @@
 //! API may run (`pacing-sliding`, `pacing-fixed`, `pacing-bucket`, `pacing-full-bucket` run one
 //! model). The simulator allows 40 requests a second; membersync is told 1×, 1.5×, 2.5× and
 //! 10× that, at 10 ms and 100 ms latency, and creates 1,600 memberships with 8 in flight.
-//! `PACING_CHANGES=N` changes the number of creates; `PACING_TIMELINE=1` prints what the
-//! simulator accepted and refused in each half second.
+//! `PACING_CHANGES=N` changes the number of creates, `PACING_TOLD=2.5` and
+//! `PACING_LATENCY=100` run one row; `PACING_TIMELINE=1` prints what the
+//! simulator accepted and refused in each half second, and what each 429 taught the pacer.
 
 use std::time::Duration;
 
@@ -44,9 +45,21 @@ pub async fn pacing(models: &[RateLimitModel]) {
     println!(
         "  model        limit     told  --rate-limit  latency  requests  answered 429  429 share  throughput ÷ real limit  learnt pace"
     );
+    let only = |name: &str, value: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|wanted| wanted.parse::<f64>().ok())
+            .is_none_or(|wanted| wanted == value)
+    };
     for &model in models {
-        for told in [1.0, 1.5, 2.5, 10.0] {
-            for latency in [10, 100] {
+        for told in [1.0, 1.5, 2.5, 10.0]
+            .into_iter()
+            .filter(|t| only("PACING_TOLD", *t))
+        {
+            for latency in [10, 100]
+                .into_iter()
+                .filter(|l| only("PACING_LATENCY", *l as f64))
+            {
                 let row = run(model, told, Duration::from_millis(latency), changes).await;
                 let pace = row
                     .pace
@@ -109,7 +122,10 @@ async fn run(model: RateLimitModel, told: f64, latency: Duration, changes: usize
             "json",
         ],
         &file,
-        &[("RUST_LOG", "warn,membersync::commands::apply=info")],
+        &[(
+            "RUST_LOG",
+            "warn,membersync::commands::apply=info,membersync::clerk::pacing=info",
+        )],
     )
     .await;
     let requests = simulator.requests();
@@ -117,6 +133,7 @@ async fn run(model: RateLimitModel, told: f64, latency: Duration, changes: usize
     let accepted = requests.len() - throttled;
     if std::env::var_os("PACING_TIMELINE").is_some() {
         timeline(&requests);
+        lessons(&output.stderr);
     }
     let pace = output
         .stderr
@@ -129,6 +146,23 @@ async fn run(model: RateLimitModel, told: f64, latency: Duration, changes: usize
         throttled,
         throughput: accepted as f64 / output.wall.as_secs_f64(),
         pace,
+    }
+}
+
+/// What each 429 taught the pacer, from its log lines.
+fn lessons(stderr: &str) {
+    for line in stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"].as_str().is_some_and(|m| m.contains("429")))
+    {
+        println!(
+            "    {} 429: accepted {}/s, pace {}/s, climbing {}",
+            line["timestamp"].as_str().unwrap_or_default(),
+            line["accepted_per_second"],
+            line["pace_per_second"],
+            line["climbing"]
+        );
     }
 }
 

@@ -91,19 +91,40 @@ struct Stretch {
     accepted: u64,
 }
 
+/// A 429 being learnt from, with what was known when it came. Answers to requests let go
+/// before it that come in during its pause (they were in flight, and may be handled after it)
+/// count too, and the lesson is drawn again; it is final when the pause ends.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// When the 429 came, and when its request was let go.
+    at: Instant,
+    sent: Instant,
+    pause: Duration,
+    /// The pace it met.
+    pace: f64,
+    /// The stretch of sending it ended.
+    stretch: Stretch,
+    /// The climb it ended, if any, and whether the pace was the one the 429 before set.
+    climb: Option<(f64, Option<Instant>)>,
+    set_by_429: bool,
+}
+
 #[derive(Debug)]
 pub(super) struct Learning {
     /// The rate limit the run was given (requests per second): never exceeded.
     ceiling: f64,
     /// The pace now.
     rate: f64,
-    /// When each answer other than 429 of the last [`MEMORY`] came.
-    answers: VecDeque<Instant>,
+    /// Each answer other than 429 of the last [`MEMORY`]: when it came, and when its request
+    /// was let go.
+    answers: VecDeque<(Instant, Instant)>,
     stretch: Option<Stretch>,
     /// When the last request was let go.
     last_grant: Option<Instant>,
-    /// The rate the last 429 taught.
-    estimate: Option<f64>,
+    /// The 429 being learnt from, until its pause ends.
+    pending: Option<Pending>,
+    /// What the last 429 taught.
+    lesson: Option<Lesson>,
     /// When the last 429 taught something.
     throttled: Option<Instant>,
     /// While climbing fast: where to stop.
@@ -125,7 +146,8 @@ impl Learning {
             answers: VecDeque::new(),
             stretch: None,
             last_grant: None,
-            estimate: None,
+            pending: None,
+            lesson: None,
             throttled: None,
             climb_to: None,
             climb: None,
@@ -139,14 +161,21 @@ impl Learning {
         self.rate
     }
 
+    /// What the last 429 taught (so far, while its pause lasts).
+    #[cfg(test)]
+    fn lesson(&self) -> Option<Lesson> {
+        self.lesson
+    }
+
     fn set_rate(&mut self, rate: f64, now: Instant) {
         self.rate = rate.clamp(self.ceiling * FLOOR, self.ceiling);
         self.changed = now;
     }
 
     /// A request is let go: after a quiet time (no request for twice the pace's interval, and
-    /// at least a second), a new stretch of sending starts.
-    pub(super) fn granted(&mut self, now: Instant) {
+    /// at least a second), a new stretch of sending starts. Returns the lesson of the 429
+    /// whose pause just ended, now final.
+    pub(super) fn granted(&mut self, now: Instant) -> Option<Lesson> {
         let quiet = Duration::from_secs_f64(2.0 / self.rate).max(SECOND);
         let idle = self
             .last_grant
@@ -159,16 +188,24 @@ impl Learning {
             });
         }
         self.last_grant = Some(now);
+        let over = self
+            .pending
+            .is_some_and(|pending| now >= pending.at + pending.pause);
+        if over {
+            self.pending = None;
+            return self.lesson;
+        }
+        None
     }
 
     /// Clerk answered (anything but 429) a request sent at `sent`. Returns whether the pace
-    /// changed (a climb, or a probe).
+    /// changed (a climb, a probe, or a lesson drawn again).
     pub(super) fn accepted(&mut self, now: Instant, sent: Instant) -> bool {
-        self.answers.push_back(now);
+        self.answers.push_back((now, sent));
         while self
             .answers
             .front()
-            .is_some_and(|at| now.saturating_duration_since(*at) > MEMORY)
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > MEMORY)
         {
             self.answers.pop_front();
         }
@@ -176,34 +213,27 @@ impl Learning {
             && sent >= stretch.start
         {
             stretch.accepted += 1;
+        } else if let Some(pending) = &mut self.pending
+            && sent >= pending.stretch.start
+            && sent <= pending.sent
+        {
+            // In flight when the 429 came: it belongs to what the 429 teaches.
+            pending.stretch.accepted += 1;
+            self.learn();
+            return true;
         }
         if now < self.changed {
             return false;
         }
         let since = now - self.changed;
         if let Some(target) = self.climb_to {
-            if self.rate >= target {
-                self.climb_to = None;
-                return false;
-            }
-            if since < CLIMB_EVERY {
-                return false;
-            }
-            let rate = (self.rate * CLIMB_PER_SECOND.powf(since.as_secs_f64())).min(target);
-            self.set_rate(rate, now);
-            if let Some((from, passed @ None)) = &mut self.climb
-                && self.rate > *from
-            {
-                *passed = Some(now);
-            }
-            self.set_by_429 = false;
-            return true;
+            return self.climb(now, since, target);
         }
         let quiet = self
             .throttled
             .is_some_and(|at| now.saturating_duration_since(at) >= HOLD);
         if quiet && self.rate < self.ceiling && since >= PROBE_EVERY {
-            let estimate = self.estimate.unwrap_or(self.rate);
+            let estimate = self.lesson.map_or(self.rate, |l| l.accepted_per_second);
             let step = estimate * PROBE_STEP + (self.rate - estimate).max(0.0) / 10.0;
             self.set_rate(self.rate + step, now);
             self.set_by_429 = false;
@@ -212,91 +242,122 @@ impl Learning {
         false
     }
 
+    /// One step of a climb toward `target`.
+    fn climb(&mut self, now: Instant, since: Duration, target: f64) -> bool {
+        if self.rate >= target {
+            self.climb_to = None;
+            return false;
+        }
+        if since < CLIMB_EVERY {
+            return false;
+        }
+        let rate = (self.rate * CLIMB_PER_SECOND.powf(since.as_secs_f64())).min(target);
+        self.set_rate(rate, now);
+        if let Some((from, passed @ None)) = &mut self.climb
+            && self.rate > *from
+        {
+            *passed = Some(now);
+        }
+        self.set_by_429 = false;
+        true
+    }
+
     /// Clerk answered 429 to a request sent at `sent`, and every request pauses for `pause`.
-    /// Returns what it taught, or `None` for a 429 of a storm already learnt from.
-    pub(super) fn throttled(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        pause: Duration,
-    ) -> Option<Lesson> {
+    /// Returns whether it teaches something (a 429 of a storm already learnt from does not).
+    pub(super) fn throttled(&mut self, now: Instant, sent: Instant, pause: Duration) -> bool {
         let stretch = self.stretch.unwrap_or(Stretch {
             start: sent,
             accepted: 0,
         });
         if sent < stretch.start {
-            return None;
+            return false;
         }
-        let sending = now.saturating_duration_since(stretch.start);
-        let pace = self.rate;
-        let (estimate, rate, climbing) = if pause > SECOND {
-            let estimate = self.long_window_rate(now, stretch, pause);
+        self.pending = Some(Pending {
+            at: now,
+            sent,
+            pause,
+            pace: self.rate,
+            stretch,
+            climb: self.climb,
+            set_by_429: self.set_by_429,
+        });
+        self.throttled = Some(now);
+        self.stretch = Some(Stretch {
+            start: now + pause,
+            accepted: 0,
+        });
+        self.learn();
+        true
+    }
+
+    /// Draws the lesson of the pending 429: the pace, and whether to climb from it.
+    fn learn(&mut self) {
+        let Some(pending) = self.pending else {
+            return;
+        };
+        let sending = pending.at.saturating_duration_since(pending.stretch.start);
+        let (estimate, rate, climbing) = if pending.pause > SECOND {
+            let estimate = self.long_window_rate(pending);
             (estimate, estimate, false)
         } else {
-            let counted = self.count_since(now.checked_sub(SECOND)) as f64;
-            let estimate = match self.climb {
+            let counted = self.count_since(pending.at.checked_sub(SECOND), pending.sent) as f64;
+            let estimate = match pending.climb {
                 // The climb found no more than the limiter's own burst over the estimate it
                 // started from: that estimate was right.
                 Some((from, passed))
-                    if passed
-                        .is_none_or(|at| now.saturating_duration_since(at) < CONFIRMING_CLIMB)
-                        && counted <= from * CONFIRMED_WITHIN =>
+                    if passed.is_none_or(|at| {
+                        pending.at.saturating_duration_since(at) < CONFIRMING_CLIMB
+                    }) && counted <= from * CONFIRMED_WITHIN =>
                 {
                     counted.min(from)
                 }
                 _ => counted,
             };
             let mut rate = estimate * MARGIN;
-            if self.set_by_429 && sending < REPEAT_WITHIN {
-                rate = rate.min(pace * REPEAT_SLOWDOWN);
+            if pending.set_by_429 && sending < REPEAT_WITHIN {
+                rate = rate.min(pending.pace * REPEAT_SLOWDOWN);
             }
-            let climbing = sending < SECOND && rate < pace * CLIMB_BELOW && self.climb.is_none();
+            let climbing =
+                sending < SECOND && rate < pending.pace * CLIMB_BELOW && pending.climb.is_none();
             (estimate, rate, climbing)
         };
-        let resumes = now + pause;
-        self.set_rate(rate.min(pace * LEAST_SLOWDOWN), resumes);
-        self.climb_to = climbing.then_some(pace * CLIMB_TO);
+        self.set_rate(
+            rate.min(pending.pace * LEAST_SLOWDOWN),
+            pending.at + pending.pause,
+        );
+        self.climb_to = climbing.then_some(pending.pace * CLIMB_TO);
         self.climb = climbing.then_some((estimate, None));
         self.set_by_429 = true;
-        self.estimate = Some(estimate);
-        self.throttled = Some(now);
-        self.stretch = Some(Stretch {
-            start: resumes,
-            accepted: 0,
-        });
-        Some(Lesson {
+        self.lesson = Some(Lesson {
             accepted_per_second: estimate,
             pace_per_second: self.rate,
             climbing,
-        })
+        });
     }
 
-    /// For a limiter with a long memory: the smaller of what it accepted over this stretch
-    /// and the pause it asks for, and of what it accepted over the 10 s window (or the rate
-    /// limit's period, if longer) that ends with the pause (`Retry-After` is rounded up: a
-    /// second of slack).
-    fn long_window_rate(&self, now: Instant, stretch: Stretch, pause: Duration) -> f64 {
-        let sending = now.saturating_duration_since(stretch.start);
-        let cycle = stretch.accepted as f64 / (sending + pause).as_secs_f64();
-        if pause >= CLERK_WINDOW {
+    /// For a limiter with a long memory: the smaller of what it accepted over the stretch and
+    /// the pause it asks for, and of what it accepted over the 10 s window that ends with the
+    /// pause (`Retry-After` is rounded up: a second of slack).
+    fn long_window_rate(&self, pending: Pending) -> f64 {
+        let sending = pending.at.saturating_duration_since(pending.stretch.start);
+        let cycle = pending.stretch.accepted as f64 / (sending + pending.pause).as_secs_f64();
+        if pending.pause >= CLERK_WINDOW {
             return cycle;
         }
-        let window_start = (now + pause).checked_sub(CLERK_WINDOW + SECOND);
-        let window = self.count_since(window_start) as f64 / CLERK_WINDOW.as_secs_f64();
+        let window_start = (pending.at + pending.pause).checked_sub(CLERK_WINDOW + SECOND);
+        let window =
+            self.count_since(window_start, pending.sent) as f64 / CLERK_WINDOW.as_secs_f64();
         cycle.min(window)
     }
 
-    /// Answers since `start` (all remembered ones if `None`).
-    fn count_since(&self, start: Option<Instant>) -> usize {
-        match start {
-            Some(start) => self
-                .answers
-                .iter()
-                .rev()
-                .take_while(|at| **at > start)
-                .count(),
-            None => self.answers.len(),
-        }
+    /// Answers since `start` (all remembered ones if `None`) to requests let go by `sent`.
+    fn count_since(&self, start: Option<Instant>, sent: Instant) -> usize {
+        self.answers
+            .iter()
+            .rev()
+            .take_while(|(at, _)| start.is_none_or(|start| *at > start))
+            .filter(|(_, let_go)| *let_go <= sent)
+            .count()
     }
 }
 
@@ -306,6 +367,12 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// A 429 that teaches something, and what it taught (so far).
+    fn throttle(learning: &mut Learning, now: Instant, sent: Instant, pause: Duration) -> Lesson {
+        assert!(learning.throttled(now, sent, pause));
+        learning.lesson().unwrap()
     }
 
     /// `count` answers, evenly spread from `from` over `over`; each request sent 10 ms before.
@@ -324,7 +391,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(2_000), 90);
-        let lesson = learning.throttled(now, now - ms(10), SECOND).unwrap();
+        let lesson = throttle(&mut learning, now, now - ms(10), SECOND);
         assert_eq!(lesson.accepted_per_second, 45.0);
         assert!((learning.rate() - 45.0 * MARGIN).abs() < 1e-9);
         assert!(!lesson.climbing);
@@ -336,7 +403,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(80), 8);
-        let lesson = learning.throttled(now, now - ms(10), SECOND).unwrap();
+        let lesson = throttle(&mut learning, now, now - ms(10), SECOND);
         assert!(lesson.climbing);
         assert!((learning.rate() - 8.0 * MARGIN).abs() < 1e-9);
         // Nothing changes during the pause; then the pace doubles each second, by steps.
@@ -355,19 +422,15 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(2_000), 80);
-        learning.throttled(now, now - ms(10), SECOND).unwrap();
+        throttle(&mut learning, now, now - ms(10), SECOND);
         let pace = learning.rate();
         // Sent before the pause ended: the same storm.
-        assert_eq!(learning.throttled(now + ms(5), now - ms(5), SECOND), None);
+        assert!(!learning.throttled(now + ms(5), now - ms(5), SECOND));
         assert_eq!(learning.rate(), pace);
         // Sent after it: a new lesson.
         let resumed = now + SECOND + ms(1);
         learning.granted(resumed);
-        assert!(
-            learning
-                .throttled(resumed + ms(20), resumed, SECOND)
-                .is_some()
-        );
+        assert!(learning.throttled(resumed + ms(20), resumed, SECOND));
         assert!(learning.rate() < pace);
     }
 
@@ -378,9 +441,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(4_000), 400);
-        let lesson = learning
-            .throttled(now, now - ms(10), Duration::from_secs(6))
-            .unwrap();
+        let lesson = throttle(&mut learning, now, now - ms(10), Duration::from_secs(6));
         assert!((lesson.accepted_per_second - 40.0).abs() < 1e-9);
         assert!((learning.rate() - 40.0).abs() < 1e-9);
         assert!(!lesson.climbing);
@@ -392,9 +453,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(6_000), 600);
-        learning
-            .throttled(now, now - ms(10), Duration::from_secs(6))
-            .unwrap();
+        throttle(&mut learning, now, now - ms(10), Duration::from_secs(6));
         // The 10 s window ending with the pause holds 400, and the second of slack 100 more.
         assert!((learning.rate() - 50.0).abs() < 1e-9, "{}", learning.rate());
     }
@@ -404,7 +463,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(2_000), 80);
-        learning.throttled(now, now - ms(10), SECOND).unwrap();
+        throttle(&mut learning, now, now - ms(10), SECOND);
         let learnt = learning.rate();
         let resumed = now + SECOND;
         let held = answer(&mut learning, resumed, HOLD - SECOND - ms(100), 1_000);
@@ -423,7 +482,7 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         learning.granted(start);
-        learning.throttled(start + ms(20), start, SECOND).unwrap();
+        throttle(&mut learning, start + ms(20), start, SECOND);
         assert_eq!(learning.rate(), 100.0 * FLOOR);
     }
 
@@ -434,15 +493,10 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(400), 40);
-        assert!(
-            learning
-                .throttled(now, now - ms(10), SECOND)
-                .unwrap()
-                .climbing
-        );
+        assert!(throttle(&mut learning, now, now - ms(10), SECOND).climbing);
         let resumed = now + SECOND;
         let later = answer(&mut learning, resumed, ms(900), 46);
-        let lesson = learning.throttled(later, later - ms(10), SECOND).unwrap();
+        let lesson = throttle(&mut learning, later, later - ms(10), SECOND);
         assert_eq!(lesson.accepted_per_second, 40.0);
         assert!(!lesson.climbing);
         assert!((learning.rate() - 40.0 * MARGIN).abs() < 1e-9);
@@ -453,13 +507,37 @@ mod tests {
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(2_000), 120);
-        learning.throttled(now, now - ms(10), SECOND).unwrap();
+        throttle(&mut learning, now, now - ms(10), SECOND);
         let pace = learning.rate();
         assert!((pace - 60.0 * MARGIN).abs() < 1e-9);
         // A second later, at that pace, Clerk refuses again, having counted about as many.
         let resumed = now + SECOND;
         let later = answer(&mut learning, resumed, ms(1_000), 58);
-        learning.throttled(later, later - ms(10), SECOND).unwrap();
+        throttle(&mut learning, later, later - ms(10), SECOND);
         assert!((learning.rate() - pace * REPEAT_SLOWDOWN).abs() < 1e-9);
+    }
+
+    #[test]
+    fn answers_in_flight_when_the_429_came_are_counted_in_its_lesson() {
+        // 38 answers in the last second, then the 429; two more requests let go before it
+        // are answered during the pause (handled after it, as concurrent answers may be).
+        let start = Instant::now();
+        let mut learning = Learning::new(100.0, start);
+        let now = answer(&mut learning, start, ms(2_000), 76);
+        let sent = now - ms(10);
+        assert_eq!(
+            throttle(&mut learning, now, sent, SECOND).accepted_per_second,
+            38.0
+        );
+        assert!(learning.accepted(now + ms(2), sent - ms(1)));
+        assert!(learning.accepted(now + ms(3), sent - ms(2)));
+        assert_eq!(learning.lesson().unwrap().accepted_per_second, 40.0);
+        assert!((learning.rate() - 40.0 * MARGIN).abs() < 1e-9);
+        // A request let go after the 429's own is not part of what it teaches.
+        assert!(!learning.accepted(now + ms(4), sent + ms(1)));
+        assert_eq!(learning.lesson().unwrap().accepted_per_second, 40.0);
+        // The pause ends: the lesson is final, once.
+        assert_eq!(learning.granted(now + SECOND), learning.lesson());
+        assert_eq!(learning.granted(now + SECOND + ms(30)), None);
     }
 }

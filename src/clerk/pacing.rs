@@ -135,7 +135,15 @@ impl Pacer {
                 .record(started.elapsed().as_secs_f64());
             // A 429 seen while we waited on the limiter closes the gate again.
             if self.pause_remaining().is_none() {
-                self.lock_learning().granted(Instant::now());
+                let lesson = self.lock_learning().granted(Instant::now());
+                if let Some(lesson) = lesson {
+                    tracing::info!(
+                        accepted_per_second = lesson.accepted_per_second,
+                        pace_per_second = lesson.pace_per_second,
+                        climbing = lesson.climbing,
+                        "Clerk answered 429: pacing just under the rate it accepted"
+                    );
+                }
                 return permit;
             }
         }
@@ -169,21 +177,15 @@ impl Pacer {
     }
 
     /// Clerk answered 429 to a request let go at `sent`: every request pauses for `pause`,
-    /// and the pace is set from what the 429 taught.
+    /// and the pace is set from what the 429 taught (logged when the pause ends, with the
+    /// answers that were in flight).
     pub fn throttled(&self, sent: Instant, pause: Duration) {
         let now = Instant::now();
         self.pause_until(now + pause);
         let mut learning = self.lock_learning();
-        let Some(lesson) = learning.throttled(now, sent, pause) else {
-            return;
-        };
-        self.follow(&learning);
-        tracing::info!(
-            accepted_per_second = lesson.accepted_per_second,
-            pace_per_second = lesson.pace_per_second,
-            climbing = lesson.climbing,
-            "Clerk answered 429: pacing just under the rate it accepted"
-        );
+        if learning.throttled(now, sent, pause) {
+            self.follow(&learning);
+        }
     }
 
     /// Pauses every request until `until` (extends, never shortens, a pause).
