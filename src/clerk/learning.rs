@@ -18,13 +18,15 @@
 //!   the next `429`. If that one comes within 2 s of passing the first estimate, with at most
 //!   twice as much counted, the first estimate was right (a window's own burst is all the
 //!   climb found); otherwise the new count, over a second of sending, is the estimate.
-//! - A `429` soon (under 2 s) after the pause of the one that set the pace means the pace is
-//!   still too fast, and its count says no more (a fixed window lets up to twice its limit
-//!   through across its boundary): the pace slows by 15% at least.
+//! - Every `429` slows the pace by 5% at least. One soon (under 2 s) after the pause of the
+//!   one that set the pace means the pace is still too fast, and its count says no more (a
+//!   fixed window lets up to twice its limit through across its boundary): the pace slows by
+//!   15% at least.
 //!
 //! `429`s for requests sent before the last pause ended belong to the same storm and teach
-//! nothing. After a long quiet time the pace probes upward gently, faster as it moves away
-//! from what the last `429` taught, never past the rate limit it was given.
+//! nothing. After a minute without a `429` the pace probes upward gently, faster as it moves
+//! away from what the last `429` taught, never past the rate limit it was given; each probe
+//! that finds the same limit again doubles that minute, up to ten.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub(super) const FLOOR: f64 = 1.0 / 16.0;
 /// After a 429 measured over the last second, the pace is set this far under it.
 pub(super) const MARGIN: f64 = 0.97;
 /// A 429 always slows the pace by at least this much.
-const LEAST_SLOWDOWN: f64 = 0.97;
+const LEAST_SLOWDOWN: f64 = 0.95;
 /// The window of the last answers a one-second limiter counts.
 const SECOND: Duration = Duration::from_secs(1);
 /// The window Clerk documents for its limits: what a long `Retry-After` is measured against.
@@ -61,8 +63,12 @@ const CONFIRMING_CLIMB: Duration = Duration::from_secs(2);
 /// window lets up to twice its limit through across its boundary). Slow to this fraction.
 const REPEAT_SLOWDOWN: f64 = 0.85;
 const REPEAT_WITHIN: Duration = Duration::from_secs(2);
-/// Quiet time (no 429) before the pace probes above what the last 429 taught.
-pub(super) const HOLD: Duration = Duration::from_secs(30);
+/// Quiet time (no 429) before the pace probes above what the last 429 taught ...
+pub(super) const HOLD: Duration = Duration::from_secs(60);
+/// ... doubled, up to this, each time a probe finds the same limit again (within
+/// [`SAME_LIMIT`]): a limit that holds still is not knocked on every minute.
+const LONGEST_HOLD: Duration = Duration::from_secs(600);
+const SAME_LIMIT: f64 = 0.1;
 /// Once probing, the pace rises every this long ...
 pub(super) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// ... by this fraction of what the last 429 taught, plus a tenth of how far it already is
@@ -96,9 +102,8 @@ struct Stretch {
 /// count too, and the lesson is drawn again; it is final when the pause ends.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
-    /// When the 429 came, and when its request was let go.
+    /// When the 429 came.
     at: Instant,
-    sent: Instant,
     pause: Duration,
     /// The pace it met.
     pace: f64,
@@ -107,6 +112,9 @@ struct Pending {
     /// The climb it ended, if any, and whether the pace was the one the 429 before set.
     climb: Option<(f64, Option<Instant>)>,
     set_by_429: bool,
+    /// What the 429 before taught, and the quiet time it set.
+    previous: Option<f64>,
+    hold: Duration,
 }
 
 #[derive(Debug)]
@@ -134,6 +142,8 @@ pub(super) struct Learning {
     climb: Option<(f64, Option<Instant>)>,
     /// Whether the pace is the one the last 429 set (no climb or probe since).
     set_by_429: bool,
+    /// Quiet time before probing.
+    hold: Duration,
     /// When the pace last changed (or the pause of the last 429 ends).
     changed: Instant,
 }
@@ -152,6 +162,7 @@ impl Learning {
             climb_to: None,
             climb: None,
             set_by_429: false,
+            hold: HOLD,
             changed: now,
         }
     }
@@ -215,9 +226,10 @@ impl Learning {
             stretch.accepted += 1;
         } else if let Some(pending) = &mut self.pending
             && sent >= pending.stretch.start
-            && sent <= pending.sent
+            && sent < pending.at
         {
-            // In flight when the 429 came: it belongs to what the 429 teaches.
+            // In flight when the 429 came (maybe let go after its request, and counted by
+            // Clerk before it): it belongs to what the 429 teaches.
             pending.stretch.accepted += 1;
             self.learn();
             return true;
@@ -231,7 +243,7 @@ impl Learning {
         }
         let quiet = self
             .throttled
-            .is_some_and(|at| now.saturating_duration_since(at) >= HOLD);
+            .is_some_and(|at| now.saturating_duration_since(at) >= self.hold);
         if quiet && self.rate < self.ceiling && since >= PROBE_EVERY {
             let estimate = self.lesson.map_or(self.rate, |l| l.accepted_per_second);
             let step = estimate * PROBE_STEP + (self.rate - estimate).max(0.0) / 10.0;
@@ -274,12 +286,13 @@ impl Learning {
         }
         self.pending = Some(Pending {
             at: now,
-            sent,
             pause,
             pace: self.rate,
             stretch,
             climb: self.climb,
             set_by_429: self.set_by_429,
+            previous: self.lesson.map(|lesson| lesson.accepted_per_second),
+            hold: self.hold,
         });
         self.throttled = Some(now);
         self.stretch = Some(Stretch {
@@ -300,7 +313,7 @@ impl Learning {
             let estimate = self.long_window_rate(pending);
             (estimate, estimate, false)
         } else {
-            let counted = self.count_since(pending.at.checked_sub(SECOND), pending.sent) as f64;
+            let counted = self.count_since(pending.at.checked_sub(SECOND), pending.at) as f64;
             let estimate = match pending.climb {
                 // The climb found no more than the limiter's own burst over the estimate it
                 // started from: that estimate was right.
@@ -328,6 +341,14 @@ impl Learning {
         self.climb_to = climbing.then_some(pending.pace * CLIMB_TO);
         self.climb = climbing.then_some((estimate, None));
         self.set_by_429 = true;
+        let same = pending
+            .previous
+            .is_some_and(|previous| (estimate - previous).abs() <= previous * SAME_LIMIT);
+        self.hold = if same {
+            (pending.hold * 2).min(LONGEST_HOLD)
+        } else {
+            HOLD
+        };
         self.lesson = Some(Lesson {
             accepted_per_second: estimate,
             pace_per_second: self.rate,
@@ -345,18 +366,18 @@ impl Learning {
             return cycle;
         }
         let window_start = (pending.at + pending.pause).checked_sub(CLERK_WINDOW + SECOND);
-        let window =
-            self.count_since(window_start, pending.sent) as f64 / CLERK_WINDOW.as_secs_f64();
+        let window = self.count_since(window_start, pending.at) as f64 / CLERK_WINDOW.as_secs_f64();
         cycle.min(window)
     }
 
-    /// Answers since `start` (all remembered ones if `None`) to requests let go by `sent`.
-    fn count_since(&self, start: Option<Instant>, sent: Instant) -> usize {
+    /// Answers since `start` (all remembered ones if `None`) to requests let go before
+    /// `before`.
+    fn count_since(&self, start: Option<Instant>, before: Instant) -> usize {
         self.answers
             .iter()
             .rev()
             .take_while(|(at, _)| start.is_none_or(|start| *at > start))
-            .filter(|(_, let_go)| *let_go <= sent)
+            .filter(|(_, sent)| *sent < before)
             .count()
     }
 }
@@ -519,8 +540,8 @@ mod tests {
 
     #[test]
     fn answers_in_flight_when_the_429_came_are_counted_in_its_lesson() {
-        // 38 answers in the last second, then the 429; two more requests let go before it
-        // are answered during the pause (handled after it, as concurrent answers may be).
+        // 38 answers in the last second, then the 429; two more requests let go before its
+        // own are answered during the pause (handled after it, as concurrent answers may be).
         let start = Instant::now();
         let mut learning = Learning::new(100.0, start);
         let now = answer(&mut learning, start, ms(2_000), 76);
@@ -533,11 +554,37 @@ mod tests {
         assert!(learning.accepted(now + ms(3), sent - ms(2)));
         assert_eq!(learning.lesson().unwrap().accepted_per_second, 40.0);
         assert!((learning.rate() - 40.0 * MARGIN).abs() < 1e-9);
-        // A request let go after the 429's own is not part of what it teaches.
-        assert!(!learning.accepted(now + ms(4), sent + ms(1)));
-        assert_eq!(learning.lesson().unwrap().accepted_per_second, 40.0);
+        // So is one let go after the 429's own request, but before the 429 came: Clerk may
+        // have counted it first.
+        assert!(learning.accepted(now + ms(4), sent + ms(1)));
+        assert_eq!(learning.lesson().unwrap().accepted_per_second, 41.0);
         // The pause ends: the lesson is final, once.
         assert_eq!(learning.granted(now + SECOND), learning.lesson());
         assert_eq!(learning.granted(now + SECOND + ms(30)), None);
+    }
+
+    #[test]
+    fn a_probe_that_finds_the_same_limit_again_waits_twice_as_long_before_the_next() {
+        let start = Instant::now();
+        let mut learning = Learning::new(100.0, start);
+        let mut now = answer(&mut learning, start, ms(2_000), 80);
+        throttle(&mut learning, now, now - ms(10), SECOND);
+        for hold in [HOLD * 2, HOLD * 4, HOLD * 8, LONGEST_HOLD, LONGEST_HOLD] {
+            // Quiet until the probe passes 40 again, and Clerk refuses at 40 a second.
+            let resumed = now + SECOND;
+            now = answer(&mut learning, resumed, ms(1_000), 39);
+            while learning.rate() <= 40.0 {
+                now = answer(&mut learning, now, PROBE_EVERY, 80);
+            }
+            let probed = answer(&mut learning, now, ms(1_000), 40);
+            throttle(&mut learning, probed, probed - ms(10), SECOND);
+            assert_eq!(learning.hold, hold);
+            now = probed;
+        }
+        // Another limit: back to a minute.
+        let resumed = now + SECOND;
+        let later = answer(&mut learning, resumed, ms(3_000), 90);
+        throttle(&mut learning, later, later - ms(10), SECOND);
+        assert_eq!(learning.hold, HOLD);
     }
 }

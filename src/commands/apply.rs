@@ -33,10 +33,10 @@ pub struct Totals {
     pub retries: u64,
     pub throttled: u64,
     /// The pace the run ended at, in requests per second: the rate limit, or what the pacer
-    /// learnt Clerk accepts.
-    pub pace_per_second: f64,
+    /// learnt Clerk accepts (`None` before a client was set up).
+    pub pace_per_second: Option<f64>,
     /// Tokens left in the retry budget.
-    pub retry_tokens: u32,
+    pub retry_tokens: Option<u32>,
     /// The client's counters when the run started: a client shared with other runs (the
     /// daemon's) has counted theirs too.
     baseline: StatsSnapshot,
@@ -57,8 +57,8 @@ impl Totals {
         self.writes = counted.writes;
         self.retries = counted.retries;
         self.throttled = counted.throttled;
-        self.pace_per_second = client.pacer.rate();
-        self.retry_tokens = client.retry_budget().tokens();
+        self.pace_per_second = Some((client.pacer.rate() * 100.0).round() / 100.0);
+        self.retry_tokens = Some(client.retry_budget().tokens());
     }
 }
 
@@ -119,7 +119,7 @@ pub fn finish(command: &'static str, exit: Exit, started: Instant, totals: &Tota
         writes = totals.writes,
         retries = totals.retries,
         throttled = totals.throttled,
-        pace_per_second = (totals.pace_per_second * 100.0).round() / 100.0,
+        pace_per_second = totals.pace_per_second,
         retry_tokens = totals.retry_tokens,
         duration_ms = (elapsed * 1000.0) as u64,
         peak_rss_mib = crate::telemetry::peak_rss_bytes().unwrap_or_default() / (1024 * 1024),
