@@ -29,7 +29,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-pub use budget::RetryBudget;
+pub(crate) use budget::RetryBudget;
 pub use error::{
     ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_OUT_OF_RETRIES,
     NOT_SENT_SHUTTING_DOWN, NOT_SENT_STOPPED, RetryClass, classify,
@@ -247,7 +247,7 @@ impl Client {
 
     /// The retry budget this client spends (see [`RetryBudget`]), shared with the other
     /// clients of its [`Shared`].
-    pub fn retry_budget(&self) -> &RetryBudget {
+    pub(crate) fn retry_budget(&self) -> &RetryBudget {
         &self.shared.budget
     }
 
@@ -272,7 +272,7 @@ impl Client {
             tracing::error!(
                 retries = self.stats.transient_retries.load(Ordering::Relaxed),
                 retry_tokens = self.retry_budget().tokens(),
-                "Clerk keeps failing: the retry budget is spent; the remaining requests are not sent"
+                "Clerk kept failing: the retry budget is spent; the remaining requests are not sent"
             );
         }
         false
