@@ -547,7 +547,7 @@ async fn a_run_against_an_api_failing_every_write_stops_within_its_retry_budget(
         .count();
     assert!(not_sent > 0, "{report}");
     assert!(
-        stderr(&output).contains("retry budget is spent"),
+        stderr(&output).contains("Clerk kept failing: the retry budget is spent"),
         "{}",
         stderr(&output)
     );

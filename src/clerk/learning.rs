@@ -16,8 +16,9 @@
 //!   the run's start, so the count may be far under the real rate (a bucket with a small burst
 //!   answers `429` a few requests in): the pace then climbs fast (doubling each second) until
 //!   the next `429`. If that one comes within 2 s of passing the first estimate, with at most
-//!   twice as much counted, the first estimate was right (a window's own burst is all the
-//!   climb found); otherwise the new count, over a second of sending, is the estimate.
+//!   twice as much counted (half again as much once the climb has sent for a full second),
+//!   the first estimate was right (a window's own burst is all the climb found); otherwise
+//!   the new count, over a second of sending, is the estimate.
 //! - Every `429` slows the pace by 5% at least. One soon (under 2 s) after the pause of the
 //!   one that set the pace means the pace is still too fast, and its count says no more (a
 //!   fixed window lets up to twice its limit through across its boundary): the pace slows by
@@ -55,8 +56,13 @@ const CLIMB_BELOW: f64 = 0.9;
 /// A climb that met its 429 within [`CONFIRMING_CLIMB`] of passing the estimate it started
 /// from, with no more than this much of it counted in the last second, confirms that
 /// estimate: a fixed window lets up to twice its limit through across its boundary, and a
-/// bucket with a small burst lets a climb run on for seconds.
+/// bucket with a small burst lets a climb run on for seconds ...
 const CONFIRMED_WITHIN: f64 = 2.0;
+/// ... but when the climb had been sending for a full second, that second's count is no
+/// longer diluted by the pause: more than this much over the first estimate is what the
+/// limiter accepts (a bucket refilled at twice the rate a count diluted by the run's start
+/// suggested), not a window's overshoot.
+const CONFIRMED_WITHIN_A_SECOND: f64 = 1.5;
 const CONFIRMING_CLIMB: Duration = Duration::from_secs(2);
 /// A 429 after less than [`REPEAT_WITHIN`] of sending at the pace the last 429 set: the pace
 /// is still too fast, and the count of the last second tells no more than that (a fixed
@@ -320,7 +326,7 @@ impl Learning {
                 Some((from, passed))
                     if passed.is_none_or(|at| {
                         pending.at.saturating_duration_since(at) < CONFIRMING_CLIMB
-                    }) && counted <= from * CONFIRMED_WITHIN =>
+                    }) && counted <= from * confirmed_within(sending) =>
                 {
                     counted.min(from)
                 }
@@ -379,6 +385,16 @@ impl Learning {
             .take_while(|(at, _)| start.is_none_or(|start| *at > start))
             .filter(|(_, sent)| *sent < before)
             .count()
+    }
+}
+
+/// How much more than the estimate a climb started from may be counted at its 429 and still
+/// confirm that estimate, after `sending` since the pause ended.
+fn confirmed_within(sending: Duration) -> f64 {
+    if sending < SECOND {
+        CONFIRMED_WITHIN
+    } else {
+        CONFIRMED_WITHIN_A_SECOND
     }
 }
 
@@ -521,6 +537,23 @@ mod tests {
         assert_eq!(lesson.accepted_per_second, 40.0);
         assert!(!lesson.climbing);
         assert!((learning.rate() - 40.0 * MARGIN).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_climb_that_counts_far_more_over_a_full_second_of_sending_takes_the_new_count() {
+        // A bucket of 5 refilled at 40/s, told 60/s, 100 ms latency: 23 answered in the
+        // 0.9 s before the first 429 (the run's start dilutes the count), a climb, and after
+        // 1.2 s of sending a 429 with 45 counted in the last second (the refill and the
+        // burst). That is what the bucket accepts, not a window's overshoot.
+        let start = Instant::now();
+        let mut learning = Learning::new(60.0, start);
+        let now = answer(&mut learning, start, ms(900), 23);
+        assert!(throttle(&mut learning, now, now - ms(10), SECOND).climbing);
+        let resumed = now + SECOND;
+        let later = answer(&mut learning, resumed, ms(1_200), 53);
+        let lesson = throttle(&mut learning, later, later - ms(10), SECOND);
+        assert_eq!(lesson.accepted_per_second, 45.0);
+        assert!(!lesson.climbing);
     }
 
     #[test]
