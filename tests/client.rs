@@ -103,13 +103,7 @@ async fn retries_a_503_then_converges() {
     let client = client(&server);
     client.list_instance_memberships(0, 500).await.unwrap();
     assert_eq!(received(&server).await.len(), 3);
-    assert_eq!(
-        client
-            .stats
-            .retries
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(client.snapshot().retries, 2);
 }
 
 #[tokio::test]
@@ -210,16 +204,34 @@ async fn a_429_pauses_every_other_request_too() {
         started.elapsed() < Duration::from_millis(100),
         "the first call waited out the pause"
     );
-    let client2 = self::client(&server);
-    client2
-        .pacer
-        .pause_until(tokio::time::Instant::now() + Duration::from_millis(500));
+    // While one request waits out its 429, another request of the same client waits too.
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/organizations/org_c"))
+        .respond_with(clerk_error(429, "too_many_requests").insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "org_x"})))
+        .mount(&server)
+        .await;
+    let client = std::sync::Arc::new(self::client(&server));
+    let throttled = tokio::spawn({
+        let client = client.clone();
+        async move { client.get_organization("org_c").await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.snapshot().throttled == 0 {
+        assert!(Instant::now() < deadline, "the 429 came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let started = Instant::now();
-    client2.get_organization("org_c").await.unwrap();
+    client.get_organization("org_d").await.unwrap();
     assert!(
-        started.elapsed() >= Duration::from_millis(450),
+        started.elapsed() >= Duration::from_millis(500),
         "no request is sent while the gate is closed"
     );
+    throttled.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -322,10 +334,7 @@ async fn a_connection_refused_is_retried_then_reported() {
     let client = Client::new(config, SecretKey::new(KEY)).unwrap();
     let error = client.list_instance_memberships(0, 500).await.unwrap_err();
     assert!(matches!(error, ClerkError::Transport { .. }), "{error}");
-    assert_eq!(
-        client.stats.sent.load(std::sync::atomic::Ordering::Relaxed),
-        3
-    );
+    assert_eq!(client.snapshot().sent, 3);
 }
 
 #[tokio::test]

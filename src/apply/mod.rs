@@ -27,7 +27,7 @@ use futures::stream;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use crate::clerk::{ClerkError, Client};
+use crate::clerk::{ClerkError, Client, Halt};
 use crate::desired::Role;
 use crate::plan::{
     Action, AnyChange, Change, Observed, OrganizationPlan, Phase, Plan, ResourceChange, converge,
@@ -288,21 +288,16 @@ fn log_outcome(change: &Change, outcome: &Outcome) {
 }
 
 /// Why a change must not start: the key was refused, membersync is shutting down, or the
-/// retry budget is spent.
+/// retry budget is spent ([`Client::halted`]).
 fn not_to_start(client: &Client) -> Option<Outcome> {
-    if client.is_stopped() {
-        Some(Outcome::Skipped {
-            reason: crate::clerk::NOT_SENT_STOPPED.to_owned(),
-        })
-    } else if client.is_closing() {
-        Some(Outcome::Skipped {
-            reason: crate::clerk::NOT_SENT_SHUTTING_DOWN.to_owned(),
-        })
-    } else if client.is_out_of_retries() {
-        Some(ChangeError::OutOfRetries.into())
-    } else {
-        None
-    }
+    let skipped = |reason: &str| Outcome::Skipped {
+        reason: reason.to_owned(),
+    };
+    client.halted().map(|halt| match halt {
+        Halt::Stopped => skipped(crate::clerk::NOT_SENT_STOPPED),
+        Halt::ShuttingDown => skipped(crate::clerk::NOT_SENT_SHUTTING_DOWN),
+        Halt::OutOfRetries => ChangeError::OutOfRetries.into(),
+    })
 }
 
 /// Runs one change, turning the idempotent cases into success.

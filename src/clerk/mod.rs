@@ -111,9 +111,9 @@ pub enum ConfigError {
     Http(String),
 }
 
-/// Counters of requests sent, for reports, tests and benchmarks.
+/// Counters of requests sent, for reports, tests and benchmarks ([`Client::snapshot`]).
 #[derive(Debug, Default)]
-pub struct RequestStats {
+pub(crate) struct RequestStats {
     pub sent: AtomicU64,
     pub writes: AtomicU64,
     pub retries: AtomicU64,
@@ -152,15 +152,26 @@ struct Failure {
     retry_after: Option<Duration>,
 }
 
+/// Why a client sends nothing more ([`Client::halted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// Clerk refused the secret key (401/403).
+    Stopped,
+    /// An interrupt or shutdown was asked for.
+    ShuttingDown,
+    /// The retry budget could not pay for a retry.
+    OutOfRetries,
+}
+
 /// The Clerk Backend API client, shared by every task of a run.
 pub struct Client {
     http: reqwest::Client,
     base: Url,
     key: SecretKey,
     config: ClientConfig,
-    pub pacer: Arc<Pacer>,
+    pacer: Arc<Pacer>,
     shared: Shared,
-    pub stats: RequestStats,
+    stats: RequestStats,
     stopped: AtomicBool,
     /// Set once the retry budget could not pay for a retry of this run.
     out_of_retries: AtomicBool,
@@ -281,6 +292,30 @@ impl Client {
     /// Whether shutdown was asked for: no new request starts.
     pub fn is_closing(&self) -> bool {
         self.config.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Why nothing more may start, if so: the key was refused, membersync is shutting down,
+    /// or the retry budget is spent. The one check before a change starts and before each
+    /// request goes out.
+    pub fn halted(&self) -> Option<Halt> {
+        if self.is_stopped() {
+            Some(Halt::Stopped)
+        } else if self.is_closing() {
+            Some(Halt::ShuttingDown)
+        } else if self.is_out_of_retries() {
+            Some(Halt::OutOfRetries)
+        } else {
+            None
+        }
+    }
+
+    /// The client's counters now, the requests in flight and the pace it has learned.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            in_flight: self.stats.in_flight(),
+            pace_per_second: self.pacer.rate(),
+            ..self.stats.snapshot()
+        }
     }
 
     fn url(&self, segments: &[&str], query: &[(&'static str, String)]) -> Url {
@@ -493,19 +528,14 @@ impl Client {
         }
     }
 
-    /// Why a request that has its turn must not go out after all: the key was refused, the
-    /// retry budget is spent, or membersync is shutting down.
+    /// Why a request that has its turn must not go out after all (see [`Client::halted`]).
     fn not_to_send(&self, request: &Request<'_>) -> Option<ClerkError> {
         let context = request.context.clone();
-        if self.is_out_of_retries() {
-            Some(ClerkError::OutOfRetries { context })
-        } else if self.is_stopped() {
-            Some(ClerkError::Stopped { context })
-        } else if self.is_closing() {
-            Some(ClerkError::ShuttingDown { context })
-        } else {
-            None
-        }
+        self.halted().map(|halt| match halt {
+            Halt::Stopped => ClerkError::Stopped { context },
+            Halt::ShuttingDown => ClerkError::ShuttingDown { context },
+            Halt::OutOfRetries => ClerkError::OutOfRetries { context },
+        })
     }
 
     /// Sends one request and reads the whole answer; no answer is a transient failure.

@@ -9,22 +9,28 @@ use super::RequestStats;
 /// The counters of [`RequestStats`] at one moment. A run that shares its client with others
 /// (the daemon's cycles and webhook reconciles) counts its own requests as the difference of
 /// two snapshots, taken at its start and end ([`StatsSnapshot::since`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StatsSnapshot {
     pub sent: u64,
     pub writes: u64,
     pub retries: u64,
     pub throttled: u64,
+    /// Requests sent whose answer was not in yet.
+    pub in_flight: u64,
+    /// The pace the client had learned, in requests per second.
+    pub pace_per_second: f64,
 }
 
 impl StatsSnapshot {
-    /// What was counted between `earlier` and this snapshot.
+    /// What was counted between `earlier` and this snapshot (the requests in flight and the
+    /// pace are this snapshot's).
     pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
         StatsSnapshot {
             sent: self.sent.saturating_sub(earlier.sent),
             writes: self.writes.saturating_sub(earlier.writes),
             retries: self.retries.saturating_sub(earlier.retries),
             throttled: self.throttled.saturating_sub(earlier.throttled),
+            ..self
         }
     }
 }
@@ -47,17 +53,18 @@ impl Drop for InFlight<'_> {
 
 impl RequestStats {
     /// The counters now.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(super) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             sent: self.sent.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
+            ..StatsSnapshot::default()
         }
     }
 
     /// Requests sent whose answer is not in yet.
-    pub fn in_flight(&self) -> u64 {
+    pub(super) fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::SeqCst)
     }
 }

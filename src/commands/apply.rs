@@ -45,19 +45,19 @@ pub struct Totals {
 impl Totals {
     /// Marks the start of the run on `client`: its requests are counted from here.
     pub fn begin(&mut self, client: &Client) {
-        self.baseline = client.stats.snapshot();
+        self.baseline = client.snapshot();
     }
 
     /// The requests, writes, retries and 429s since [`Totals::begin`]. When other runs share
     /// the client at the same time (a daemon cycle and webhook reconciles), theirs are counted
     /// too: each run's figures are then approximate.
     pub fn set_request_counts(&mut self, client: &Client) {
-        let counted = client.stats.snapshot().since(self.baseline);
+        let counted = client.snapshot().since(self.baseline);
         self.requests = counted.sent;
         self.writes = counted.writes;
         self.retries = counted.retries;
         self.throttled = counted.throttled;
-        self.pace_per_second = Some((client.pacer.rate() * 100.0).round() / 100.0);
+        self.pace_per_second = Some((counted.pace_per_second * 100.0).round() / 100.0);
         self.retry_tokens = Some(client.retry_budget().tokens());
     }
 }

@@ -90,14 +90,10 @@ async fn demo(state_path: &Path, desired_path: &Path, scratch: &Path) -> Command
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");
     let again = crate::sync::plan(&client, desired, &Default::default()).await?;
     print!("{}", text(&again.plan));
-    let stats = &client.stats;
-    let load =
-        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let stats = client.snapshot();
     println!(
         "\n{} requests in all ({} writes, {} retries). Organizations the file does not name got only what all_organizations adds.",
-        load(&stats.sent),
-        load(&stats.writes),
-        load(&stats.retries)
+        stats.sent, stats.writes, stats.retries
     );
     println!(
         "Next: `membersync export` bootstraps a file from your instance; `membersync simulate --state {}` serves this simulator for your own rehearsals.",

@@ -53,7 +53,7 @@ impl Interrupt {
             signals.next().await;
             let in_flight = client
                 .upgrade()
-                .map(|client| client.stats.in_flight())
+                .map(|client| client.snapshot().in_flight)
                 .unwrap_or_default();
             tracing::warn!(
                 in_flight,

@@ -19,7 +19,7 @@ pub async fn run_with(api: &ApiArgs, args: &PlanArgs) -> CommandResult {
     let selection = prepare::select(&desired, &args.organizations)?;
     let client = prepare::client(api)?;
     let planned = crate::sync::plan(&client, desired, &selection).await?;
-    let counted = client.stats.snapshot();
+    let counted = client.snapshot();
     tracing::info!(
         requests = counted.sent,
         retries = counted.retries,
