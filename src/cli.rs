@@ -13,7 +13,7 @@ use crate::clerk::RateLimit;
 use crate::plan::MaxDeletes;
 pub use crate::telemetry::LogFormat;
 
-fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+fn parse_rate_limit(text: &str) -> Result<RateLimit, crate::clerk::RateLimitError> {
     text.parse()
 }
 

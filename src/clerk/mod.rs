@@ -40,7 +40,7 @@ pub use models::{
     OrganizationPage, RolePage, RoleSet, User,
 };
 pub(crate) use organizations::{allowed_roles, list_every_organization, organization_id};
-pub use pacing::{Pacer, RateLimit};
+pub use pacing::{Pacer, RateLimit, RateLimitError};
 pub use read::{ListingStrategy, LiveState, read_memberships, resolve_emails};
 pub(crate) use read::{OrgLookup, read_own_listings, resolve_organizations};
 use request::Request;

@@ -44,13 +44,16 @@ impl RateLimit {
     }
 }
 
-impl FromStr for RateLimit {
-    type Err = String;
+/// A text that is not `N/PERIOD` (or gives no requests or no time).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a rate limit; write N/PERIOD, like 20/s, 1000/10s or 90/1m")]
+pub struct RateLimitError(String);
 
-    fn from_str(text: &str) -> Result<RateLimit, String> {
-        let bad = || {
-            format!("`{text}` is not a rate limit; write N/PERIOD, like 20/s, 1000/10s or 90/1m")
-        };
+impl FromStr for RateLimit {
+    type Err = RateLimitError;
+
+    fn from_str(text: &str) -> Result<RateLimit, RateLimitError> {
+        let bad = || RateLimitError(text.to_owned());
         let (count, period) = text.trim().split_once('/').ok_or_else(bad)?;
         let requests: u32 = count.trim().parse().map_err(|_| bad())?;
         let requests = NonZeroU32::new(requests).ok_or_else(bad)?;
