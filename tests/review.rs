@@ -185,6 +185,10 @@ async fn the_schema_accepts_every_valid_file_and_rejects_structural_faults() {
         "group-empty",
         "directory-missing-fields",
         "directory-inline-secret",
+        "organization-fields",
+        "organization-fields-wrong-type",
+        "domains",
+        "domains-unknown-field",
     ] {
         let path = root.join(format!("tests/fixtures/invalid/{name}.yaml"));
         let instance = yaml_as_json(&path);

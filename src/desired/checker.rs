@@ -153,7 +153,7 @@ impl Checker {
             .ok()
     }
 
-    fn metadata(&mut self, path: &str, value: At<Value>) -> Option<Map<String, Value>> {
+    pub(super) fn metadata(&mut self, path: &str, value: At<Value>) -> Option<Map<String, Value>> {
         let position = yaml::position(&value);
         match value.value {
             Value::Object(map) => Some(map),

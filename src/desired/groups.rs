@@ -105,6 +105,7 @@ impl AllOrganizations {
             sources: self.sources.clone(),
             directory_groups: self.directory_groups.clone(),
             unavailable: Vec::new(),
+            fields: None,
         }
     }
 }

@@ -175,6 +175,9 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
             Err(errors) => diagnostics.extend(errors),
         }
     }
+    diagnostics.extend(super::organization::domains_declared_twice(
+        &state.organizations,
+    ));
     if diagnostics.is_empty() {
         Ok(state)
     } else {

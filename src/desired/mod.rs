@@ -12,6 +12,7 @@ pub(crate) mod export;
 mod groups;
 mod load;
 mod names;
+mod organization;
 mod raw;
 mod select;
 mod validate;
@@ -34,6 +35,7 @@ pub use groups::{AllOrganizations, Source};
 pub(crate) use load::{DEFAULT_FILE, hex, is_resource_error, sha256_hex};
 pub use load::{ReadError, load, load_files};
 pub use names::{OrgRef, Role, RoleError, UserRef, UserRefError};
+pub use organization::{DesiredDomain, EnrollmentMode, OrganizationFields};
 pub(crate) use select::Selection;
 
 /// The JSON Schema (draft 2020-12) of the desired-state file, generated from the types the
@@ -163,6 +165,10 @@ pub struct DesiredOrganization {
     /// The directory groups it uses that are unavailable this run (set by
     /// [`DesiredState::expand`]): nothing they could decide is removed or demoted in it.
     pub unavailable: Vec<UnavailableGroup>,
+    /// The organization's own fields and domains the file manages (README: "Organizations and
+    /// their domains"); `None`: it declares none (most organizations), and nothing but its
+    /// members is read or written.
+    pub fields: Option<Box<OrganizationFields>>,
 }
 
 impl DesiredOrganization {

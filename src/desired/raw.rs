@@ -176,6 +176,151 @@ pub struct RawOrganization {
     pub members: Option<At<Entries<At<RawMember>>>>,
     /// User IDs or emails that membersync never creates, changes or deletes here.
     pub ignore: Option<Vec<At<String>>>,
+    /// The organization's name. An organization keyed by a slug that no organization has is
+    /// created with it; without it, a missing organization is an error.
+    #[serde(default)]
+    #[schemars(schema_with = "organization_name_schema")]
+    pub name: Option<At<String>>,
+    /// The most memberships the organization may have (0: no limit).
+    #[serde(default)]
+    #[schemars(schema_with = "max_allowed_memberships_schema")]
+    pub max_allowed_memberships: Option<At<i64>>,
+    /// Whether an admin may delete the organization (from the frontend).
+    pub admin_delete_enabled: Option<bool>,
+    /// The key of the organization's role set (`role_set:<key>`).
+    #[serde(default)]
+    #[schemars(schema_with = "role_set_schema")]
+    pub role_set: Option<At<String>>,
+    /// The organization's own public metadata (not its members'), in the `metadata` mode.
+    #[serde(default)]
+    #[schemars(schema_with = "metadata_schema")]
+    pub public_metadata: Option<At<serde_json::Value>>,
+    /// The organization's own private metadata (not its members'), in the `metadata` mode.
+    #[serde(default)]
+    #[schemars(schema_with = "metadata_schema")]
+    pub private_metadata: Option<At<serde_json::Value>>,
+    /// The organization's verified domains: exactly these (others are deleted), each with its
+    /// enrollment mode.
+    #[serde(default)]
+    #[schemars(schema_with = "domains_schema")]
+    pub domains: Option<At<Entries<At<RawDomain>>>>,
+}
+
+/// The enrollment modes a domain may have, as Clerk names them.
+pub const ENROLLMENT_MODES: [&str; 4] = [
+    "manual_invitation",
+    "automatic_invitation",
+    "automatic_suggestion",
+    "enterprise_sso",
+];
+
+/// A domain name: lower-case labels of letters, digits and `-`, with at least one dot.
+const DOMAIN_PATTERN: &str = "^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\\.)+[a-zA-Z]{2,63}$";
+
+fn organization_name_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "description": "The organization's name. An organization keyed by a slug that no organization has is created with it.",
+    })
+}
+
+fn max_allowed_memberships_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "integer",
+        "minimum": 0,
+        "description": "The most memberships the organization may have (0: no limit).",
+    })
+}
+
+fn role_set_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "pattern": "^role_set:[a-z0-9_-]+$",
+        "description": "The key of the organization's role set (`role_set:<key>`).",
+    })
+}
+
+fn enrollment_mode_schema() -> Schema {
+    json_schema!({
+        "enum": ENROLLMENT_MODES,
+        "description": "How people with an address at the domain join: `manual_invitation` (only when invited), `automatic_invitation` or `automatic_suggestion` (everyone at the domain is invited, or may ask to join), `enterprise_sso`.",
+    })
+}
+
+fn domains_schema(generator: &mut SchemaGenerator) -> Schema {
+    let domain = generator.subschema_for::<RawDomain>();
+    json_schema!({
+        "type": "object",
+        "description": "The organization's verified domains: exactly these (others are deleted), each with its enrollment mode.",
+        "propertyNames": { "pattern": DOMAIN_PATTERN },
+        "additionalProperties": domain,
+    })
+}
+
+/// A domain's value: its enrollment mode (`acme.com: manual_invitation`) or the long form
+/// (`acme.com: {enrollment_mode: manual_invitation}`).
+#[derive(Debug)]
+pub enum RawDomain {
+    Mode(String),
+    Long(RawDomainLong),
+}
+
+/// The long form of a domain.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "DomainLong")]
+pub struct RawDomainLong {
+    /// How people with an address at the domain join.
+    #[schemars(required, schema_with = "enrollment_mode_long_schema")]
+    pub enrollment_mode: Option<At<String>>,
+}
+
+fn enrollment_mode_long_schema(_: &mut SchemaGenerator) -> Schema {
+    enrollment_mode_schema()
+}
+
+/// A domain: its enrollment mode, or the long form.
+impl JsonSchema for RawDomain {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Domain".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let long = generator.subschema_for::<RawDomainLong>();
+        json_schema!({
+            "description": "A domain's enrollment mode (`manual_invitation`, `automatic_invitation`, `automatic_suggestion`, `enterprise_sso`), or the long form with `enrollment_mode`.",
+            "oneOf": [enrollment_mode_schema(), long],
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawDomain {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DomainVisitor;
+
+        impl<'de> Visitor<'de> for DomainVisitor {
+            type Value = RawDomain;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str(
+                    "an enrollment mode (like `manual_invitation`) or a mapping with `enrollment_mode`",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, mode: &str) -> Result<RawDomain, E> {
+                Ok(RawDomain::Mode(mode.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDomain, A::Error> {
+                RawDomainLong::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawDomain::Long)
+            }
+        }
+
+        deserializer.deserialize_any(DomainVisitor)
+    }
 }
 
 fn members_schema(generator: &mut SchemaGenerator) -> Schema {

@@ -186,7 +186,7 @@ impl Checker {
     fn organization(
         &mut self,
         key: At<String>,
-        organization: RawOrganization,
+        mut organization: RawOrganization,
         defaults: &Defaults,
         groups: &Groups,
     ) -> Option<DesiredOrganization> {
@@ -200,6 +200,7 @@ impl Checker {
             );
             return None;
         }
+        let fields = self.organization_fields(&path, &key, &mut organization);
         let members = match organization.members {
             Some(members) => self.members(&path, members.value.0, groups, false),
             None => Listed::default(),
@@ -227,6 +228,7 @@ impl Checker {
             sources,
             directory_groups,
             unavailable: Vec::new(),
+            fields,
         })
     }
 
