@@ -313,6 +313,7 @@ async fn scale() {
                 name: format!("Team {org}"),
                 role_set_key: None,
                 max_allowed_memberships: None,
+                ..membersync::simulator::SimOrganization::default()
             });
         for member in 0..MEMBERS {
             created += 1;
@@ -462,6 +463,7 @@ async fn rules(organizations: usize, apply: bool) {
                 name: format!("Customer {org}"),
                 role_set_key: None,
                 max_allowed_memberships: None,
+                ..membersync::simulator::SimOrganization::default()
             });
         state
             .memberships

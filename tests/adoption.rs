@@ -20,6 +20,7 @@ fn instance() -> SimState {
         name: "Big \"Team\"\n#1".into(),
         role_set_key: None,
         max_allowed_memberships: None,
+        ..SimOrganization::default()
     });
     state.users.push(SimUser {
         id: "user_noemail".into(),

@@ -188,6 +188,71 @@ async fn every_request_conforms_to_clerks_api_description() {
                 .await
                 .map(drop),
         ),
+        (
+            "create_organization",
+            clerk
+                .create_organization(
+                    json!({"name": "Acme Corp", "slug": "acme", "max_allowed_memberships": 100,
+                           "role_set_key": "role_set:standard", "public_metadata": metadata,
+                           "private_metadata": {"crm_id": 4711}})
+                    .as_object()
+                    .unwrap(),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "update_organization",
+            clerk
+                .update_organization(
+                    "org_2abc",
+                    json!({"name": "Acme", "max_allowed_memberships": 0,
+                           "admin_delete_enabled": false, "role_set_key": "role_set:standard"})
+                    .as_object()
+                    .unwrap(),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "merge_organization_metadata",
+            clerk
+                .merge_organization_metadata(
+                    "org_2abc",
+                    &json!({"public_metadata": {"plan": null}, "private_metadata": {"crm_id": 1}}),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "list_instance_domains",
+            clerk.list_instance_domains(500, 500).await.map(drop),
+        ),
+        (
+            "list_organization_domains",
+            clerk
+                .list_organization_domains("org_2abc", 0, 500)
+                .await
+                .map(drop),
+        ),
+        (
+            "create_domain",
+            clerk
+                .create_domain("org_2abc", "acme.com", "automatic_suggestion")
+                .await
+                .map(drop),
+        ),
+        (
+            "update_domain",
+            clerk
+                .update_domain("org_2abc", "orgdmn_1", "manual_invitation")
+                .await
+                .map(drop),
+        ),
+        (
+            "delete_domain",
+            clerk.delete_domain("org_2abc", "orgdmn_1").await.map(drop),
+        ),
     ];
     for (endpoint, outcome) in &outcomes {
         assert!(outcome.is_ok(), "{endpoint}: {outcome:?}");

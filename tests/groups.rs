@@ -26,6 +26,7 @@ fn organization(id: &str, slug: &str) -> SimOrganization {
         name: slug.to_uppercase(),
         role_set_key: None,
         max_allowed_memberships: None,
+        ..SimOrganization::default()
     }
 }
 

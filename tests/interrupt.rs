@@ -32,6 +32,7 @@ fn instance() -> (SimState, String) {
             name: "Zero".into(),
             role_set_key: None,
             max_allowed_memberships: None,
+            ..membersync::simulator::SimOrganization::default()
         });
     for n in 0..=CHANGES {
         let user = if n == 0 {

@@ -226,6 +226,43 @@ fn invitation_calls() -> Vec<Call> {
     ]
 }
 
+/// Organizations' own fields and metadata, and their domains.
+fn organization_calls() -> Vec<Call> {
+    use Method as M;
+    let domains = format!("/organizations/{ACME}/domains");
+    vec![
+        call(M::POST, "/organizations", 200).body(json!({"name": "Initech", "slug": "initech",
+            "max_allowed_memberships": 50, "role_set_key": "role_set:finance",
+            "public_metadata": {"plan": "enterprise"}, "private_metadata": {"crm_id": 4711}})),
+        call(M::POST, "/organizations", 422).body(json!({"name": "Acme again", "slug": "acme"})),
+        call(M::PATCH, &format!("/organizations/{ACME}"), 200)
+            .body(json!({"name": "Acme Corporation", "max_allowed_memberships": 0, "admin_delete_enabled": false})),
+        call(M::PATCH, &format!("/organizations/{ACME}"), 422).body(json!({"slug": "globex"})),
+        call(M::PATCH, "/organizations/org_nobody", 404).body(json!({"name": "Nobody"})),
+        call(M::PATCH, &format!("/organizations/{ACME}/metadata"), 200)
+            .body(json!({"public_metadata": {"plan": "pro", "old": null}, "private_metadata": {"crm_id": 1}})),
+        call(M::PATCH, "/organizations/org_nobody/metadata", 404)
+            .body(json!({"public_metadata": {"plan": "pro"}})),
+        call(M::GET, "/organization_domains?order_by=%2Bcreated_at&limit=2", 200),
+        call(M::GET, "/organization_domains?enrollment_mode=-enterprise_sso&query=acme&domains=acme.test&verified=true", 200),
+        call(M::GET, "/organization_domains?order_by=shoe_size", 422),
+        call(M::GET, &format!("{domains}?limit=1&offset=0"), 200),
+        call(M::GET, "/organization_domains", 401).key("sk_test_wrong"),
+        call(M::POST, &domains, 200)
+            .body(json!({"name": "acme.io", "enrollment_mode": "automatic_suggestion", "verified": true})),
+        call(M::POST, "/organizations/org_2sdkGlobex/domains", 422)
+            .body(json!({"name": "acme.test", "enrollment_mode": "manual_invitation"})),
+        call(M::POST, "/organizations/org_nobody/domains", 404)
+            .body(json!({"name": "nobody.test", "enrollment_mode": "manual_invitation"})),
+        call(M::PATCH, &format!("{domains}/orgdmn_2sdkAcme"), 200)
+            .body(json!({"enrollment_mode": "automatic_invitation"})),
+        call(M::PATCH, &format!("{domains}/orgdmn_nothing"), 404)
+            .body(json!({"enrollment_mode": "automatic_invitation"})),
+        call(M::DELETE, &format!("{domains}/orgdmn_2sdkAcme"), 200),
+        call(M::DELETE, &format!("{domains}/orgdmn_2sdkAcme"), 404),
+    ]
+}
+
 /// Sends one call through Prism; the problems with its answer, if any.
 async fn problems(http: &reqwest::Client, base: &str, call: &Call) -> Option<String> {
     let mut request = http
@@ -274,6 +311,7 @@ async fn every_answer_of_every_endpoint_validates_against_clerks_api_description
         .into_iter()
         .chain(directory_calls())
         .chain(invitation_calls())
+        .chain(organization_calls())
         .collect();
     let mut found = Vec::new();
     for call in &calls {

@@ -5,6 +5,7 @@
 //! `membersync/<version>` User-Agent, and percent-encodes its path segments.
 
 mod budget;
+mod domains;
 mod endpoints;
 mod error;
 mod invitations;
@@ -30,14 +31,15 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub(crate) use budget::RetryBudget;
+pub use domains::{OrganizationDomains, read_domains};
 pub use error::{
     ClerkError, LONGEST_OWN_LIMIT_WAIT, NOT_SENT_DEFERRED, NOT_SENT_OUT_OF_RETRIES,
     NOT_SENT_SHUTTING_DOWN, NOT_SENT_STOPPED, RetryClass, classify,
 };
 pub(crate) use invitations::{pending_invitations, read_invitations};
 pub use models::{
-    ErrorBody, ErrorItem, Invitation, InvitationPage, Membership, MembershipPage, Organization,
-    OrganizationPage, RolePage, RoleSet, User,
+    Domain, DomainPage, ErrorBody, ErrorItem, Invitation, InvitationPage, Membership,
+    MembershipPage, Organization, OrganizationPage, RolePage, RoleSet, User,
 };
 pub(crate) use organizations::{allowed_roles, list_every_organization, organization_id};
 pub use pacing::{Pacer, RateLimit, RateLimitError};

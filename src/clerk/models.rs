@@ -114,7 +114,31 @@ pub struct Organization {
     pub members_count: Option<u64>,
     #[serde(default)]
     pub role_set_key: Option<String>,
+    /// 0: no limit.
+    #[serde(default)]
+    pub max_allowed_memberships: Option<u64>,
+    #[serde(default)]
+    pub admin_delete_enabled: Option<bool>,
+    /// The organization's own metadata (read only where the files manage it).
+    #[serde(default)]
+    pub public_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub private_metadata: Option<Map<String, Value>>,
 }
+
+/// A verified domain of an organization (`OrganizationDomain`); only what the diff needs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Domain {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub enrollment_mode: String,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+}
+
+/// A page of domains.
+pub type DomainPage = Page<Domain>;
 
 /// One role of a role set (`RoleSetItem`) or of the instance (`Role`); only the key is used.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -1,12 +1,71 @@
-//! Organizations as a whole: the roles each allows (for the role checks) and every
-//! organization of the instance (for `export` and `all_organizations`).
+//! Organizations as a whole: the roles each allows (for the role checks), every organization
+//! of the instance (for `export` and `all_organizations`), and the endpoints that create an
+//! organization and change its own fields and metadata (README: "Organizations and their
+//! domains").
 
 use std::collections::{HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt, stream};
+use serde_json::{Map, Value};
 
 use super::read::{lookup_ids, pages};
-use super::{ClerkError, Client, Organization, PAGE_LIMIT};
+use super::{ClerkError, Client, Organization, PAGE_LIMIT, Request};
+
+impl Client {
+    /// `POST /organizations`: a new organization with its name, slug and the other fields
+    /// `body` carries (`max_allowed_memberships`, `role_set_key`, both metadata objects).
+    pub async fn create_organization(
+        &self,
+        body: &Map<String, Value>,
+    ) -> Result<Organization, ClerkError> {
+        let slug = body.get("slug").and_then(Value::as_str).unwrap_or_default();
+        let created: Organization = self
+            .send(Request::post(
+                "create_organization",
+                &["organizations"],
+                Value::Object(body.clone()),
+                format!("creating the organization {slug}"),
+            ))
+            .await?;
+        // Learnt for the daemon, which matches webhook events to slugs through it.
+        if let Some(slug) = &created.slug {
+            self.shared.slugs.learn(slug, Some(&created.id));
+        }
+        Ok(created)
+    }
+
+    /// `PATCH /organizations/{id}`: the fields `changes` holds (`name`,
+    /// `max_allowed_memberships`, `admin_delete_enabled`, `role_set_key`).
+    pub async fn update_organization(
+        &self,
+        organization_id: &str,
+        changes: &Map<String, Value>,
+    ) -> Result<Organization, ClerkError> {
+        self.send(Request::patch(
+            "update_organization",
+            &["organizations", organization_id],
+            Value::Object(changes.clone()),
+            format!("updating {organization_id}"),
+        ))
+        .await
+    }
+
+    /// `PATCH /organizations/{id}/metadata`: a deep merge (RFC 7396) of
+    /// `{"public_metadata": …, "private_metadata": …}`.
+    pub async fn merge_organization_metadata(
+        &self,
+        organization_id: &str,
+        patch: &Value,
+    ) -> Result<Organization, ClerkError> {
+        self.send(Request::patch(
+            "merge_organization_metadata",
+            &["organizations", organization_id, "metadata"],
+            patch.clone(),
+            format!("merging the metadata of {organization_id}"),
+        ))
+        .await
+    }
+}
 
 /// The roles each of these organizations allows: its role set's roles (`GET /role_sets/{key}`,
 /// once per distinct key), or the instance's organization roles (`GET /organization_roles`)

@@ -7,7 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
 use super::shared::Shared;
-use super::{invitations, lookups, routes};
+use super::{domains, invitations, lookups, organizations, routes};
 
 /// One endpoint: its method, its path (axum's syntax, under `/v1`) and its handler.
 struct Endpoint {
@@ -29,6 +29,8 @@ fn table() -> Vec<Endpoint> {
     const MEMBERSHIPS: &str = "/v1/organizations/{org}/memberships";
     const MEMBERSHIP: &str = "/v1/organizations/{org}/memberships/{user}";
     const INVITATIONS: &str = "/v1/organizations/{org}/invitations";
+    const DOMAINS: &str = "/v1/organizations/{org}/domains";
+    const DOMAIN: &str = "/v1/organizations/{org}/domains/{domain}";
     vec![
         endpoint(
             M::GET,
@@ -87,6 +89,26 @@ fn table() -> Vec<Endpoint> {
             "/v1/organizations/{org}/invitations/{invitation}/revoke",
             post(invitations::revoke),
         ),
+        endpoint(M::POST, "/v1/organizations", post(organizations::create)),
+        endpoint(
+            M::PATCH,
+            "/v1/organizations/{org}",
+            patch(organizations::update),
+        ),
+        endpoint(
+            M::PATCH,
+            "/v1/organizations/{org}/metadata",
+            patch(organizations::merge_metadata),
+        ),
+        endpoint(
+            M::GET,
+            "/v1/organization_domains",
+            get(domains::list_instance),
+        ),
+        endpoint(M::GET, DOMAINS, get(domains::list_organization)),
+        endpoint(M::POST, DOMAINS, post(domains::create)),
+        endpoint(M::PATCH, DOMAIN, patch(domains::update)),
+        endpoint(M::DELETE, DOMAIN, delete(domains::delete)),
     ]
 }
 

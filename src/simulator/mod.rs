@@ -21,6 +21,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod directories;
+mod domains;
 mod endpoints;
 mod faults;
 mod filters;
@@ -29,6 +30,7 @@ mod limits;
 mod lookups;
 mod merge;
 mod objects;
+mod organizations;
 mod query;
 mod routes;
 mod server;
@@ -41,7 +43,7 @@ pub use limits::RateLimitModel;
 pub use server::Simulator;
 pub use shared::SimOptions;
 pub use state::{
-    IndexCache, LoggedRequest, SEEDED_AT, SimInvitation, SimMembership, SimOrganization,
+    IndexCache, LoggedRequest, SEEDED_AT, SimDomain, SimInvitation, SimMembership, SimOrganization,
     SimRoleSet, SimState, SimUser, Times, generated_state,
 };
 pub use webhooks::SimWebhook;

@@ -110,8 +110,8 @@ pub(super) struct OrganizationOut<'a> {
     /// Clerk's `0`: no limit.
     max_allowed_memberships: usize,
     admin_delete_enabled: bool,
-    public_metadata: Empty,
-    private_metadata: Empty,
+    public_metadata: &'a Map<String, Value>,
+    private_metadata: &'a Map<String, Value>,
     role_set_key: Option<&'a str>,
     created_at: i64,
     updated_at: i64,
@@ -136,9 +136,9 @@ pub(super) fn organization_out<'a>(
         image_url: ImageUrl(&organization.id),
         has_image: false,
         max_allowed_memberships: organization.max_allowed_memberships.unwrap_or(0),
-        admin_delete_enabled: true,
-        public_metadata: Empty,
-        private_metadata: Empty,
+        admin_delete_enabled: organization.admin_delete_enabled.unwrap_or(true),
+        public_metadata: &organization.public_metadata,
+        private_metadata: &organization.private_metadata,
         role_set_key: organization.role_set_key.as_deref(),
         created_at,
         updated_at,
@@ -230,13 +230,8 @@ pub(super) struct MembershipOut<'a> {
 }
 
 /// The organization a membership points at, or a placeholder with its ID if the state lost it.
-static NO_ORGANIZATION: SimOrganization = SimOrganization {
-    id: String::new(),
-    slug: String::new(),
-    name: String::new(),
-    role_set_key: None,
-    max_allowed_memberships: None,
-};
+static NO_ORGANIZATION: std::sync::LazyLock<SimOrganization> =
+    std::sync::LazyLock::new(SimOrganization::default);
 
 pub(super) fn membership_out<'a>(
     state: &'a SimState,

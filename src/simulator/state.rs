@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// An organization in the simulated instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimOrganization {
     pub id: String,
     pub slug: String,
@@ -19,6 +19,33 @@ pub struct SimOrganization {
     /// invitations answer 403 `organization_membership_quota_exceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_allowed_memberships: Option<usize>,
+    /// Whether an admin may delete the organization; `None`: Clerk's default, `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_delete_enabled: Option<bool>,
+    /// The organization's own metadata.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub public_metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub private_metadata: Map<String, Value>,
+}
+
+/// A domain of an organization in the simulated instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimDomain {
+    pub id: String,
+    pub organization_id: String,
+    /// Lower-cased.
+    pub name: String,
+    /// `manual_invitation`, `automatic_invitation`, `automatic_suggestion` or `enterprise_sso`.
+    pub enrollment_mode: String,
+    #[serde(default = "verified")]
+    pub verified: bool,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+fn verified() -> bool {
+    true
 }
 
 /// An organization invitation in the simulated instance.
@@ -90,6 +117,9 @@ pub struct SimState {
     pub role_sets: Vec<SimRoleSet>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invitations: Vec<SimInvitation>,
+    /// The organizations' domains (one organization holds a name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<SimDomain>,
     /// When organizations, users, roles (by key) and role sets (by key) were created, and when
     /// anything last changed, by ID. One missing here was created at [`SEEDED_AT`] (a
     /// membership or invitation: at its `created_at`) and has not changed since; the simulator
@@ -358,6 +388,7 @@ pub fn generated_state(organizations: usize, members_per_org: usize) -> SimState
             name: format!("Team {org}"),
             role_set_key: None,
             max_allowed_memberships: None,
+            ..SimOrganization::default()
         });
         for member in 0..members_per_org {
             created += 1;

@@ -37,6 +37,7 @@ pub fn seed() -> SimState {
             name: slug.to_uppercase(),
             role_set_key: None,
             max_allowed_memberships: None,
+            ..SimOrganization::default()
         });
     }
     let mut add = |org: &str, user: &str, role: &str, public: Value| {
