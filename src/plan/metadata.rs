@@ -147,25 +147,38 @@ pub(crate) fn metadata_patch(
     public: &Metadata,
     private: &Metadata,
 ) -> Option<Value> {
-    let compute = |have: &Map<String, Value>, wanted: &Map<String, Value>| {
-        if declared.exact {
+    parts_patch(
+        [
+            (declared.public_metadata.as_ref(), &**public),
+            (declared.private_metadata.as_ref(), &**private),
+        ],
+        declared.exact,
+    )
+}
+
+/// One metadata part: as declared (`None`: not managed), and as it is.
+pub(crate) type Part<'a> = (Option<&'a Map<String, Value>>, &'a Map<String, Value>);
+
+/// The `{"public_metadata": …, "private_metadata": …}` merge patch that brings each part
+/// (declared, current) to the declared one, `exact` or merged; `None` when nothing differs. A
+/// part not declared is left out.
+pub(crate) fn parts_patch(parts: [Part<'_>; 2], exact: bool) -> Option<Value> {
+    let mut patch = Map::new();
+    for (name, (wanted, have)) in ["public_metadata", "private_metadata"]
+        .into_iter()
+        .zip(parts)
+    {
+        let Some(wanted) = wanted else { continue };
+        let part = if exact {
             exact_patch(have, wanted)
         } else {
             merge_patch(have, wanted)
+        };
+        if let Some(part) = part {
+            patch.insert(name.into(), Value::Object(part));
         }
-    };
-    let mut parts = Map::new();
-    if let Some(wanted) = &declared.public_metadata
-        && let Some(patch) = compute(public, wanted)
-    {
-        parts.insert("public_metadata".into(), Value::Object(patch));
     }
-    if let Some(wanted) = &declared.private_metadata
-        && let Some(patch) = compute(private, wanted)
-    {
-        parts.insert("private_metadata".into(), Value::Object(patch));
-    }
-    (!parts.is_empty()).then_some(Value::Object(parts))
+    (!patch.is_empty()).then_some(Value::Object(patch))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod invitations;
 mod json;
 pub mod markdown;
 pub mod metadata;
+pub mod organizations;
 mod private;
 mod render;
 mod resolve;
