@@ -3,6 +3,8 @@
 //! ([`sync()`](crate::sync::sync)). The commands print around these steps; tests call `sync`
 //! directly.
 
+mod organizations;
+
 use std::collections::HashMap;
 
 use crate::apply::{OnDone, Report, execute};
@@ -186,10 +188,11 @@ async fn plan_with(
     // A webhook reconcile plans with what the daemon's last cycle read.
     let reuse = own.is_some();
     let (people, empty_allowed) = (read_directories(&desired, reuse), desired.empty_allowed());
-    let (lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
+    let (mut lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
     let people = people.await;
     let unavailable_groups = expand_groups(&mut desired, &people, &empty_allowed)?;
     drop(people);
+    organizations::look_up_declaring(client, &desired.organizations, &mut lookup).await?;
     let users = clerk::resolve_emails(client, &desired.emails()).await?;
     let references: Vec<OrgRef> = desired
         .organizations
@@ -211,7 +214,7 @@ async fn plan_with(
     let organizations = plan::found::located(&references, &found, &live.slugs, &missing_ids);
     let inviting = plan::found::inviting(&desired.organizations, &organizations);
     let invitations = clerk::read_invitations(client, &inviting).await?;
-    let read = Live {
+    let mut read = Live {
         memberships: std::mem::take(&mut live.memberships),
         unsettled: std::mem::take(&mut live.unsettled),
         invitations: invitations
@@ -220,7 +223,16 @@ async fn plan_with(
             .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
             .collect(),
         unsettled_invitations: invitations.unsettled,
+        ..Live::default()
     };
+    organizations::read_declared(
+        client,
+        &desired.organizations,
+        &lookup,
+        &organizations,
+        &mut read,
+    )
+    .await?;
     let users: HashMap<String, String> = users
         .into_iter()
         .map(|(email, user)| (email, user.id))
@@ -328,13 +340,17 @@ fn compute(
         "planned (resolve and diff)"
     );
     Ok(Planned {
-        plan,
         files: desired.files,
         missing,
         observed: read.memberships,
         invitations: read.invitations,
-        resource_states: ResourceStates::new(),
+        resource_states: plan::organization_output::organization_states(
+            &plan,
+            &read.organizations,
+            &read.domains,
+        ),
         unavailable_groups: Vec::new(),
+        plan,
     })
 }
 
@@ -491,10 +507,10 @@ pub(crate) async fn read_resource_states(
     plan: &Plan,
 ) -> Result<ResourceStates, ClerkError> {
     let objects = resource_refs(plan);
-    let states = ResourceStates::new();
+    let mut states = ResourceStates::new();
     // Each kind adds the states of its objects (instance-wide: permissions, roles, role sets;
     // per organization: organizations, domains).
-    let _ = (client, objects);
+    states.extend(organizations::read_states(client, plan, &objects).await?);
     Ok(states)
 }
 

@@ -78,6 +78,7 @@ fn target() -> impl Strategy<Value = Target> {
             invitations: None,
             invitees: Vec::new(),
             unavailable: None,
+            fields: None,
         })
 }
 
@@ -166,7 +167,7 @@ proptest! {
                 source: None,
             }).collect(),
             ignore: vec![], pending: vec![],
-            ignore_emails: vec![], invitations: None, invitees: vec![], unavailable: None,
+            ignore_emails: vec![], invitations: None, invitees: vec![], unavailable: None, fields: None,
         };
         prop_assert!(run(&target, &live).is_empty());
     }

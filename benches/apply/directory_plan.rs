@@ -91,6 +91,7 @@ fn instance() -> SimState {
             name: format!("Customer {org}"),
             role_set_key: None,
             max_allowed_memberships: None,
+            ..SimOrganization::default()
         });
         state.memberships.push(SimMembership {
             id: format!("orgmem_{org}"),

@@ -14,6 +14,7 @@
 
 mod admins;
 mod invitations;
+mod organizations;
 mod outcome;
 mod resources;
 

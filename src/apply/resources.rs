@@ -102,7 +102,9 @@ async fn run_one(client: &Client, change: &ResourceChange) -> Done {
 async fn run_change(client: &Client, change: &ResourceChange) -> Done {
     match change.resource {
         Resource::Permission | Resource::Role | Resource::RoleSet => unsupported(client, change),
-        Resource::Organization | Resource::Domain => unsupported(client, change),
+        Resource::Organization | Resource::Domain => {
+            super::organizations::run(client, change).await
+        }
         Resource::Membership | Resource::Invitation => unsupported(client, change),
     }
 }

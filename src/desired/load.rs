@@ -179,9 +179,6 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         &state.organizations,
     ));
     if diagnostics.is_empty() {
-        diagnostics.extend(super::organization::not_applied_yet(&state.organizations));
-    }
-    if diagnostics.is_empty() {
         Ok(state)
     } else {
         Err(LoadError(diagnostics))

@@ -14,10 +14,6 @@ use super::raw::{ENROLLMENT_MODES, RawDomain, RawOrganization};
 use super::yaml::{self, At};
 use super::{Diagnostic, Metadata, OrgRef, Origin, Position};
 
-/// The organization's own fields that this version plans and applies; the others are refused
-/// (README: "Organizations and their domains").
-const APPLIED: &[&str] = &[];
-
 /// Clerk's longest organization name.
 const NAME_LIMIT: usize = 256;
 
@@ -333,60 +329,6 @@ fn is_domain_name(name: &str) -> bool {
         && labels
             .last()
             .is_some_and(|top| top.len() >= 2 && top.chars().all(|c| c.is_ascii_lowercase()))
-}
-
-/// The fields this version checks but cannot plan and apply yet, in files that are otherwise
-/// valid: each is an error (nothing is sent), never silently left alone. Named at the field
-/// where its position is kept (`role_set`, `domains`), else at the organization.
-pub(super) fn not_applied_yet(organizations: &[super::DesiredOrganization]) -> Vec<Diagnostic> {
-    let mut problems = Vec::new();
-    for organization in organizations {
-        let Some(fields) = organization.fields.as_deref() else {
-            continue;
-        };
-        let first_domain = fields
-            .domains
-            .as_ref()
-            .and_then(|domains| domains.first())
-            .map(|domain| domain.position);
-        let declared = [
-            ("name", fields.name.is_some(), None),
-            (
-                "max_allowed_memberships",
-                fields.max_allowed_memberships.is_some(),
-                None,
-            ),
-            (
-                "admin_delete_enabled",
-                fields.admin_delete_enabled.is_some(),
-                None,
-            ),
-            (
-                "role_set",
-                fields.role_set.is_some(),
-                fields.role_set.as_ref().map(|(_, position)| *position),
-            ),
-            ("public_metadata", fields.public_metadata.is_some(), None),
-            ("private_metadata", fields.private_metadata.is_some(), None),
-            ("domains", fields.domains.is_some(), first_domain),
-        ];
-        for (field, present, position) in declared {
-            if !present || APPLIED.contains(&field) {
-                continue;
-            }
-            let origin = match position {
-                Some(position) => organization.origin.at(position),
-                None => organization.origin.clone(),
-            };
-            problems.push(origin.diagnostic(
-                format!("organizations.{}.{field}", organization.key),
-                format!(
-                    "`{field}` is not supported yet: this version of membersync checks an organization's own fields and domains but cannot apply them; remove it (nothing was sent)"
-                ),
-            ));
-        }
-    }
-    problems
 }
 
 /// One domain declared by two organizations of the files: an error at the second, naming the

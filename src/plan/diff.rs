@@ -6,10 +6,11 @@ use serde_json::{Map, Value};
 
 use super::invitations::diff_invitations;
 use super::metadata::{declared_metadata, metadata_patch};
+use super::organizations::target_resources;
 use super::resolve::{ResolveInput, resolve_each};
 use super::{
     Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan,
-    Phase, Plan, Target,
+    Phase, Plan, Resource, Target,
 };
 use crate::desired::{DesiredOrganization, Diagnostic, MetadataMode, OrgRef, Role};
 
@@ -43,6 +44,10 @@ pub fn compute(
     let no_invitations = Vec::new();
     let mut plan = Plan::default();
     plan.organizations.reserve_exact(input.organizations.len());
+    // The kinds besides memberships these organizations manage, and how many of their
+    // objects the plan could delete today.
+    let mut managed = std::collections::BTreeSet::new();
+    let mut current_resources = 0;
     let resolution = resolve_each(input, organizations, |target| {
         let id = target.organization_id.as_str();
         let members = live.memberships.get(id).unwrap_or(&no_members);
@@ -59,12 +64,22 @@ pub fn compute(
             let note = super::unavailable::withhold(&mut organization, uncertain, members);
             plan.unavailable.push(note);
         }
+        if let Some(fields) = &target.fields {
+            organization.resources = target_resources(&target, fields, members, live);
+            managed.insert(Resource::Organization);
+            if fields.domains.is_some() {
+                managed.insert(Resource::Domain);
+                current_resources += live.domains.get(id).map_or(0, Vec::len);
+            }
+        }
         plan.organizations.push(organization);
         plan.pending.extend(target.pending);
     });
     if !resolution.errors.is_empty() {
         return Err(resolution.errors);
     }
+    plan.managed.extend(managed);
+    plan.current_resources += current_resources;
     Ok((in_order(plan), resolution.missing))
 }
 

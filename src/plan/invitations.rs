@@ -133,6 +133,7 @@ mod tests {
                 source: None,
             }],
             unavailable: None,
+            fields: None,
         }
     }
 

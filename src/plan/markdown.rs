@@ -193,6 +193,16 @@ fn organization_section(
     if changes.is_empty() {
         return;
     }
+    for change in &organization.resources {
+        if let Some(everyone) = super::organization_output::everyone_note(change) {
+            let _ = writeln!(
+                out,
+                "**! {}: {}.**\n",
+                escape(&change.key),
+                escape(&everyone)
+            );
+        }
+    }
     out.push_str("```diff\n");
     diff_lines(out, changes, outcomes, private);
     out.push_str("```\n\n");

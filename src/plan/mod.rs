@@ -11,6 +11,7 @@ mod invitations;
 mod json;
 pub mod markdown;
 pub mod metadata;
+pub mod organization_output;
 pub mod organizations;
 mod private;
 mod render;
@@ -396,6 +397,8 @@ pub struct Target {
     pub invitees: Vec<Invitee>,
     /// When it uses directory groups that are unavailable this run: what they could decide.
     pub unavailable: Option<Box<Uncertain>>,
+    /// The organization's own fields and domains the file declares (`None`: none).
+    pub fields: Option<Box<crate::desired::OrganizationFields>>,
 }
 
 /// An email the file lists that has no Clerk user yet, in an organization that invites.
@@ -447,6 +450,16 @@ pub struct Live {
     pub invitations: HashMap<String, Vec<ObservedInvitation>>,
     /// Organizations whose invitations kept changing while they were read.
     pub unsettled_invitations: Vec<String>,
+    /// The organizations that declare their own fields, as Clerk has them, by ID (read only
+    /// for those).
+    pub organizations: HashMap<String, organizations::ObservedOrganization>,
+    /// The domains of the organizations that declare `domains`, by organization ID.
+    pub domains: HashMap<String, Vec<organizations::ObservedDomain>>,
+    /// Organizations whose domains kept changing while they were read.
+    pub unsettled_domains: Vec<String>,
+    /// The roles of the role sets organizations move to, by role set key (read only for
+    /// those); a key missing here does not exist.
+    pub role_sets: HashMap<String, Vec<String>>,
 }
 
 /// One live membership, as the diff needs it.

@@ -3,11 +3,12 @@
 //! file declares. Declared fields are managed, absent ones left alone; `domains`, when
 //! declared, is exactly these domains. Pure: what was read comes in, changes go out.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::metadata::{expected, parts_patch};
+use super::metadata::{apply_patch, expected, parts_patch};
+use super::{Resource, ResourceAction, ResourceChange};
 use crate::desired::{EnrollmentMode, MetadataMode, OrganizationFields};
 
 /// An organization as Clerk has it, as the diff needs it.
@@ -70,16 +71,6 @@ pub enum OrganizationChange {
 }
 
 impl OrganizationChange {
-    /// A domain change after which everyone with an address at the domain gets in (invited,
-    /// or offered to join): the plan marks it.
-    pub fn lets_everyone_in(&self) -> bool {
-        match self {
-            OrganizationChange::CreateDomain { mode, .. } => mode.lets_everyone_in(),
-            OrganizationChange::UpdateDomain { after, .. } => after.lets_everyone_in(),
-            _ => false,
-        }
-    }
-
     /// Whether it takes something away: the deletion limit counts it.
     pub fn takes_access(&self) -> bool {
         matches!(self, OrganizationChange::DeleteDomain { .. })
@@ -268,17 +259,153 @@ fn domain_changes(
     creates.into_iter().chain(updates).chain(deletes).collect()
 }
 
-/// The roles (of current and declared members) that a role set with `set_roles` lacks, each
-/// once, in order: a role set change that strands any is refused.
-pub fn stranded_roles<'a>(
-    set_roles: &[String],
-    held: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
-    let stranded: BTreeSet<&str> = held
+/// What the plan of one organization's own changes needs besides the file's fields.
+#[derive(Debug, Clone, Copy)]
+pub struct OrganizationInput<'a> {
+    /// Its ID; empty for an organization the plan creates.
+    pub id: &'a str,
+    /// What the file names it by (its slug or ID).
+    pub key: &'a str,
+    pub observed: Option<&'a ObservedOrganization>,
+    /// Its domains today.
+    pub domains: &'a [ObservedDomain],
+    /// Its domains kept changing while they were read: none is deleted this run.
+    pub domains_unsettled: bool,
+}
+
+/// The organization's own changes as the plan carries them (its create, update and metadata
+/// change, then its domains'): `before`/`after` hold the fields that change.
+pub fn resources(
+    fields: &OrganizationFields,
+    mode: MetadataMode,
+    input: OrganizationInput<'_>,
+) -> Vec<ResourceChange> {
+    let changes = organization_changes(fields, mode, input.key, input.observed, input.domains);
+    changes
         .into_iter()
-        .filter(|role| !set_roles.iter().any(|r| r == role))
+        .filter(|change| !(input.domains_unsettled && change.takes_access()))
+        .map(|change| resource_change(change, &input))
+        .collect()
+}
+
+fn resource_change(change: OrganizationChange, input: &OrganizationInput<'_>) -> ResourceChange {
+    use {Resource as R, ResourceAction as A};
+    let organization = |action, before, after| ResourceChange {
+        id: (!input.id.is_empty()).then(|| input.id.to_owned()),
+        organization_id: Some(input.id.to_owned()),
+        before,
+        after,
+        ..ResourceChange::new(R::Organization, action, input.key)
+    };
+    let domain = |action, name: &str, id: Option<String>, before, after| ResourceChange {
+        id,
+        organization_id: Some(input.id.to_owned()),
+        before,
+        after,
+        ..ResourceChange::new(R::Domain, action, name)
+    };
+    let mode = |mode: &str| Some(single("enrollment_mode", json!(mode)));
+    match change {
+        OrganizationChange::Create { body } => organization(A::Create, None, Some(body)),
+        OrganizationChange::Update { before, after } => {
+            organization(A::Update, Some(before), Some(after))
+        }
+        OrganizationChange::UpdateMetadata { before, patch } => {
+            let after = patch
+                .iter()
+                .map(|(part, patch)| {
+                    let mut result = before[part].as_object().cloned().unwrap_or_default();
+                    apply_patch(&mut result, patch.as_object().unwrap_or(&Map::new()));
+                    (part.clone(), Value::Object(result))
+                })
+                .collect();
+            organization(A::UpdateMetadata, Some(before), Some(after))
+        }
+        OrganizationChange::CreateDomain { name, mode: wanted } => {
+            domain(A::Create, &name, None, None, mode(wanted.as_str()))
+        }
+        OrganizationChange::UpdateDomain {
+            id,
+            name,
+            before,
+            after,
+        } => domain(
+            A::Update,
+            &name,
+            Some(id),
+            mode(&before),
+            mode(after.as_str()),
+        ),
+        OrganizationChange::DeleteDomain {
+            id,
+            name,
+            mode: had,
+        } => domain(A::Delete, &name, Some(id), mode(&had), None),
+    }
+}
+
+/// The own changes of the organization of `target` (its fields and domains as the file
+/// declares them), with a role set change refused when members (`members`: today's; the
+/// target's: declared) hold roles the new set lacks.
+pub fn target_resources(
+    target: &super::Target,
+    fields: &OrganizationFields,
+    members: &[super::Observed],
+    live: &super::Live,
+) -> Vec<ResourceChange> {
+    let id = target.organization_id.as_str();
+    let key = target.label.as_deref().unwrap_or(id);
+    let input = OrganizationInput {
+        id,
+        key,
+        observed: live.organizations.get(id),
+        domains: live.domains.get(id).map(Vec::as_slice).unwrap_or_default(),
+        domains_unsettled: live.unsettled_domains.iter().any(|o| o == id),
+    };
+    let mut changes = resources(fields, target.metadata_mode, input);
+    for change in &mut changes {
+        let Some(set) = change.after_field("role_set_key").and_then(Value::as_str) else {
+            continue;
+        };
+        let held = members
+            .iter()
+            .map(|m| (m.user_id.to_string(), m.role.as_str()))
+            .chain(
+                target
+                    .members
+                    .iter()
+                    .map(|m| (m.user_id.clone(), m.role.as_str())),
+            );
+        change.refused = role_set_refusal(key, set, live.role_sets.get(set), held);
+    }
+    changes
+}
+
+/// Why the organization `key` cannot move to the role set `set` (with `roles`; `None`: no such
+/// set), naming the members whose roles it lacks; `None` when it can.
+fn role_set_refusal<'a>(
+    key: &str,
+    set: &str,
+    roles: Option<&Vec<String>>,
+    held: impl Iterator<Item = (String, &'a str)>,
+) -> Option<String> {
+    let Some(roles) = roles else {
+        return Some(format!(
+            "{key} cannot move to the role set {set}: no role set of the instance has that key"
+        ));
+    };
+    let mut stranded: Vec<String> = held
+        .filter(|(_, role)| !roles.iter().any(|r| r == role))
+        .map(|(who, role)| format!("{who} ({role})"))
         .collect();
-    stranded.into_iter().map(str::to_owned).collect()
+    stranded.sort();
+    stranded.dedup();
+    (!stranded.is_empty()).then(|| {
+        format!(
+            "{key} cannot move to the role set {set}: it lacks the roles of {}; change their roles first",
+            stranded.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -399,7 +526,7 @@ mod tests {
     }
 
     #[test]
-    fn declared_domains_are_exactly_the_domains_and_automatic_modes_are_marked() {
+    fn declared_domains_are_exactly_the_domains() {
         let fields = OrganizationFields {
             domains: Some(vec![
                 domain("acme.com", EnrollmentMode::ManualInvitation),
@@ -420,10 +547,6 @@ mod tests {
             Some(&acme()),
             &observed,
         );
-        let marked: Vec<bool> = changes
-            .iter()
-            .map(OrganizationChange::lets_everyone_in)
-            .collect();
         assert_eq!(
             changes,
             [
@@ -444,14 +567,29 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(marked, [true, true, false]);
         assert_eq!(changes.iter().filter(|c| c.takes_access()).count(), 1);
     }
 
     #[test]
-    fn roles_a_role_set_lacks_are_named_once_each() {
-        let set = vec!["org:admin".to_owned(), "org:member".to_owned()];
-        let held = ["org:member", "org:billing", "org:admin", "org:billing"];
-        assert_eq!(stranded_roles(&set, held), ["org:billing"]);
+    fn a_role_set_change_that_strands_member_roles_is_refused_naming_them() {
+        let roles = vec!["org:admin".to_owned(), "org:member".to_owned()];
+        let held = [
+            ("user_1".to_owned(), "org:member"),
+            ("user_2".to_owned(), "org:billing"),
+            ("user_2".to_owned(), "org:billing"),
+        ];
+        let reason = role_set_refusal("acme", "role_set:s", Some(&roles), held.into_iter());
+        assert_eq!(
+            reason.as_deref(),
+            Some(
+                "acme cannot move to the role set role_set:s: it lacks the roles of user_2 (org:billing); change their roles first"
+            )
+        );
+        let fits = [("user_1".to_owned(), "org:member")];
+        assert!(
+            role_set_refusal("acme", "role_set:s", Some(&roles), fits.clone().into_iter())
+                .is_none()
+        );
+        assert!(role_set_refusal("acme", "role_set:x", None, fits.into_iter()).is_some());
     }
 }

@@ -70,6 +70,7 @@ pub fn resolve_each(
             invitations: organization.invitations.clone(),
             invitees: Vec::new(),
             unavailable: uncertain(&organization),
+            fields: organization.fields.clone(),
         };
         resolve_members(input, &organization, &mut target, &mut resolution.errors);
         resolve_ignore(input, &organization, &mut target);

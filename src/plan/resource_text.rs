@@ -10,6 +10,9 @@ use super::{RejectedResource, ResourceAction, ResourceChange};
 
 /// The line of one change.
 pub(super) fn resource_line(change: &ResourceChange) -> String {
+    if change.resource == super::Resource::Domain {
+        return super::organization_output::domain_line(change);
+    }
     let subject = format!("{} {}", change.resource, change.key);
     match change.action {
         ResourceAction::Create => created(&subject, change.after.as_ref()),

@@ -1,0 +1,315 @@
+//! An organization's own fields and domains as code, through the binary against the simulator
+//! (README: "Onboarding a customer organization in one pull request"): one PATCH per update,
+//! metadata exact and merged, domains exactly as declared with their deletions under
+//! `--max-deletes`, a role set change that would strand member roles refused, a domain held
+//! elsewhere failing with Clerk's message, saved-plan drift, and never an organization DELETE.
+
+mod common;
+
+use common::{membersync, setup, stderr, stdout, write_file, writes};
+use membersync::simulator::{SimDomain, SimRoleSet, Simulator};
+use serde_json::{Value, json};
+
+fn domain(id: &str, organization: &str, name: &str, mode: &str) -> SimDomain {
+    SimDomain {
+        id: id.into(),
+        organization_id: organization.into(),
+        name: name.into(),
+        enrollment_mode: mode.into(),
+        verified: true,
+        created_at: 1,
+    }
+}
+
+/// The writes sent, as `METHOD path`.
+fn sent(simulator: &Simulator) -> Vec<String> {
+    simulator
+        .requests()
+        .iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn no_organization_delete(simulator: &Simulator) {
+    let deletes: Vec<String> = sent(simulator)
+        .into_iter()
+        .filter(|w| {
+            w.starts_with("DELETE") && !w.contains("/memberships/") && !w.contains("/domains/")
+        })
+        .collect();
+    assert!(deletes.is_empty(), "{deletes:?}");
+}
+
+fn alpha(simulator: &Simulator) -> membersync::simulator::SimOrganization {
+    simulator
+        .state()
+        .organizations
+        .into_iter()
+        .find(|o| o.id == "org_alpha")
+        .unwrap()
+}
+
+fn domains(simulator: &Simulator) -> Vec<(String, String, String)> {
+    let mut domains: Vec<_> = simulator
+        .state()
+        .domains
+        .into_iter()
+        .map(|d| (d.organization_id, d.name, d.enrollment_mode))
+        .collect();
+    domains.sort();
+    domains
+}
+
+#[tokio::test]
+async fn declared_fields_that_differ_are_one_patch_and_a_second_apply_sends_nothing() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    name: Alpha Inc\n    max_allowed_memberships: 50\n    admin_delete_enabled: false\n    public_metadata: {plan: enterprise}\n",
+    )
+    .await;
+    simulator.mutate(|s| {
+        s.organizations[0].public_metadata = json!({"old": 1}).as_object().cloned().unwrap()
+    });
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    let text = stdout(&plan);
+    assert!(
+        text.contains("~ organization alpha name \"ALPHA\" → \"Alpha Inc\", max_allowed_memberships 0 → 50, admin_delete_enabled true → false"),
+        "{text}"
+    );
+    assert_eq!(writes(&simulator), 0);
+
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(
+        sent(&simulator),
+        [
+            "PATCH /v1/organizations/org_alpha",
+            "PATCH /v1/organizations/org_alpha/metadata"
+        ]
+    );
+    let organization = alpha(&simulator);
+    assert_eq!(organization.name, "Alpha Inc");
+    assert_eq!(organization.max_allowed_memberships, Some(50));
+    assert_eq!(organization.admin_delete_enabled, Some(false));
+    assert_eq!(
+        Value::Object(organization.public_metadata),
+        json!({"plan": "enterprise"})
+    );
+
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(writes(&simulator), 0);
+    no_organization_delete(&simulator);
+}
+
+#[tokio::test]
+async fn organization_metadata_in_merge_mode_keeps_undeclared_keys() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    metadata: merge\n    private_metadata: {crm_id: 4711, nested: {a: 1}}\n",
+    )
+    .await;
+    simulator.mutate(|s| {
+        s.organizations[0].private_metadata = json!({"keep": true, "nested": {"b": 2}})
+            .as_object()
+            .cloned()
+            .unwrap()
+    });
+    let apply = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", &file, "--output", "json"],
+    )
+    .await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let report: Value = serde_json::from_str(&stdout(&apply)).unwrap();
+    let change = &report["changes"][0];
+    assert_eq!(change["resource"], "organization");
+    assert_eq!(change["action"], "update_metadata");
+    assert_eq!(change["outcome"], "applied");
+    assert_eq!(
+        Value::Object(alpha(&simulator).private_metadata),
+        json!({"keep": true, "crm_id": 4711, "nested": {"a": 1, "b": 2}})
+    );
+}
+
+#[tokio::test]
+async fn domains_are_exactly_the_declared_ones_and_their_deletions_count_towards_max_deletes() {
+    let text = "version: 1\norganizations:\n  alpha:\n    prune: false\n    domains:\n      alpha.com: manual_invitation\n      alpha.io: {enrollment_mode: automatic_suggestion}\n";
+    let (simulator, dir, file) = setup(text).await;
+    simulator.mutate(|s| {
+        s.domains.push(domain(
+            "dmn_1",
+            "org_alpha",
+            "alpha.io",
+            "manual_invitation",
+        ));
+        s.domains
+            .push(domain("dmn_2", "org_alpha", "old.com", "manual_invitation"));
+        s.domains.push(domain(
+            "dmn_3",
+            "org_alpha",
+            "older.com",
+            "manual_invitation",
+        ));
+        s.domains.push(domain(
+            "dmn_4",
+            "org_other",
+            "other.com",
+            "manual_invitation",
+        ));
+    });
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    let lines = stdout(&plan);
+    assert!(
+        lines.contains("  + domain alpha.com manual_invitation\n"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("  ~ domain alpha.io manual_invitation → automatic_suggestion  ! everyone with an @alpha.io address can join\n"),
+        "{lines}"
+    );
+    assert!(lines.contains("  - domain old.com\n"), "{lines}");
+    let markdown = membersync(
+        &simulator,
+        dir.path(),
+        &["plan", "-f", &file, "--output", "markdown"],
+    )
+    .await;
+    let markdown = stdout(&markdown);
+    assert!(
+        markdown.contains("**! alpha.io: everyone with an @alpha.io address can join.**"),
+        "{markdown}"
+    );
+
+    let refused = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", &file, "--max-deletes", "1"],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert_eq!(writes(&simulator), 0);
+
+    let apply = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", &file, "--max-deletes", "2"],
+    )
+    .await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(
+        domains(&simulator),
+        [
+            (
+                "org_alpha".into(),
+                "alpha.com".into(),
+                "manual_invitation".into()
+            ),
+            (
+                "org_alpha".into(),
+                "alpha.io".into(),
+                "automatic_suggestion".into()
+            ),
+            (
+                "org_other".into(),
+                "other.com".into(),
+                "manual_invitation".into()
+            ),
+        ]
+    );
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(writes(&simulator), 0);
+    no_organization_delete(&simulator);
+}
+
+#[tokio::test]
+async fn a_domain_another_organization_holds_fails_with_clerks_message() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    domains:\n      other.com: manual_invitation\n",
+    )
+    .await;
+    simulator.mutate(|s| {
+        s.domains.push(domain(
+            "dmn_4",
+            "org_other",
+            "other.com",
+            "manual_invitation",
+        ))
+    });
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(1));
+    let out = stdout(&apply) + &stderr(&apply);
+    assert!(
+        out.contains("already used by another organization"),
+        "{out}"
+    );
+    assert_eq!(domains(&simulator).len(), 1);
+}
+
+#[tokio::test]
+async fn a_role_set_change_that_strands_member_roles_is_refused_naming_them() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    role_set: role_set:small\n    members:\n      user_4: billing\n",
+    )
+    .await;
+    simulator.mutate(|s| {
+        s.role_sets.push(SimRoleSet {
+            key: "role_set:small".into(),
+            roles: vec!["org:admin".into(), "org:member".into()],
+        })
+    });
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file, "--force"]).await;
+    assert_eq!(apply.status.code(), Some(3), "{}", stderr(&apply));
+    let out = stdout(&apply) + &stderr(&apply);
+    assert!(
+        out.contains("alpha cannot move to the role set role_set:small: it lacks the roles of user_4 (org:billing)"),
+        "{out}"
+    );
+    assert_eq!(writes(&simulator), 0);
+
+    // Without the billing member, every role fits and the change is one PATCH.
+    write_file(
+        dir.path(),
+        &file,
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    role_set: role_set:small\n",
+    );
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(
+        alpha(&simulator).role_set_key.as_deref(),
+        Some("role_set:small")
+    );
+}
+
+#[tokio::test]
+async fn a_saved_plan_refuses_when_a_field_or_domain_it_changes_changed_since() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    name: Alpha Inc\n    domains:\n      alpha.com: manual_invitation\n",
+    )
+    .await;
+    let out = membersync(
+        &simulator,
+        dir.path(),
+        &["plan", "-f", &file, "--out", "plan.json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A field the plan does not change moves: the plan still applies.
+    simulator.mutate(|s| s.organizations[0].max_allowed_memberships = Some(7));
+    let saved = std::fs::read_to_string(dir.path().join("plan.json")).unwrap();
+    std::fs::write(dir.path().join("copy.json"), &saved).unwrap();
+    // The name it changes moves: refused, nothing written.
+    simulator.mutate(|s| s.organizations[0].name = "Someone else's".into());
+    let refused = membersync(&simulator, dir.path(), &["apply", "--plan", "plan.json"]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert_eq!(writes(&simulator), 0);
+
+    simulator.mutate(|s| s.organizations[0].name = "ALPHA".into());
+    let applied = membersync(&simulator, dir.path(), &["apply", "--plan", "copy.json"]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    assert_eq!(alpha(&simulator).name, "Alpha Inc");
+    assert_eq!(domains(&simulator).len(), 1);
+}
