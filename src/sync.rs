@@ -446,6 +446,8 @@ async fn check_roles(
     let to_check: Vec<String> = plan
         .organizations
         .iter()
+        // An organization the plan creates is checked by Clerk when its members are added.
+        .filter(|o| !o.organization_id.is_empty())
         .filter(|o| {
             o.changes.iter().any(|c| {
                 matches!(

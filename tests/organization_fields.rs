@@ -313,3 +313,123 @@ async fn a_saved_plan_refuses_when_a_field_or_domain_it_changes_changed_since() 
     assert_eq!(alpha(&simulator).name, "Alpha Inc");
     assert_eq!(domains(&simulator).len(), 1);
 }
+
+const NEW_CUSTOMER: &str = "version: 1\norganizations:\n  initech:\n    name: Initech\n    max_allowed_memberships: 20\n    admin_delete_enabled: false\n    public_metadata: {plan: enterprise}\n    private_metadata: {crm_id: 4711}\n    domains:\n      initech.com: manual_invitation\n    members:\n      user_1: admin\n      two@example.com: member\n";
+
+#[tokio::test]
+async fn a_new_organization_is_created_with_its_fields_then_its_domains_and_members_in_one_run() {
+    let (simulator, dir, file) = setup(NEW_CUSTOMER).await;
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
+    let text = stdout(&plan);
+    assert!(
+        text.contains("organization initech (to be created)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  + organization initech \"Initech\""),
+        "{text}"
+    );
+
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let state = simulator.state();
+    let initech = state
+        .organizations
+        .iter()
+        .find(|o| o.slug == "initech")
+        .unwrap();
+    let id = initech.id.clone();
+    assert_eq!(initech.name, "Initech");
+    assert_eq!(initech.max_allowed_memberships, Some(20));
+    assert_eq!(initech.admin_delete_enabled, Some(false));
+    assert_eq!(
+        Value::Object(initech.public_metadata.clone()),
+        json!({"plan": "enterprise"})
+    );
+    assert_eq!(
+        Value::Object(initech.private_metadata.clone()),
+        json!({"crm_id": 4711})
+    );
+    let mut members: Vec<(String, String)> = state
+        .memberships
+        .iter()
+        .filter(|m| m.organization_id == id)
+        .map(|m| (m.user_id.clone(), m.role.clone()))
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            ("user_1".to_owned(), "org:admin".to_owned()),
+            ("user_2".to_owned(), "org:member".to_owned())
+        ]
+    );
+    assert!(domains(&simulator).contains(&(
+        id.clone(),
+        "initech.com".into(),
+        "manual_invitation".into()
+    )));
+    let writes_sent = sent(&simulator);
+    assert_eq!(
+        writes_sent[0], "POST /v1/organizations",
+        "one POST creates it first: {writes_sent:?}"
+    );
+    assert_eq!(
+        writes_sent
+            .iter()
+            .filter(|w| *w == "POST /v1/organizations")
+            .count(),
+        1
+    );
+    assert_eq!(
+        writes_sent.len(),
+        5,
+        "create, the PATCH of admin_delete_enabled, a domain, two members: {writes_sent:?}"
+    );
+
+    simulator.clear_requests();
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(writes(&simulator), 0);
+    no_organization_delete(&simulator);
+}
+
+#[tokio::test]
+async fn a_missing_slug_without_a_name_is_an_error_and_nothing_is_created() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  initech:\n    max_allowed_memberships: 20\n    members:\n      user_1: admin\n",
+    )
+    .await;
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_ne!(apply.status.code(), Some(0));
+    assert!(
+        stderr(&apply).contains("`initech` does not exist"),
+        "{}",
+        stderr(&apply)
+    );
+    assert_eq!(writes(&simulator), 0);
+}
+
+#[tokio::test]
+async fn a_saved_plan_that_creates_an_organization_refuses_once_its_slug_is_taken() {
+    let (simulator, dir, file) = setup(NEW_CUSTOMER).await;
+    let out = membersync(
+        &simulator,
+        dir.path(),
+        &["plan", "-f", &file, "--out", "plan.json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    simulator.mutate(|s| {
+        s.organizations
+            .push(membersync::simulator::SimOrganization {
+                id: "org_squatter".into(),
+                slug: "initech".into(),
+                name: "Not Initech".into(),
+                ..Default::default()
+            })
+    });
+    let refused = membersync(&simulator, dir.path(), &["apply", "--plan", "plan.json"]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert_eq!(writes(&simulator), 0);
+}

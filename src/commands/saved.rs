@@ -162,13 +162,15 @@ async fn read(
         .plan
         .organizations
         .iter()
-        .filter(|o| !o.changes.is_empty())
+        // An organization the plan creates has no memberships to have moved.
+        .filter(|o| !o.changes.is_empty() && !o.organization_id.is_empty())
         .map(|o| o.organization_id.clone())
         .collect();
     let inviting: Vec<String> = file
         .plan
         .organizations
         .iter()
+        .filter(|o| !o.organization_id.is_empty())
         .filter(|o| o.changes.iter().any(|c| c.action.is_invitation()))
         .map(|o| o.organization_id.clone())
         .collect();

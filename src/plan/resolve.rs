@@ -41,14 +41,22 @@ pub fn resolve_each(
     let mut resolution = Resolution::default();
     let mut declared: HashMap<&str, (OrgRef, Origin)> = HashMap::new();
     for organization in organizations {
-        let Some((organization_id, label)) = input.organizations.get(&organization.key) else {
+        let Some((organization_id, label)) = input
+            .organizations
+            .get(&organization.key)
+            .copied()
+            .or_else(|| to_create(&organization))
+        else {
             resolution.missing.push(organization.key.clone());
             continue;
         };
-        if let Some((first_key, first_origin)) = declared.insert(
-            organization_id,
-            (organization.key.clone(), organization.origin.clone()),
-        ) {
+        // An organization to create has no ID yet: it is no other entry's organization.
+        if !organization_id.is_empty()
+            && let Some((first_key, first_origin)) = declared.insert(
+                organization_id,
+                (organization.key.clone(), organization.origin.clone()),
+            )
+        {
             resolution.errors.push(organization.origin.diagnostic(
                 format!("organizations.{}", organization.key),
                 format!(
@@ -77,6 +85,19 @@ pub fn resolve_each(
         each(target);
     }
     resolution
+}
+
+/// An organization keyed by a slug no organization has, whose file gives its `name`: it is
+/// created, and has no ID until then (`""`); its label is its slug.
+fn to_create(organization: &DesiredOrganization) -> Option<(&'static str, Option<&str>)> {
+    let named = organization
+        .fields
+        .as_ref()
+        .is_some_and(|fields| fields.name.is_some());
+    match &organization.key {
+        OrgRef::Slug(slug) if named => Some(("", Some(slug.as_str()))),
+        _ => None,
+    }
 }
 
 /// The members of one organization, by user ID. An email with no Clerk user is invited where

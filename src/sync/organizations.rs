@@ -51,8 +51,14 @@ pub(super) async fn read_declared(
     let mut with_domains = Vec::new();
     let mut role_sets = HashSet::new();
     for organization in organizations {
-        let (Some(fields), Some((id, _))) = (&organization.fields, located.get(&organization.key))
-        else {
+        let Some(fields) = &organization.fields else {
+            continue;
+        };
+        let Some((id, _)) = located.get(&organization.key) else {
+            // An organization the plan creates: the role set it is created with is checked.
+            if let Some((key, _)) = &fields.role_set {
+                role_sets.insert(key.clone());
+            }
             continue;
         };
         if fields.domains.is_some() {
