@@ -433,3 +433,65 @@ async fn a_saved_plan_that_creates_an_organization_refuses_once_its_slug_is_take
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
     assert_eq!(writes(&simulator), 0);
 }
+
+#[tokio::test]
+async fn an_export_writes_the_fields_and_domains_plans_empty_and_restores_them_after_drift() {
+    let (simulator, dir, _) = setup("version: 1\norganizations: {}\n").await;
+    simulator.mutate(|s| {
+        let alpha = &mut s.organizations[0];
+        alpha.max_allowed_memberships = Some(40);
+        alpha.admin_delete_enabled = Some(false);
+        alpha.public_metadata = json!({"plan": "enterprise"}).as_object().cloned().unwrap();
+        s.domains.push(domain(
+            "dmn_1",
+            "org_alpha",
+            "alpha.com",
+            "automatic_suggestion",
+        ));
+    });
+    let export = membersync(&simulator, dir.path(), &["export", "-o", "exported.yaml"]).await;
+    assert_eq!(export.status.code(), Some(0), "{}", stderr(&export));
+    let text = std::fs::read_to_string(dir.path().join("exported.yaml")).unwrap();
+    assert!(
+        text.contains("  org_alpha:  # slug: alpha, name: ALPHA\n    name: \"ALPHA\"\n    max_allowed_memberships: 40  # 0: no limit\n    admin_delete_enabled: false\n    public_metadata: {\"plan\":\"enterprise\"}\n    domains:\n      \"alpha.com\": \"automatic_suggestion\"\n"),
+        "{text}"
+    );
+    let plan = membersync(&simulator, dir.path(), &["plan", "-f", "exported.yaml"]).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    assert!(stdout(&plan).starts_with("No changes"), "{}", stdout(&plan));
+
+    simulator.mutate(|s| {
+        s.organizations[0].name = "Renamed".into();
+        s.organizations[0]
+            .public_metadata
+            .insert("extra".into(), json!(1));
+        s.domains[0].enrollment_mode = "manual_invitation".into();
+        s.domains.push(domain(
+            "dmn_2",
+            "org_alpha",
+            "added.com",
+            "manual_invitation",
+        ));
+    });
+    let apply = membersync(
+        &simulator,
+        dir.path(),
+        &["apply", "-f", "exported.yaml", "--max-deletes", "1"],
+    )
+    .await;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let organization = alpha(&simulator);
+    assert_eq!(organization.name, "ALPHA");
+    assert_eq!(
+        Value::Object(organization.public_metadata),
+        json!({"plan": "enterprise"})
+    );
+    assert_eq!(
+        domains(&simulator),
+        [(
+            "org_alpha".into(),
+            "alpha.com".into(),
+            "automatic_suggestion".into()
+        )]
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::clerk::{self, ClerkError, Client, Organization};
 use crate::cli::ExportArgs;
 use crate::desired::OrgRef;
-use crate::desired::export::{ExportMember, ExportOrganization, render};
+use crate::desired::export::{ExportFields, ExportMember, ExportOrganization, render};
 
 use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Finished, prepare};
@@ -87,6 +87,7 @@ async fn read(
     let (mut live, _) = clerk::read_memberships(client, &managed).await?;
     let ids: Vec<String> = organizations.iter().map(|o| o.id.clone()).collect();
     let mut invitations = clerk::read_invitations(client, &ids).await?.by_organization;
+    let mut domains = clerk::read_domains(client, &ids).await?.by_organization;
     let exported = organizations
         .into_iter()
         .map(|organization| {
@@ -115,7 +116,9 @@ async fn read(
                     private_metadata: invitation.private_metadata.unwrap_or_default(),
                 })
                 .collect();
+            let domains = domains.remove(&organization.id).unwrap_or_default();
             ExportOrganization {
+                fields: Some(fields(&organization, domains)),
                 invited,
                 id: organization.id,
                 slug: organization.slug,
@@ -125,4 +128,20 @@ async fn read(
         })
         .collect();
     Ok((exported, Vec::new()))
+}
+
+/// The organization's own fields and domains, as the export writes them.
+fn fields(organization: &Organization, domains: Vec<clerk::Domain>) -> ExportFields {
+    ExportFields {
+        name: organization.name.clone(),
+        max_allowed_memberships: organization.max_allowed_memberships,
+        admin_delete_enabled: organization.admin_delete_enabled,
+        role_set_key: organization.role_set_key.clone(),
+        public_metadata: organization.public_metadata.clone().unwrap_or_default(),
+        private_metadata: organization.private_metadata.clone().unwrap_or_default(),
+        domains: domains
+            .into_iter()
+            .map(|d| (d.name.to_lowercase(), d.enrollment_mode))
+            .collect(),
+    }
 }

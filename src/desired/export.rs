@@ -19,6 +19,22 @@ pub struct ExportOrganization {
     /// Pending invitations: written as email members of an organization that sends
     /// invitations, so that planning the export finds them in sync.
     pub invited: Vec<ExportMember>,
+    /// The organization's own fields and domains, written so that planning the export
+    /// finds them in sync; `None`: not written.
+    pub fields: Option<ExportFields>,
+}
+
+/// An organization's own fields and domains as exported.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportFields {
+    pub name: Option<String>,
+    pub max_allowed_memberships: Option<u64>,
+    pub admin_delete_enabled: Option<bool>,
+    pub role_set_key: Option<String>,
+    pub public_metadata: Map<String, Value>,
+    pub private_metadata: Map<String, Value>,
+    /// (domain, enrollment mode), every domain the organization has.
+    pub domains: Vec<(String, String)>,
 }
 
 /// One membership as exported.
@@ -66,6 +82,9 @@ fn write_organization(out: &mut String, organization: &ExportOrganization, by_em
         format!("  # {}", about.join(", "))
     };
     let _ = writeln!(out, "  {}:{comment}", key(&organization.id));
+    if let Some(fields) = &organization.fields {
+        write_fields(out, fields);
+    }
     let invited = still_invited(organization);
     if !invited.is_empty() {
         let _ = writeln!(
@@ -101,6 +120,41 @@ fn write_organization(out: &mut String, organization: &ExportOrganization, by_em
     members.sort_by(|a, b| a.0.cmp(&b.0));
     for (member_key, comment, member) in members {
         write_member(out, &member_key, comment, member);
+    }
+}
+
+/// The organization's own fields (metadata only when not empty) and its domains, exactly.
+fn write_fields(out: &mut String, fields: &ExportFields) {
+    let quoted = |text: &str| Value::String(text.to_owned()).to_string();
+    if let Some(name) = &fields.name {
+        let _ = writeln!(out, "    name: {}", quoted(name));
+    }
+    if let Some(limit) = fields.max_allowed_memberships {
+        let _ = writeln!(out, "    max_allowed_memberships: {limit}  # 0: no limit");
+    }
+    if let Some(enabled) = fields.admin_delete_enabled {
+        let _ = writeln!(out, "    admin_delete_enabled: {enabled}");
+    }
+    if let Some(role_set) = &fields.role_set_key {
+        let _ = writeln!(out, "    role_set: {}", quoted(role_set));
+    }
+    for (name, metadata) in [
+        ("public_metadata", &fields.public_metadata),
+        ("private_metadata", &fields.private_metadata),
+    ] {
+        if !metadata.is_empty() {
+            let _ = writeln!(out, "    {name}: {}", Value::Object(metadata.clone()));
+        }
+    }
+    if fields.domains.is_empty() {
+        out.push_str("    domains: {}\n");
+        return;
+    }
+    out.push_str("    domains:\n");
+    let mut domains = fields.domains.clone();
+    domains.sort();
+    for (domain, mode) in domains {
+        let _ = writeln!(out, "      {}: {}", quoted(&domain), quoted(&mode));
     }
 }
 
@@ -211,6 +265,7 @@ mod tests {
                 },
             ],
             invited: Vec::new(),
+            fields: None,
         }];
         let text = render(&organizations, false, "exported");
         assert_eq!(
