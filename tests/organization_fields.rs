@@ -495,3 +495,46 @@ async fn an_export_writes_the_fields_and_domains_plans_empty_and_restores_them_a
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_reconciles_an_organization_on_its_domain_and_update_events() {
+    use common::daemon::Daemon;
+    let simulator = common::start(common::seed()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "m.yaml",
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    name: Alpha Inc\n    domains:\n      alpha.com: manual_invitation\n",
+    );
+    let daemon = Daemon::start(&simulator, dir.path(), &["--interval", "1h"]).await;
+    assert_eq!(
+        domains(&simulator).len(),
+        1,
+        "the first cycle adds the domain"
+    );
+
+    // Someone lets everyone at alpha.com in, and renames alpha, in the dashboard.
+    simulator.mutate(|s| {
+        s.domains[0].enrollment_mode = "automatic_invitation".into();
+        s.organizations[0].name = "Renamed".into();
+    });
+    let event = json!({"type": "organizationDomain.updated", "object": "event",
+        "data": {"object": "organization_domain", "organization_id": "org_alpha", "name": "alpha.com"}});
+    assert_eq!(daemon.signed("msg_domain", &event.to_string()).await, 200);
+    common::eventually("the domain is restored", async || {
+        domains(&simulator)[0].2 == "manual_invitation"
+    })
+    .await;
+    assert_eq!(alpha(&simulator).name, "Alpha Inc");
+
+    simulator.mutate(|s| s.organizations[0].name = "Renamed again".into());
+    let event = json!({"type": "organization.updated", "object": "event",
+        "data": {"object": "organization", "id": "org_alpha", "slug": "alpha"}});
+    assert_eq!(daemon.signed("msg_update", &event.to_string()).await, 200);
+    common::eventually("the name is restored", async || {
+        alpha(&simulator).name == "Alpha Inc"
+    })
+    .await;
+    no_organization_delete(&simulator);
+    daemon.terminate();
+}

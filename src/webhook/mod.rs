@@ -197,6 +197,10 @@ impl Event {
             Family::Invitation
         } else if self.kind == "organization.created" {
             Family::OrganizationCreated
+        } else if self.kind == "organization.updated" {
+            Family::OrganizationUpdated
+        } else if self.kind.starts_with("organizationDomain.") {
+            Family::Domain
         } else {
             Family::Other
         }
@@ -209,6 +213,11 @@ pub(crate) enum Family {
     Membership,
     Invitation,
     OrganizationCreated,
+    /// An organization's own fields changed (acted on where the files declare them).
+    OrganizationUpdated,
+    /// An organization's domain was created, changed or deleted (acted on where the files
+    /// declare `domains`).
+    Domain,
     Other,
 }
 

@@ -38,7 +38,8 @@ pub fn learn(client: &Client, event: &Event) {
 
 /// The organization the files act on for this event: a membership event of a managed
 /// organization, an invitation event where invitations are sent, `organization.created` where
-/// `all_organizations` applies. `None` when the files do not act on it (no reconcile).
+/// `all_organizations` applies, `organization.updated` where the files declare the
+/// organization's own fields and `organizationDomain.*` where they declare its domains. `None` when the files do not act on it (no reconcile).
 pub async fn target(
     client: &Client,
     desired: &DesiredState,
@@ -55,6 +56,15 @@ pub async fn target(
         (Family::Membership, Some(_)) => true,
         (Family::Invitation, Some(managed)) => desired.sends_invitations(managed),
         (Family::OrganizationCreated, Some(Managed::Rule)) => true,
+        (Family::OrganizationUpdated, Some(Managed::Named { index, .. })) => desired.organizations
+            [index]
+            .fields
+            .as_ref()
+            .is_some_and(|fields| fields.declares_fields()),
+        (Family::Domain, Some(Managed::Named { index, .. })) => desired.organizations[index]
+            .fields
+            .as_ref()
+            .is_some_and(|fields| fields.domains.is_some()),
         _ => false,
     };
     Ok(acts.then(|| Target {
