@@ -390,6 +390,7 @@ async fn look_up_organizations(
     let applied = rule.apply(&mut desired.organizations, &reached, |key| {
         lookup.found.get(key).map(|o| o.id.clone())
     });
+    organizations::join_created(&rule, &mut desired.organizations, &lookup);
     tracing::info!(
         organizations = every.len(),
         named = applied.named,

@@ -165,11 +165,14 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
     let output = run(dir.path(), &["demo"], &[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
-    let first = out.find("Plan: 7 to create, 4 role change(s)").expect(&out);
-    // The support team, read from the (fake) Okta, lands in all three organizations.
+    let first = out
+        .find("Plan: 11 to create, 4 role change(s)")
+        .expect(&out);
+    // The support team, read from the (fake) Okta, lands in all four organizations (the
+    // customer the demo creates too).
     let staff =
         "+ user_2demoSam (sam@vendor.test) org:member (all organizations, group support from corp)";
-    assert_eq!(out[..first].matches(staff).count(), 3, "{out}");
+    assert_eq!(out[..first].matches(staff).count(), 4, "{out}");
     assert!(
         !out.contains("vic@vendor.test"),
         "suspended in the directory: {out}"
@@ -178,13 +181,22 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
         .find("+ invite newhire@acme.test org:member")
         .expect(&out);
     let applied = out
-        .find("Apply complete: 15 applied, 0 failed, 0 skipped.")
+        .find("Apply complete: 21 applied, 0 failed, 0 skipped.")
         .expect(&out);
     let again = out
-        .find("No changes: the 3 managed organization(s)")
+        .find("No changes: the 4 managed organization(s)")
         .expect(&out);
     assert!(
         invited < first && first < applied && applied < again,
+        "{out}"
+    );
+    // A new customer organization is created with its domain and members.
+    assert!(
+        out.contains("organization umbrella (to be created)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("applied  + domain umbrella.test manual_invitation"),
         "{out}"
     );
 }

@@ -3,11 +3,13 @@
 //! when it lets everyone at the domain in, and the state of each organization and domain a
 //! saved plan checks again before it applies. Pure.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
 use super::organizations::{ObservedDomain, ObservedOrganization};
+use super::private::{HIDDEN, Private};
 use super::saved::{ResourceRef, ResourceStates, digest};
 use super::{Resource, ResourceAction, ResourceChange};
 use crate::desired::EnrollmentMode;
@@ -73,6 +75,27 @@ fn organization_state(organization: &ObservedOrganization, fields: &[String]) ->
         .map(|field| (field.clone(), value(field)))
         .collect::<Map<String, Value>>()
         .into()
+}
+
+/// The change as a plan shows it: with `Private::Hidden`, each value of an organization's
+/// private metadata is `(private)` (its keys stay), as members' private metadata is.
+pub fn shown(change: &ResourceChange, private: Private) -> Cow<'_, ResourceChange> {
+    let has_private = [&change.before, &change.after]
+        .into_iter()
+        .flatten()
+        .any(|side| side.contains_key("private_metadata"));
+    if private == Private::Shown || !has_private {
+        return Cow::Borrowed(change);
+    }
+    let mut shown = change.clone();
+    for side in [&mut shown.before, &mut shown.after].into_iter().flatten() {
+        if let Some(Value::Object(metadata)) = side.get_mut("private_metadata") {
+            for value in metadata.values_mut() {
+                *value = json!(HIDDEN);
+            }
+        }
+    }
+    Cow::Owned(shown)
 }
 
 /// The text plan's line of a domain change: `+ domain acme.com manual_invitation`,
@@ -149,5 +172,26 @@ mod tests {
         );
         let deleted = domain_change(ResourceAction::Delete, Some("automatic_suggestion"), None);
         assert_eq!(domain_line(&deleted), "- domain acme.io");
+    }
+
+    #[test]
+    fn an_organizations_private_metadata_values_are_hidden_unless_shown() {
+        let change = ResourceChange {
+            after: Some(Map::from_iter([(
+                "private_metadata".to_owned(),
+                json!({"crm_id": 4711}),
+            )])),
+            ..ResourceChange::new(Resource::Organization, ResourceAction::Create, "acme")
+        };
+        let hidden = shown(&change, Private::Hidden);
+        assert_eq!(
+            hidden.after_field("private_metadata"),
+            Some(&json!({"crm_id": "(private)"}))
+        );
+        let visible = shown(&change, Private::Shown);
+        assert_eq!(
+            visible.after_field("private_metadata"),
+            Some(&json!({"crm_id": 4711}))
+        );
     }
 }

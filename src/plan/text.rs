@@ -148,7 +148,9 @@ impl<'a> Sections<'a> {
 pub(super) fn any_line(change: AnyChange<'_>, private: Private) -> String {
     match change {
         AnyChange::Membership(change) => change_line(change, private),
-        AnyChange::Resource(change) => resource_line(change),
+        AnyChange::Resource(change) => {
+            resource_line(&super::organization_output::shown(change, private))
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::clerk::{self, ClerkError, Client};
-use crate::desired::{DesiredOrganization, OrgRef};
+use crate::desired::{AllOrganizations, DesiredOrganization, OrgRef};
 use crate::plan::organizations::{ObservedDomain, ObservedOrganization};
 use crate::plan::saved::{ResourceRef, ResourceStates};
 use crate::plan::{self, Live, Plan, Resource};
@@ -37,6 +37,28 @@ pub(super) async fn look_up_declaring(
     let found = clerk::resolve_organizations(client, &ids, true).await?;
     lookup.found.extend(found.found);
     Ok(())
+}
+
+/// `all_organizations` covers the organizations the plan creates (a slug no organization has,
+/// with a `name`) in the same run, unless it excepts their slug: they exist once the run
+/// creates them.
+pub(super) fn join_created(
+    rule: &AllOrganizations,
+    organizations: &mut [DesiredOrganization],
+    lookup: &clerk::OrgLookup,
+) {
+    for organization in organizations {
+        let OrgRef::Slug(slug) = &organization.key else {
+            continue;
+        };
+        let named = organization
+            .fields
+            .as_ref()
+            .is_some_and(|fields| fields.name.is_some());
+        if named && !lookup.found.contains_key(&organization.key) && !rule.excepts("", Some(slug)) {
+            rule.join(organization);
+        }
+    }
 }
 
 /// Reads what the declaring organizations that exist (`located`: reference → ID) are compared
