@@ -13,6 +13,7 @@
 //! cargo bench --bench apply -- directories        # 50,000-member Google and 20,000-member Graph groups
 //! cargo bench --bench apply -- directory-plan     # plan of 1,000 organizations × 3 directory groups vs inline
 //! cargo bench --bench apply -- daemon             # the daemon under a flood of webhook events
+//! cargo bench --bench apply -- onboarding         # 1,000 new organizations, each with a domain and 5 members
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,9 @@ fn main() {
         }
         if run("directory-plan") {
             directory_plan::run().await;
+        }
+        if run("onboarding") {
+            onboarding::run().await;
         }
     });
 }
@@ -556,3 +560,5 @@ mod daemon;
 mod directories;
 #[path = "apply/directory_plan.rs"]
 mod directory_plan;
+#[path = "apply/onboarding.rs"]
+mod onboarding;
