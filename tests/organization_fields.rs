@@ -138,26 +138,15 @@ async fn domains_are_exactly_the_declared_ones_and_their_deletions_count_towards
     let text = "version: 1\norganizations:\n  alpha:\n    prune: false\n    domains:\n      alpha.com: manual_invitation\n      alpha.io: {enrollment_mode: automatic_suggestion}\n";
     let (simulator, dir, file) = setup(text).await;
     simulator.mutate(|s| {
-        s.domains.push(domain(
-            "dmn_1",
-            "org_alpha",
-            "alpha.io",
-            "manual_invitation",
-        ));
-        s.domains
-            .push(domain("dmn_2", "org_alpha", "old.com", "manual_invitation"));
-        s.domains.push(domain(
-            "dmn_3",
-            "org_alpha",
-            "older.com",
-            "manual_invitation",
-        ));
-        s.domains.push(domain(
-            "dmn_4",
-            "org_other",
-            "other.com",
-            "manual_invitation",
-        ));
+        for (id, organization, name) in [
+            ("dmn_1", "org_alpha", "alpha.io"),
+            ("dmn_2", "org_alpha", "old.com"),
+            ("dmn_3", "org_alpha", "older.com"),
+            ("dmn_4", "org_other", "other.com"),
+        ] {
+            s.domains
+                .push(domain(id, organization, name, "manual_invitation"));
+        }
     });
     let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     let lines = stdout(&plan);

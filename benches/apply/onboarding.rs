@@ -55,7 +55,26 @@ pub async fn run() {
         "8",
     ];
     let output = membersync(&simulator, &args, &file, &[("RUST_LOG", "warn")]).await;
-    let report: Value = serde_json::from_str(&output.stdout).expect("a JSON report");
+    figures(&simulator, &output.stdout, output.wall, rate);
+    simulator.clear_requests();
+    let again = membersync(
+        &simulator,
+        &["apply", "--rate-limit", &rate_flag],
+        &file,
+        &[],
+    )
+    .await;
+    let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
+    println!(
+        "  second apply                  {writes} writes, {:.2} s\n",
+        again.wall.as_secs_f64()
+    );
+}
+
+/// Prints the first apply's figures: changes, requests against the minimum, wall time,
+/// efficiency.
+fn figures(simulator: &Simulator, report: &str, wall: Duration, rate: usize) {
+    let report: Value = serde_json::from_str(report).expect("a JSON report");
     let changes = report["changes"].as_array().map_or(0, Vec::len);
     let applied = report["changes"].as_array().map_or(0, |c| {
         c.iter().filter(|c| c["outcome"] == "applied").count()
@@ -79,24 +98,11 @@ pub async fn run() {
     println!("  minimum requests              {minimum}");
     println!(
         "  wall time                     {:.2} s",
-        output.wall.as_secs_f64()
+        wall.as_secs_f64()
     );
     println!("  lower bound (minimum ÷ rate)  {lower_bound:.2} s");
     println!(
         "  efficiency                    {:.2}",
-        lower_bound / output.wall.as_secs_f64()
-    );
-    simulator.clear_requests();
-    let again = membersync(
-        &simulator,
-        &["apply", "--rate-limit", &rate_flag],
-        &file,
-        &[],
-    )
-    .await;
-    let writes = simulator.requests().iter().filter(|r| r.is_write()).count();
-    println!(
-        "  second apply                  {writes} writes, {:.2} s\n",
-        again.wall.as_secs_f64()
+        lower_bound / wall.as_secs_f64()
     );
 }
