@@ -73,7 +73,11 @@ async fn declared_fields_that_differ_are_one_patch_and_a_second_apply_sends_noth
     let plan = membersync(&simulator, dir.path(), &["plan", "-f", &file]).await;
     let text = stdout(&plan);
     assert!(
-        text.contains("~ organization alpha name \"ALPHA\" → \"Alpha Inc\", max_allowed_memberships 0 → 50, admin_delete_enabled true → false"),
+        text.contains("  ~ name \"ALPHA\" → \"Alpha Inc\", max_allowed_memberships 0 → 50, admin_delete_enabled true → false"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ~ metadata public_metadata {\"old\":1} → {\"plan\":\"enterprise\"}"),
         "{text}"
     );
     assert_eq!(writes(&simulator), 0);

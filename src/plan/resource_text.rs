@@ -10,8 +10,10 @@ use super::{RejectedResource, ResourceAction, ResourceChange};
 
 /// The line of one change.
 pub(super) fn resource_line(change: &ResourceChange) -> String {
-    if change.resource == super::Resource::Domain {
-        return super::organization_output::domain_line(change);
+    match change.resource {
+        super::Resource::Domain => return super::organization_output::domain_line(change),
+        super::Resource::Organization => return organization_line(change),
+        _ => {}
     }
     let subject = format!("{} {}", change.resource, change.key);
     match change.action {
@@ -24,6 +26,22 @@ pub(super) fn resource_line(change: &ResourceChange) -> String {
             None => format!("- {subject}"),
         },
         ResourceAction::RemoveRole => removed_role(&subject, change),
+    }
+}
+
+/// An organization's own change, under its heading: `+ organization acme "Acme Corp"
+/// max_allowed_memberships 100`, `~ name "Acme" → "Acme Corp", max_allowed_memberships 0 →
+/// 100`, `~ metadata public_metadata {…} → {…}`. (An organization is never deleted.)
+fn organization_line(change: &ResourceChange) -> String {
+    match change.action {
+        ResourceAction::Create => {
+            let mut after = change.after.clone().unwrap_or_default();
+            // The slug is the key, already on the line.
+            after.remove("slug");
+            created(&format!("organization {}", change.key), Some(&after))
+        }
+        ResourceAction::UpdateMetadata => format!("~ metadata {}", fields_changed(change)),
+        _ => format!("~ {}", fields_changed(change)),
     }
 }
 
