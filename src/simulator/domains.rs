@@ -172,20 +172,11 @@ fn verified_passes(domain: &SimDomain, pairs: &[(String, String)]) -> Result<boo
 /// Sorts domains by `order_by` (`name` or `created_at`, default `-created_at`).
 fn sort(domains: &mut [&SimDomain], order_by: Option<&str>) -> Result<(), Response> {
     let order_by = order_by.unwrap_or("-created_at");
-    let (descending, key) = match order_by.strip_prefix('-') {
-        Some(key) => (true, key),
-        None => (false, order_by.strip_prefix('+').unwrap_or(order_by)),
-    };
+    let (key, descending) = super::query::order_of(order_by);
     match key {
         "created_at" => domains.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id))),
         "name" => domains.sort_by(|a, b| a.name.cmp(&b.name)),
-        _ => {
-            return Err(error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "form_param_value_invalid",
-                &format!("order_by cannot be `{order_by}`."),
-            ));
-        }
+        _ => return Err(super::query::unknown_order(order_by)),
     }
     if descending {
         domains.reverse();

@@ -141,10 +141,7 @@ impl Order {
         let Some(text) = one(pairs, "order_by") else {
             return Ok(Order::NEWEST_FIRST);
         };
-        let (descending, name) = match text.strip_prefix('-') {
-            Some(name) => (true, name),
-            None => (false, text.strip_prefix('+').unwrap_or(&text)),
-        };
+        let (name, descending) = super::query::order_of(&text);
         let key = match name {
             "created_at" => OrderKey::CreatedAt,
             "email_address" => OrderKey::EmailAddress,
@@ -152,13 +149,7 @@ impl Order {
             "last_name" => OrderKey::LastName,
             "username" | "phone_number" => OrderKey::Unknown,
             _ if unknown.contains(&name) => OrderKey::Unknown,
-            _ => {
-                return Err(error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "form_param_value_invalid",
-                    &format!("order_by cannot be `{text}`."),
-                ));
-            }
+            _ => return Err(super::query::unknown_order(&text)),
         };
         Ok(Order { key, descending })
     }

@@ -148,21 +148,12 @@ fn sort_organizations(
     order_by: Option<&str>,
 ) -> Result<(), Response> {
     let order_by = order_by.unwrap_or("-created_at");
-    let (descending, key) = match order_by.strip_prefix('-') {
-        Some(key) => (true, key),
-        None => (false, order_by.strip_prefix('+').unwrap_or(order_by)),
-    };
+    let (key, descending) = super::query::order_of(order_by);
     match key {
         "created_at" => organizations.sort_by_key(|o| state.times_of(&o.id).created_at),
         "name" => organizations.sort_by(|a, b| a.name.cmp(&b.name)),
         "members_count" => organizations.sort_by_key(|o| counts.get(o.id.as_str())),
-        _ => {
-            return Err(error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "form_param_value_invalid",
-                &format!("order_by cannot be `{order_by}`."),
-            ));
-        }
+        _ => return Err(super::query::unknown_order(order_by)),
     }
     if descending {
         organizations.reverse();

@@ -45,3 +45,21 @@ pub(super) fn paging(pairs: &[(String, String)]) -> Result<(usize, usize), Respo
         )),
     }
 }
+
+/// An `order_by` value: the key it sorts by and whether descending (`-key`; `+key` and `key`
+/// ascend).
+pub(super) fn order_of(order_by: &str) -> (&str, bool) {
+    match order_by.strip_prefix('-') {
+        Some(key) => (key, true),
+        None => (order_by.strip_prefix('+').unwrap_or(order_by), false),
+    }
+}
+
+/// Clerk's answer to an `order_by` the listing does not sort by.
+pub(super) fn unknown_order(order_by: &str) -> Response {
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "form_param_value_invalid",
+        &format!("order_by cannot be `{order_by}`."),
+    )
+}
