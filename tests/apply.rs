@@ -558,6 +558,7 @@ async fn a_role_the_organization_does_not_allow_is_an_error_before_any_write() {
     state.role_sets.push(membersync::simulator::SimRoleSet {
         key: "role_set:engineering".into(),
         roles: vec!["org:admin".into(), "org:member".into()],
+        ..Default::default()
     });
     let simulator = start(state).await;
     let dir = tempfile::tempdir().unwrap();

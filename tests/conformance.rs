@@ -254,6 +254,8 @@ async fn every_request_conforms_to_clerks_api_description() {
             clerk.delete_domain("org_2abc", "orgdmn_1").await.map(drop),
         ),
     ];
+    let mut outcomes = outcomes;
+    outcomes.extend(authorization_calls(&clerk).await);
     for (endpoint, outcome) in &outcomes {
         assert!(outcome.is_ok(), "{endpoint}: {outcome:?}");
     }
@@ -395,4 +397,108 @@ async fn every_request_conforms_to_clerks_api_description() {
         "requests that break the spec:\n{}",
         found.join("\n")
     );
+}
+
+/// Every permission, role and role set endpoint function, with the parameters membersync
+/// sends.
+async fn authorization_calls(
+    clerk: &Client,
+) -> Vec<(&'static str, Result<(), membersync::clerk::ClerkError>)> {
+    let role = json!({"key": "org:billing", "name": "Billing", "description": "Pays",
+        "permissions": ["perm_1"]});
+    let set = json!({"key": "role_set:standard", "name": "Standard", "description": "All",
+        "type": "initial", "roles": ["org:admin", "org:member"],
+        "default_role_key": "org:member", "creator_role_key": "org:admin"});
+    vec![
+        (
+            "list_organization_permissions",
+            clerk.list_organization_permissions(0, 500).await.map(drop),
+        ),
+        (
+            "create_organization_permission",
+            clerk
+                .create_organization_permission("org:invoices:read", "Read", Some("Read them"))
+                .await
+                .map(drop),
+        ),
+        (
+            "update_organization_permission",
+            clerk
+                .update_organization_permission("perm_1", json!({"name": "R", "description": "D"}))
+                .await
+                .map(drop),
+        ),
+        (
+            "delete_organization_permission",
+            clerk
+                .delete_organization_permission("perm_1")
+                .await
+                .map(drop),
+        ),
+        (
+            "list_organization_roles_full",
+            clerk.list_organization_roles_full(0, 500).await.map(drop),
+        ),
+        (
+            "create_organization_role",
+            clerk.create_organization_role(role).await.map(drop),
+        ),
+        (
+            "update_organization_role",
+            clerk
+                .update_organization_role("role_1", json!({"name": "B", "permissions": ["perm_1"]}))
+                .await
+                .map(drop),
+        ),
+        (
+            "delete_organization_role",
+            clerk.delete_organization_role("role_1").await.map(drop),
+        ),
+        (
+            "assign_role_permission",
+            clerk
+                .assign_role_permission("role_1", "perm_1")
+                .await
+                .map(drop),
+        ),
+        (
+            "remove_role_permission",
+            clerk
+                .remove_role_permission("role_1", "perm_1")
+                .await
+                .map(drop),
+        ),
+        (
+            "list_role_sets",
+            clerk.list_role_sets(0, 500).await.map(drop),
+        ),
+        (
+            "create_role_set",
+            clerk.create_role_set(set).await.map(drop),
+        ),
+        (
+            "update_role_set",
+            clerk
+                .update_role_set(
+                    "role_set:standard",
+                    json!({"name": "S", "type": "initial", "default_role_key": "org:member"}),
+                )
+                .await
+                .map(drop),
+        ),
+        (
+            "add_role_set_roles",
+            clerk
+                .add_role_set_roles("role_set:standard", json!({"role_keys": ["org:billing"]}))
+                .await
+                .map(drop),
+        ),
+        (
+            "replace_role_set_role",
+            clerk
+                .replace_role_set_role("role_set:standard", "org:billing", "org:member")
+                .await
+                .map(drop),
+        ),
+    ]
 }

@@ -263,6 +263,61 @@ fn organization_calls() -> Vec<Call> {
     ]
 }
 
+/// Permissions, roles and role sets written (the state has `role_set:finance` and the roles
+/// org:admin, org:member, org:billing).
+fn authorization_calls() -> Vec<Call> {
+    use Method as M;
+    let permission = "/organization_permissions/perm_org_invoices_read";
+    let role = "/organization_roles/role_org_accountant";
+    vec![
+        call(M::GET, "/organization_permissions?order_by=%2Bcreated_at&limit=2", 200),
+        call(M::POST, "/organization_permissions", 200)
+            .body(json!({"key": "org:invoices:read", "name": "Read invoices", "description": "Read them"})),
+        call(M::POST, "/organization_permissions", 422).body(json!({"key": "org:sys_x:y", "name": "X"})),
+        call(M::GET, permission, 200),
+        call(M::GET, "/organization_permissions/perm_nothing", 404),
+        call(M::PATCH, permission, 200).body(json!({"name": "Read all invoices"})),
+        call(M::PATCH, "/organization_permissions/perm_nothing", 404).body(json!({"name": "X"})),
+        call(M::POST, "/organization_roles", 200).body(json!({"key": "org:accountant",
+            "name": "Accountant", "description": "Books", "permissions": ["perm_org_invoices_read"]})),
+        call(M::POST, "/organization_roles", 422).body(json!({"key": "accountant", "name": "A"})),
+        call(M::GET, role, 200),
+        call(M::GET, "/organization_roles/role_nothing", 404),
+        call(M::PATCH, role, 200).body(json!({"name": "Accountants", "permissions": []})),
+        call(M::PATCH, "/organization_roles/role_nothing", 404).body(json!({"name": "X"})),
+        call(M::POST, &format!("{role}/permissions/perm_org_invoices_read"), 200),
+        call(M::POST, &format!("{role}/permissions/perm_nothing"), 404),
+        call(M::DELETE, &format!("{role}/permissions/perm_org_invoices_read"), 200),
+        call(M::DELETE, &format!("{role}/permissions/perm_nothing"), 404),
+        call(M::GET, "/role_sets?order_by=%2Bcreated_at", 200),
+        call(M::POST, "/role_sets", 200).body(json!({"key": "role_set:books", "name": "Books",
+            "roles": ["org:admin", "org:member"], "default_role_key": "org:member",
+            "creator_role_key": "org:admin", "type": "custom"})),
+        call(M::POST, "/role_sets", 422).body(json!({"key": "role_set:bad", "name": "Bad",
+            "roles": ["org:member"], "default_role_key": "org:member", "creator_role_key": "org:admin"})),
+        call(M::PATCH, "/role_sets/role_set:books", 200).body(json!({"name": "Bookkeeping", "type": "initial"})),
+        call(M::PATCH, "/role_sets/role_set:books", 422).body(json!({"default_role_key": "org:billing"})),
+        call(M::PATCH, "/role_sets/role_set:nothing", 404).body(json!({"name": "X"})),
+        call(M::POST, "/role_sets/role_set:books/roles", 200)
+            .body(json!({"role_keys": ["org:accountant"], "default_role_key": "org:accountant"})),
+        call(M::POST, "/role_sets/role_set:books/roles", 422).body(json!({"role_keys": ["org:accountant"]})),
+        call(M::POST, "/role_sets/role_set:nothing/roles", 404).body(json!({"role_keys": ["org:member"]})),
+        call(M::PATCH, "/role_sets/role_set:books", 200).body(json!({"default_role_key": "org:member"})),
+        call(M::POST, "/role_sets/role_set:books/roles/replace", 200)
+            .body(json!({"role_key": "org:accountant", "to_role_key": "org:member"})),
+        call(M::POST, "/role_sets/role_set:books/roles/replace", 422)
+            .body(json!({"role_key": "org:accountant", "to_role_key": "org:member"})),
+        call(M::POST, "/role_sets/role_set:nothing/roles/replace", 404)
+            .body(json!({"role_key": "org:member", "to_role_key": "org:admin"})),
+        call(M::DELETE, "/organization_roles/role_org_member", 422),
+        call(M::DELETE, role, 200),
+        call(M::DELETE, role, 404),
+        call(M::DELETE, permission, 200),
+        call(M::DELETE, permission, 404),
+        call(M::DELETE, "/organization_permissions/perm_org_sys_profile_manage", 403),
+    ]
+}
+
 /// Sends one call through Prism; the problems with its answer, if any.
 async fn problems(http: &reqwest::Client, base: &str, call: &Call) -> Option<String> {
     let mut request = http
@@ -312,6 +367,7 @@ async fn every_answer_of_every_endpoint_validates_against_clerks_api_description
         .chain(directory_calls())
         .chain(invitation_calls())
         .chain(organization_calls())
+        .chain(authorization_calls())
         .collect();
     let mut found = Vec::new();
     for call in &calls {

@@ -4,6 +4,7 @@
 //! 429 gate) and one retry policy, carries `Authorization: Bearer`, `Clerk-API-Version` and a
 //! `membersync/<version>` User-Agent, and percent-encodes its path segments.
 
+mod authorization;
 mod budget;
 mod domains;
 mod endpoints;
@@ -30,6 +31,9 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use authorization::{
+    Authorization, Permission, Role, RoleSetDetails, RoleSetRole, read_authorization,
+};
 pub(crate) use budget::RetryBudget;
 pub use domains::{OrganizationDomains, read_domains};
 pub use error::{

@@ -37,6 +37,15 @@ impl<'a> Request<'a> {
         Request::new(endpoint, Method::POST, segments, context).body(body)
     }
 
+    /// `POST` to these path segments with no body (an endpoint that takes none).
+    pub(super) fn post_empty(
+        endpoint: &'static str,
+        segments: &'a [&'a str],
+        context: String,
+    ) -> Self {
+        Request::new(endpoint, Method::POST, segments, context)
+    }
+
     /// `PATCH` of `body` to these path segments.
     pub(super) fn patch(
         endpoint: &'static str,

@@ -7,7 +7,9 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
 use super::shared::Shared;
-use super::{domains, invitations, lookups, organizations, routes};
+use super::{
+    domains, invitations, lookups, organizations, permissions, role_sets, roles, routes,
+};
 
 /// One endpoint: its method, its path (axum's syntax, under `/v1`) and its handler.
 struct Endpoint {
@@ -60,8 +62,8 @@ fn table() -> Vec<Endpoint> {
         endpoint(M::GET, "/v1/users/count", get(lookups::count_users)),
         endpoint(M::GET, "/v1/users/{user}", get(lookups::get_user)),
         endpoint(M::GET, "/v1/organization_roles", get(lookups::list_roles)),
-        endpoint(M::GET, "/v1/role_sets", get(lookups::list_role_sets)),
-        endpoint(M::GET, "/v1/role_sets/{key}", get(lookups::get_role_set)),
+        endpoint(M::GET, "/v1/role_sets", get(role_sets::list)),
+        endpoint(M::GET, "/v1/role_sets/{key}", get(role_sets::get)),
         endpoint(
             M::GET,
             "/v1/organization_invitations",
@@ -109,6 +111,50 @@ fn table() -> Vec<Endpoint> {
         endpoint(M::POST, DOMAINS, post(domains::create)),
         endpoint(M::PATCH, DOMAIN, patch(domains::update)),
         endpoint(M::DELETE, DOMAIN, delete(domains::delete)),
+    ]
+    .into_iter()
+    .chain(authorization())
+    .collect()
+}
+
+/// The permissions, roles and role sets written.
+fn authorization() -> Vec<Endpoint> {
+    use Method as M;
+    const PERMISSION: &str = "/v1/organization_permissions/{permission}";
+    const ROLE: &str = "/v1/organization_roles/{role}";
+    const ROLE_PERMISSION: &str = "/v1/organization_roles/{role}/permissions/{permission}";
+    vec![
+        endpoint(
+            M::GET,
+            "/v1/organization_permissions",
+            get(permissions::list),
+        ),
+        endpoint(
+            M::POST,
+            "/v1/organization_permissions",
+            post(permissions::create),
+        ),
+        endpoint(M::GET, PERMISSION, get(permissions::get)),
+        endpoint(M::PATCH, PERMISSION, patch(permissions::update)),
+        endpoint(M::DELETE, PERMISSION, delete(permissions::delete)),
+        endpoint(M::POST, "/v1/organization_roles", post(roles::create)),
+        endpoint(M::GET, ROLE, get(roles::get)),
+        endpoint(M::PATCH, ROLE, patch(roles::update)),
+        endpoint(M::DELETE, ROLE, delete(roles::delete)),
+        endpoint(M::POST, ROLE_PERMISSION, post(roles::assign_permission)),
+        endpoint(M::DELETE, ROLE_PERMISSION, delete(roles::remove_permission)),
+        endpoint(M::POST, "/v1/role_sets", post(role_sets::create)),
+        endpoint(M::PATCH, "/v1/role_sets/{key}", patch(role_sets::update)),
+        endpoint(
+            M::POST,
+            "/v1/role_sets/{key}/roles",
+            post(role_sets::add_roles),
+        ),
+        endpoint(
+            M::POST,
+            "/v1/role_sets/{key}/roles/replace",
+            post(role_sets::replace_role),
+        ),
     ]
 }
 

@@ -1,7 +1,6 @@
 //! The instance's lookups, answered as Clerk answers them: users (listing and count, with
 //! their filters, and one by ID), organizations (listing and one by ID or slug, with
-//! `members_count` only when asked), the organization roles and role sets (listing and one by
-//! key).
+//! `members_count` only when asked), and the organization roles (listing).
 
 use std::collections::HashMap;
 
@@ -11,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::filters::{Order, PeopleFilter};
-use super::objects::{organization_out, page_of, role_out, role_set_item_out, user_out};
+use super::objects::{organization_out, page_of, role_out, user_out};
 use super::query::{all, one, paging, pairs};
 use super::shared::{Shared, error};
-use super::state::{SimOrganization, SimRoleSet, SimState, SimUser};
+use super::state::{SimOrganization, SimState, SimUser};
 
 /// The users listing's `order_by` keys the simulated users have no value for.
 const USER_ORDER_KEYS: &[&str] = &[
@@ -225,92 +224,6 @@ pub(super) async fn get_organization(
             .count()
     });
     axum::Json(organization_out(state, organization, count)).into_response()
-}
-
-/// `RoleSet`.
-#[derive(Serialize)]
-struct RoleSetOut<'a> {
-    object: &'static str,
-    id: String,
-    name: &'a str,
-    key: &'a str,
-    description: Option<&'a str>,
-    roles: Vec<super::objects::RoleSetItemOut<'a>>,
-    default_role: Option<super::objects::RoleSetItemOut<'a>>,
-    creator_role: Option<super::objects::RoleSetItemOut<'a>>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    created_at: i64,
-    updated_at: i64,
-}
-
-fn role_set_out<'a>(state: &'a SimState, set: &'a SimRoleSet) -> RoleSetOut<'a> {
-    let item = |role: &'static str| {
-        set.roles
-            .iter()
-            .find(|r| *r == role)
-            .map(|r| role_set_item_out(state, r))
-    };
-    let times = state.times_of(&set.key);
-    RoleSetOut {
-        object: "role_set",
-        id: format!("rs_{}", set.key),
-        name: &set.key,
-        key: &set.key,
-        description: None,
-        roles: set
-            .roles
-            .iter()
-            .map(|r| role_set_item_out(state, r))
-            .collect(),
-        default_role: item("org:member"),
-        creator_role: item("org:admin"),
-        kind: "custom",
-        created_at: times.created_at,
-        updated_at: times.updated_at,
-    }
-}
-
-/// `GET /role_sets/{key or ID}`.
-pub(super) async fn get_role_set(
-    State(shared): State<Shared>,
-    Path(key): Path<String>,
-) -> Response {
-    let inner = shared.lock();
-    let state = &inner.state;
-    match state
-        .role_sets
-        .iter()
-        .find(|s| s.key == key || format!("rs_{}", s.key) == key)
-    {
-        Some(set) => axum::Json(role_set_out(state, set)).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "resource_not_found",
-            "Role set not found",
-        ),
-    }
-}
-
-/// `GET /role_sets`: the role sets, in the state's order (`query`: part of the key).
-pub(super) async fn list_role_sets(
-    State(shared): State<Shared>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let pairs = pairs(&query);
-    let (limit, offset) = match paging(&pairs) {
-        Ok(paging) => paging,
-        Err(response) => return response,
-    };
-    let wanted = one(&pairs, "query").unwrap_or_default().to_lowercase();
-    let inner = shared.lock();
-    let state = &inner.state;
-    let sets: Vec<&SimRoleSet> = state
-        .role_sets
-        .iter()
-        .filter(|s| s.key.to_lowercase().contains(&wanted))
-        .collect();
-    page_of(sets, limit, offset, |s| role_set_out(state, s))
 }
 
 /// `GET /organization_roles`.

@@ -31,7 +31,10 @@ mod lookups;
 mod merge;
 mod objects;
 mod organizations;
+mod permissions;
 mod query;
+mod role_sets;
+mod roles;
 mod routes;
 mod server;
 mod shared;
@@ -44,6 +47,6 @@ pub use server::Simulator;
 pub use shared::SimOptions;
 pub use state::{
     IndexCache, LoggedRequest, SEEDED_AT, SimDomain, SimInvitation, SimMembership, SimOrganization,
-    SimRoleSet, SimState, SimUser, Times, generated_state,
+    SimPermission, SimRoleFields, SimRoleSet, SimState, SimUser, Times, generated_state,
 };
 pub use webhooks::SimWebhook;

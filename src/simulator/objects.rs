@@ -540,11 +540,11 @@ pub(super) fn invitation_out<'a>(
 pub(super) struct RoleOut<'a> {
     object: &'static str,
     id: RoleId<'a>,
-    name: RoleName<'a>,
+    name: RoleLabel<'a>,
     key: &'a str,
     description: Option<&'a str>,
     is_creator_eligible: bool,
-    permissions: [&'a str; 0],
+    permissions: Vec<super::permissions::PermissionOut<'a>>,
     created_at: i64,
     updated_at: i64,
 }
@@ -554,7 +554,7 @@ pub(super) struct RoleOut<'a> {
 pub(super) struct RoleSetItemOut<'a> {
     object: &'static str,
     id: RoleId<'a>,
-    name: RoleName<'a>,
+    name: RoleLabel<'a>,
     key: &'a str,
     description: Option<&'a str>,
     created_at: i64,
@@ -562,7 +562,7 @@ pub(super) struct RoleSetItemOut<'a> {
 }
 
 /// A role's ID, made from its key.
-pub(super) struct RoleId<'a>(&'a str);
+pub(super) struct RoleId<'a>(pub(super) &'a str);
 
 impl Serialize for RoleId<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -570,29 +570,52 @@ impl Serialize for RoleId<'_> {
     }
 }
 
-pub(super) fn role_out<'a>(state: &SimState, key: &'a str) -> RoleOut<'a> {
+/// A role's name: the one it was given, or else made from its key.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum RoleLabel<'a> {
+    Given(&'a str),
+    FromKey(RoleName<'a>),
+}
+
+fn role_label<'a>(state: &'a SimState, key: &'a str) -> RoleLabel<'a> {
+    match state.role_fields.get(key).and_then(|f| f.name.as_deref()) {
+        Some(name) => RoleLabel::Given(name),
+        None => RoleLabel::FromKey(RoleName(key)),
+    }
+}
+
+pub(super) fn role_out<'a>(state: &'a SimState, key: &'a str) -> RoleOut<'a> {
     let times = state.times_of(key);
+    let fields = state.role_fields.get(key);
     RoleOut {
         object: "role",
         id: RoleId(key),
-        name: RoleName(key),
+        name: role_label(state, key),
         key,
-        description: None,
+        description: fields.and_then(|f| f.description.as_deref()),
         is_creator_eligible: key == "org:admin",
-        permissions: [],
+        permissions: fields
+            .iter()
+            .flat_map(|f| &f.permissions)
+            .filter_map(|p| super::permissions::permission_out(state, p))
+            .collect(),
         created_at: times.created_at,
         updated_at: times.updated_at,
     }
 }
 
-pub(super) fn role_set_item_out<'a>(state: &SimState, key: &'a str) -> RoleSetItemOut<'a> {
+pub(super) fn role_set_item_out<'a>(state: &'a SimState, key: &'a str) -> RoleSetItemOut<'a> {
     let times = state.times_of(key);
     RoleSetItemOut {
         object: "role_set_item",
         id: RoleId(key),
-        name: RoleName(key),
+        name: role_label(state, key),
         key,
-        description: None,
+        description: state
+            .role_fields
+            .get(key)
+            .and_then(|f| f.description.as_deref()),
         created_at: times.created_at,
         updated_at: times.updated_at,
     }

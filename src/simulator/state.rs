@@ -70,11 +70,69 @@ pub struct SimInvitation {
     pub expires_in_days: Option<i64>,
 }
 
-/// A role set: the roles organizations with this key allow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A role set: the roles organizations with this key allow, and the roles new members and
+/// organization creators get.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimRoleSet {
     pub key: String,
     pub roles: Vec<String>,
+    /// Its name; `None`: its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The role of new members; `None`: `org:member` when the set has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_role: Option<String>,
+    /// The role of an organization's creator; `None`: `org:admin` when the set has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator_role: Option<String>,
+    /// The role set new organizations get (at most one per instance).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub initial: bool,
+}
+
+impl SimRoleSet {
+    /// The role of new members, if the set has one.
+    pub fn default_role(&self) -> Option<&str> {
+        self.default_role.as_deref().or_else(|| {
+            self.roles
+                .iter()
+                .find(|r| *r == "org:member")
+                .map(|r| r.as_str())
+        })
+    }
+
+    /// The role of an organization's creator, if the set has one.
+    pub fn creator_role(&self) -> Option<&str> {
+        self.creator_role.as_deref().or_else(|| {
+            self.roles
+                .iter()
+                .find(|r| *r == "org:admin")
+                .map(|r| r.as_str())
+        })
+    }
+}
+
+/// A custom organization permission (the system ones, `org:sys_…`, always exist).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimPermission {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What a role has besides its key: a name (`None`: made from the key), a description and
+/// its permissions (keys).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimRoleFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
 }
 
 /// A user in the simulated instance.
@@ -115,6 +173,12 @@ pub struct SimState {
     pub roles: Vec<String>,
     #[serde(default)]
     pub role_sets: Vec<SimRoleSet>,
+    /// The instance's custom organization permissions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<SimPermission>,
+    /// The names, descriptions and permissions of the roles that have them, by key.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub role_fields: std::collections::BTreeMap<String, SimRoleFields>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invitations: Vec<SimInvitation>,
     /// The organizations' domains (one organization holds a name).
