@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
 use crate::desired::{self, DesiredState, Managed, OrgRef, Selection, SourceFile};
+use crate::plan::authorization::AuthorizationPlan;
 use crate::plan::found::Found;
 use crate::plan::saved::{ResourceStates, resource_refs};
 use crate::plan::{
@@ -83,6 +84,13 @@ pub enum Applied {
         report: Report,
     },
 }
+
+/// The roles of each role set the file manages, as the plan leaves them, and the roles the
+/// plan creates.
+type RoleSetsAfter = (
+    HashMap<String, std::collections::HashSet<String>>,
+    Vec<String>,
+);
 
 /// Reads live state and computes the plan for `desired`, which planning consumes: of every
 /// organization the files manage, or only of those `--org` selected (`selection`, checked
@@ -188,6 +196,10 @@ async fn plan_with(
     // A webhook reconcile plans with what the daemon's last cycle read.
     let reuse = own.is_some();
     let (people, empty_allowed) = (read_directories(&desired, reuse), desired.empty_allowed());
+    let authorization = match (desired.authorization.take(), own) {
+        (Some(block), None) => Some(plan_authorization(client, &block).await?),
+        _ => None,
+    };
     let (mut lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
     let people = people.await;
     let unavailable_groups = expand_groups(&mut desired, &people, &empty_allowed)?;
@@ -244,7 +256,18 @@ async fn plan_with(
     };
     let mut planned = compute(&input, desired, read)?;
     planned.unavailable_groups = unavailable_groups;
-    check_roles(client, &mut planned.plan, &lookup, &planned.observed).await?;
+    let sets = match authorization {
+        Some((authorization, states)) => {
+            let sets = (
+                authorization.role_sets.clone(),
+                authorization.created_roles.clone(),
+            );
+            attach_authorization(&mut planned, authorization, states);
+            Some(sets)
+        }
+        None => None,
+    };
+    check_roles(client, &mut planned.plan, &lookup, &planned.observed, sets).await?;
     Ok(planned)
 }
 
@@ -306,6 +329,39 @@ fn expand_groups(
         tracing::warn!(directory = %group.directory, group = %group.group, why = ?why, "directory group unavailable: it removes and demotes no one this run");
     }
     Ok(unavailable)
+}
+
+/// Reads the instance's permissions, roles and role sets and plans `block` against them;
+/// also the digests of their states (for saved plans).
+async fn plan_authorization(
+    client: &Client,
+    block: &desired::Authorization,
+) -> Result<(AuthorizationPlan, ResourceStates), SyncError> {
+    let live = clerk::read_authorization(client).await?.into_live();
+    let planned =
+        plan::authorization::plan_authorization(block, &live).map_err(SyncError::Invalid)?;
+    Ok((planned, plan::authorization::authorization_states(&live)))
+}
+
+/// Puts the authorization plan into the plan.
+fn attach_authorization(
+    planned: &mut Planned,
+    authorization: AuthorizationPlan,
+    states: ResourceStates,
+) {
+    let plan = &mut planned.plan;
+    plan.authorization = authorization.changes;
+    plan.rejected_resources = authorization.rejected;
+    plan.current_resources = authorization.deletable;
+    plan.managed = vec![
+        plan::Resource::Permission,
+        plan::Resource::Role,
+        plan::Resource::RoleSet,
+    ];
+    for rejected in &plan.rejected_resources {
+        tracing::warn!(resource = %rejected.resource, key = %rejected.key, reason = %rejected.reason, "left alone");
+    }
+    planned.resource_states = states;
 }
 
 /// What planning needs of an organization Clerk returned.
@@ -443,6 +499,7 @@ async fn check_roles(
     plan: &mut Plan,
     lookup: &clerk::OrgLookup,
     observed: &HashMap<String, Vec<Observed>>,
+    authorization: Option<RoleSetsAfter>,
 ) -> Result<(), ClerkError> {
     let to_check: Vec<String> = plan
         .organizations
@@ -467,7 +524,21 @@ async fn check_roles(
         .values()
         .map(|o| (o.id.clone(), o.clone()))
         .collect();
-    let allowed = clerk::allowed_roles(client, &to_check, &known).await?;
+    let mut allowed = clerk::allowed_roles(client, &to_check, &known).await?;
+    if let Some((sets, created)) = authorization {
+        // The roles as this plan leaves them: a role set the file manages has its declared
+        // roles, and organizations without a role set also get the roles it creates.
+        for (id, roles) in allowed.iter_mut() {
+            match known.get(id).and_then(|o| o.role_set_key.as_ref()) {
+                Some(key) => {
+                    if let Some(after) = sets.get(key) {
+                        *roles = after.clone();
+                    }
+                }
+                None => roles.extend(created.iter().cloned()),
+            }
+        }
+    }
     plan::reject_disallowed_roles(plan, &allowed, observed);
     for rejected in &plan.rejected {
         tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
@@ -513,6 +584,10 @@ pub(crate) async fn read_resource_states(
     let mut states = ResourceStates::new();
     // Each kind adds the states of its objects (instance-wide: permissions, roles, role sets;
     // per organization: organizations, domains).
+    if objects.iter().any(|o| o.resource.is_instance_wide()) {
+        let live = clerk::read_authorization(client).await?.into_live();
+        states.extend(plan::authorization::authorization_states(&live));
+    }
     states.extend(organizations::read_states(client, plan, &objects).await?);
     Ok(states)
 }

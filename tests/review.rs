@@ -189,6 +189,9 @@ async fn the_schema_accepts_every_valid_file_and_rejects_structural_faults() {
         "organization-fields-wrong-type",
         "domains",
         "domains-unknown-field",
+        "authorization-key-formats",
+        "authorization-system-permission",
+        "authorization-role-set-size",
     ] {
         let path = root.join(format!("tests/fixtures/invalid/{name}.yaml"));
         let instance = yaml_as_json(&path);

@@ -13,6 +13,7 @@
 //! that meets 404 is done already; an update that meets 404 creates the membership as declared.
 
 mod admins;
+mod authorization;
 mod invitations;
 mod organizations;
 mod outcome;

@@ -101,7 +101,9 @@ async fn run_one(client: &Client, change: &ResourceChange) -> Done {
 /// has its own arm; a kind this build does not write yet is reported as not sent.
 async fn run_change(client: &Client, change: &ResourceChange) -> Done {
     match change.resource {
-        Resource::Permission | Resource::Role | Resource::RoleSet => unsupported(client, change),
+        Resource::Permission | Resource::Role | Resource::RoleSet => {
+            super::authorization::run(client, change).await
+        }
         Resource::Organization | Resource::Domain => {
             super::organizations::run(client, change).await
         }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::models::Page;
 use super::{ClerkError, Client, PAGE_LIMIT, Request};
+use crate::plan::authorization::{LiveAuthorization, LivePermission, LiveRole, LiveRoleSet};
 
 /// An organization permission (`Permission`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -44,6 +45,9 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RoleSetRole {
     pub key: String,
+    /// How many members of the set's organizations hold it, where Clerk says.
+    #[serde(default)]
+    pub members_count: Option<u64>,
 }
 
 /// A role set (`RoleSet`) as `authorization` manages it.
@@ -332,5 +336,54 @@ impl Client {
             format!("taking {role} out of the role set {key} (its holders get {to_role})"),
         ))
         .await
+    }
+}
+
+impl Authorization {
+    /// The instance as planning reads it.
+    pub fn into_live(self) -> LiveAuthorization {
+        let text = |value: Option<String>| value.unwrap_or_default();
+        LiveAuthorization {
+            permissions: self
+                .permissions
+                .into_iter()
+                .map(|p| LivePermission {
+                    system: p.is_system(),
+                    id: p.id,
+                    key: p.key,
+                    name: p.name,
+                    description: text(p.description),
+                })
+                .collect(),
+            roles: self
+                .roles
+                .into_iter()
+                .map(|r| LiveRole {
+                    id: r.id,
+                    key: r.key,
+                    name: r.name,
+                    description: text(r.description),
+                    permissions: r.permissions.into_iter().map(|p| p.key).collect(),
+                })
+                .collect(),
+            role_sets: self.role_sets.into_iter().map(live_role_set).collect(),
+        }
+    }
+}
+
+fn live_role_set(set: RoleSetDetails) -> LiveRoleSet {
+    LiveRoleSet {
+        initial: set.is_initial(),
+        holders: set
+            .roles
+            .iter()
+            .map(|r| (r.key.clone(), r.members_count.unwrap_or(0)))
+            .collect(),
+        key: set.key,
+        name: set.name,
+        description: set.description.unwrap_or_default(),
+        roles: set.roles.into_iter().map(|r| r.key).collect(),
+        default_role: set.default_role.map(|r| r.key),
+        creator_role: set.creator_role.map(|r| r.key),
     }
 }

@@ -130,6 +130,7 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
         groups: 0,
         directories: Vec::new(),
         directory_groups: 0,
+        authorization: None,
     };
     let mut declared: HashMap<OrgRef, usize> = HashMap::new();
     let mut directories: HashMap<String, Origin> = HashMap::new();
@@ -157,6 +158,15 @@ pub fn load_files(files: &[(PathBuf, String)]) -> Result<DesiredState, LoadError
                             ),
                         )),
                         None => state.all_organizations = Some(rule),
+                    }
+                }
+                if let Some(block) = parsed.authorization {
+                    match &state.authorization {
+                        Some(first) => diagnostics.push(block.origin.diagnostic(
+                            "authorization",
+                            format!("`authorization` is already declared at {}", first.origin),
+                        )),
+                        None => state.authorization = Some(block),
                     }
                 }
                 for organization in parsed.organizations {

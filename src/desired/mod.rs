@@ -4,6 +4,8 @@
 //! `raw` mirrors the file; `validate` checks it and builds the domain types below, collecting
 //! every error with its file, line, column and key; `load` finds and reads the files.
 
+mod authorization;
+mod authorization_raw;
 mod checker;
 mod directories;
 mod directory_checks;
@@ -25,6 +27,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
+pub use authorization::{
+    Authorization, DesiredPermission, DesiredRole, DesiredRoleSet, MAX_ROLES, Named,
+};
 pub use directories::{
     Directory, DirectoryGroup, Entra, Google, GroupEntry, Okta, People, Provider, ProviderKind,
     Reading, Unavailable, UnavailableGroup,
@@ -71,6 +76,8 @@ pub struct DesiredState {
     pub directories: Vec<Directory>,
     /// How many of the groups are read from a directory.
     pub directory_groups: usize,
+    /// The instance's permissions, roles and role sets, if a file declares them.
+    pub authorization: Option<Authorization>,
 }
 
 impl DesiredState {

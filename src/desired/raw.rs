@@ -47,6 +47,9 @@ pub struct RawFile {
     /// not named here are never read for changes nor written.
     #[schemars(required, schema_with = "organizations_schema")]
     pub organizations: Option<At<Entries<RawOrganization>>>,
+    /// The instance's organization permissions, roles and role sets, managed as code (at most
+    /// one file declares it).
+    pub authorization: Option<At<super::authorization_raw::RawAuthorization>>,
 }
 
 fn version_schema(_: &mut SchemaGenerator) -> Schema {

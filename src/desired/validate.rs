@@ -56,6 +56,7 @@ pub struct ParsedFile {
     /// The directories it declares (with where), and how many of its groups come from one.
     pub directories: Vec<(Directory, Origin)>,
     pub directory_groups: usize,
+    pub authorization: Option<super::Authorization>,
 }
 
 /// Parses and validates the text of one desired-state file.
@@ -93,6 +94,7 @@ impl Checker {
             groups: 0,
             directories: Vec::new(),
             directory_groups: 0,
+            authorization: None,
         };
         if declares_nothing(&raw) {
             let message = if has_content(text) {
@@ -105,6 +107,7 @@ impl Checker {
         }
         self.version(raw.version.as_ref());
         let defaults = self.defaults(raw.defaults.as_ref());
+        parsed.authorization = raw.authorization.map(|block| self.authorization(block));
         let directories = self.directories(raw.directories);
         let groups = self.groups(raw.groups, &directories);
         parsed.groups = groups.len();
@@ -301,6 +304,7 @@ fn declares_nothing(raw: &RawFile) -> bool {
         && raw.groups.is_none()
         && raw.directories.is_none()
         && raw.all_organizations.is_none()
+        && raw.authorization.is_none()
 }
 
 fn mode(raw: RawMetadataMode) -> MetadataMode {

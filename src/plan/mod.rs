@@ -4,6 +4,8 @@
 //! emails); `diff` compares targets with live memberships; `guard` evaluates the safety
 //! limits; `render` prints the plan as text or JSON.
 
+pub mod authorization;
+mod authorization_prune;
 mod diff;
 pub(crate) mod found;
 mod guard;

@@ -48,7 +48,7 @@ fn organization_line(change: &ResourceChange) -> String {
 /// `! role org:old: not deleted: …`: an object the plan leaves alone, and why.
 pub(super) fn rejected_line(rejected: &RejectedResource) -> String {
     format!(
-        "! {} {}: not sent: {}",
+        "! {} {}: {}",
         rejected.resource, rejected.key, rejected.reason
     )
 }
@@ -66,7 +66,8 @@ fn created(subject: &str, after: Option<&Map<String, Value>>) -> String {
         line.push_str(&name);
     }
     for (field, value) in after.into_iter().flatten() {
-        if field == "name" || value.is_null() {
+        let empty = value.as_array().is_some_and(Vec::is_empty);
+        if field == "name" || value.is_null() || empty {
             continue;
         }
         line.push_str(&format!(" {field} {}", shown(value)));

@@ -7,9 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 
 use super::shared::Shared;
-use super::{
-    domains, invitations, lookups, organizations, permissions, role_sets, roles, routes,
-};
+use super::{domains, invitations, lookups, organizations, permissions, role_sets, roles, routes};
 
 /// One endpoint: its method, its path (axum's syntax, under `/v1`) and its handler.
 struct Endpoint {

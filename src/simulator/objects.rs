@@ -557,6 +557,11 @@ pub(super) struct RoleSetItemOut<'a> {
     name: RoleLabel<'a>,
     key: &'a str,
     description: Option<&'a str>,
+    /// How many members of the set's organizations hold it (in a role set's `roles`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_members: Option<bool>,
     created_at: i64,
     updated_at: i64,
 }
@@ -605,7 +610,11 @@ pub(super) fn role_out<'a>(state: &'a SimState, key: &'a str) -> RoleOut<'a> {
     }
 }
 
-pub(super) fn role_set_item_out<'a>(state: &'a SimState, key: &'a str) -> RoleSetItemOut<'a> {
+pub(super) fn role_set_item_out<'a>(
+    state: &'a SimState,
+    key: &'a str,
+    members_count: Option<u64>,
+) -> RoleSetItemOut<'a> {
     let times = state.times_of(key);
     RoleSetItemOut {
         object: "role_set_item",
@@ -616,6 +625,8 @@ pub(super) fn role_set_item_out<'a>(state: &'a SimState, key: &'a str) -> RoleSe
             .role_fields
             .get(key)
             .and_then(|f| f.description.as_deref()),
+        members_count,
+        has_members: members_count.map(|count| count > 0),
         created_at: times.created_at,
         updated_at: times.updated_at,
     }

@@ -47,14 +47,33 @@ fn role_set_out<'a>(state: &'a SimState, set: &'a SimRoleSet) -> RoleSetOut<'a> 
         roles: set
             .roles
             .iter()
-            .map(|r| role_set_item_out(state, r))
+            .map(|r| role_set_item_out(state, r, Some(holders(state, &set.key, r))))
             .collect(),
-        default_role: set.default_role().map(|r| role_set_item_out(state, r)),
-        creator_role: set.creator_role().map(|r| role_set_item_out(state, r)),
+        default_role: set
+            .default_role()
+            .map(|r| role_set_item_out(state, r, None)),
+        creator_role: set
+            .creator_role()
+            .map(|r| role_set_item_out(state, r, None)),
         kind: if set.initial { "initial" } else { "custom" },
         created_at: times.created_at,
         updated_at: times.updated_at,
     }
+}
+
+/// How many members of the organizations with this role set hold `role`.
+fn holders(state: &SimState, set_key: &str, role: &str) -> u64 {
+    let organizations: Vec<&str> = state
+        .organizations
+        .iter()
+        .filter(|o| o.role_set_key.as_deref() == Some(set_key))
+        .map(|o| o.id.as_str())
+        .collect();
+    state
+        .memberships
+        .iter()
+        .filter(|m| m.role == role && organizations.contains(&m.organization_id.as_str()))
+        .count() as u64
 }
 
 /// The position of the role set with this key or ID.
