@@ -333,6 +333,11 @@ pub struct ExportArgs {
     #[arg(long, env = "MEMBERSYNC_BY_EMAIL", value_parser = BoolishValueParser::new())]
     pub by_email: bool,
 
+    /// Also export the instance's custom permissions, its roles and its role sets (the
+    /// `authorization` block)
+    #[arg(long, env = "MEMBERSYNC_EXPORT_AUTHORIZATION", value_parser = BoolishValueParser::new())]
+    pub authorization: bool,
+
     #[command(flatten)]
     pub api: ApiArgs,
 }

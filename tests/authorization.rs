@@ -310,3 +310,42 @@ async fn a_saved_plan_is_refused_when_a_role_it_changes_changed_since() {
     );
     assert_eq!(writes(&simulator), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_with_authorization_plans_empty() {
+    let mut state = state();
+    state
+        .permissions
+        .push(membersync::simulator::SimPermission {
+            key: "org:invoices:read".into(),
+            name: "Read invoices".into(),
+            description: "Read them, all of them".into(),
+        });
+    state.role_fields.insert(
+        "org:billing".into(),
+        membersync::simulator::SimRoleFields {
+            name: Some("Billing".into()),
+            description: Some("Pays: \"everything\"".into()),
+            permissions: vec!["org:invoices:read".into(), "org:sys_billing:read".into()],
+        },
+    );
+    state.role_sets[0].initial = true;
+    let simulator = start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = membersync(
+        &simulator,
+        dir.path(),
+        &["export", "--authorization", "--out", "exported.yaml"],
+    )
+    .await;
+    assert_eq!(export.status.code(), Some(0), "{}", stderr(&export));
+    let text = std::fs::read_to_string(dir.path().join("exported.yaml")).unwrap();
+    assert!(text.contains("authorization:\n  prune: false\n"), "{text}");
+    let plan = membersync(
+        &simulator,
+        dir.path(),
+        &["plan", "-f", "exported.yaml", "--detailed-exitcode"],
+    )
+    .await;
+    assert_eq!(plan.status.code(), Some(0), "{}\n{text}", stdout(&plan));
+}

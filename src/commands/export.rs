@@ -8,6 +8,9 @@ use crate::clerk::{self, ClerkError, Client, Organization};
 use crate::cli::ExportArgs;
 use crate::desired::OrgRef;
 use crate::desired::export::{ExportFields, ExportMember, ExportOrganization, render};
+use crate::desired::export_authorization::{
+    ExportPermission, ExportRole, ExportRoleSet, render_authorization,
+};
 
 use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Finished, prepare};
@@ -45,7 +48,11 @@ pub async fn run(args: &ExportArgs) -> CommandResult {
     } else {
         header
     };
-    let text = render(&organizations, args.by_email, &header);
+    let mut text = render(&organizations, args.by_email, &header);
+    if args.authorization {
+        let block = read_authorization(&client).await?;
+        text = text.replacen("version: 1\n", &format!("version: 1\n{block}"), 1);
+    }
     let members: usize = organizations.iter().map(|o| o.members.len()).sum();
     match &args.output {
         Some(path) => {
@@ -144,4 +151,48 @@ fn fields(organization: &Organization, domains: Vec<clerk::Domain>) -> ExportFie
             .map(|d| (d.name.to_lowercase(), d.enrollment_mode))
             .collect(),
     }
+}
+
+/// The `authorization` block of the instance: its custom permissions, its roles and its role
+/// sets (a set without a default or creator role is left out: the file requires them).
+async fn read_authorization(client: &Client) -> Result<String, CommandError> {
+    let live = clerk::read_authorization(client)
+        .await
+        .map_err(|error| CommandError::failure(error.to_string()))?;
+    let permissions: Vec<ExportPermission> = live
+        .permissions
+        .into_iter()
+        .filter(|p| !p.is_system())
+        .map(|p| ExportPermission {
+            key: p.key,
+            name: p.name,
+            description: p.description.unwrap_or_default(),
+        })
+        .collect();
+    let roles: Vec<ExportRole> = live
+        .roles
+        .into_iter()
+        .map(|r| ExportRole {
+            key: r.key,
+            name: r.name,
+            description: r.description.unwrap_or_default(),
+            permissions: r.permissions.into_iter().map(|p| p.key).collect(),
+        })
+        .collect();
+    let role_sets: Vec<ExportRoleSet> = live
+        .role_sets
+        .into_iter()
+        .filter_map(|s| {
+            Some(ExportRoleSet {
+                initial: s.is_initial(),
+                default_role: s.default_role?.key,
+                creator_role: s.creator_role?.key,
+                key: s.key,
+                name: s.name,
+                description: s.description.unwrap_or_default(),
+                roles: s.roles.into_iter().map(|r| r.key).collect(),
+            })
+        })
+        .collect();
+    Ok(render_authorization(&permissions, &roles, &role_sets))
 }

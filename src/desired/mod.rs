@@ -11,6 +11,7 @@ mod directories;
 mod directory_checks;
 mod expand;
 pub(crate) mod export;
+pub(crate) mod export_authorization;
 mod groups;
 mod load;
 mod names;
