@@ -166,7 +166,7 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let out = stdout(&output);
     let first = out
-        .find("Plan: 11 to create, 4 role change(s)")
+        .find("Plan: 12 to create, 4 role change(s)")
         .expect(&out);
     // The support team, read from the (fake) Okta, lands in all four organizations (the
     // customer the demo creates too).
@@ -177,17 +177,25 @@ async fn the_demo_applies_a_plan_and_then_plans_nothing() {
         !out.contains("vic@vendor.test"),
         "suspended in the directory: {out}"
     );
+    let defined = out.find("+ role org:auditor \"Auditor\"").expect(&out);
+    let handed_out = out
+        .find("+ user_2demoJon (jon@initech.test) org:auditor")
+        .expect(&out);
     let invited = out
         .find("+ invite newhire@acme.test org:member")
         .expect(&out);
     let applied = out
-        .find("Apply complete: 21 applied, 0 failed, 0 skipped.")
+        .find("Apply complete: 25 applied, 0 failed, 0 skipped.")
         .expect(&out);
     let again = out
         .find("No changes: the 4 managed organization(s)")
         .expect(&out);
     assert!(
-        invited < first && first < applied && applied < again,
+        defined < invited
+            && invited < handed_out
+            && handed_out < first
+            && first < applied
+            && applied < again,
         "{out}"
     );
     // A new customer organization is created with its domain and members.
