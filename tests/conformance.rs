@@ -273,7 +273,15 @@ async fn every_request_conforms_to_clerks_api_description() {
         "invites.yaml",
         "version: 1\ndefaults:\n  invitations: {send: true, redirect_url: https://app.example.com/accept, expires_in_days: 7}\norganizations:\n  string:\n    members:\n      user_new: admin\n      new1@example.com: member\n      new2@example.com: {role: member, public_metadata: {team: web}}\n  org_2other:\n    members:\n      user_1: admin\n      new3@example.com: member\n",
     );
+    common::write_file(
+        dir.path(),
+        "authorization.yaml",
+        "version: 1\nauthorization:\n  prune: true\n  permissions:\n    org:invoices:read: {name: Read invoices, description: Read them}\n  roles:\n    org:accountant:\n      name: Accountant\n      description: Books\n      permissions: [org:invoices:read]\n  role_sets:\n    role_set:books:\n      name: Books\n      initial: true\n      roles: [org:accountant]\n      default_role: org:accountant\n      creator_role: org:accountant\norganizations: {}\n",
+    );
     for args in [
+        vec!["plan", "-f", "authorization.yaml", "--output", "json"],
+        vec!["apply", "-f", "authorization.yaml", "--force"],
+        vec!["export", "--authorization"],
         vec!["plan", "-f", "m.yaml"],
         vec!["plan", "-f", "m.yaml", "--output", "json"],
         vec!["export"],

@@ -45,9 +45,10 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RoleSetRole {
     pub key: String,
-    /// How many members of the set's organizations hold it, where Clerk says.
+    /// How many members of the set's organizations hold it, where Clerk says (the spec gives
+    /// it no lower bound; a negative count counts as none).
     #[serde(default)]
-    pub members_count: Option<u64>,
+    pub members_count: Option<i64>,
 }
 
 /// A role set (`RoleSet`) as `authorization` manages it.
@@ -377,7 +378,7 @@ fn live_role_set(set: RoleSetDetails) -> LiveRoleSet {
         holders: set
             .roles
             .iter()
-            .map(|r| (r.key.clone(), r.members_count.unwrap_or(0)))
+            .map(|r| (r.key.clone(), r.members_count.unwrap_or(0).max(0) as u64))
             .collect(),
         key: set.key,
         name: set.name,
