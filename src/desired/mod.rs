@@ -28,6 +28,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use time::Date;
 
+#[cfg(feature = "simulator")]
+pub(crate) use authorization::key_format;
 pub use authorization::{
     Authorization, DesiredPermission, DesiredRole, DesiredRoleSet, MAX_ROLES, Named,
 };

@@ -91,21 +91,9 @@ fn not_found() -> Response {
     )
 }
 
-/// A permission key as Clerk accepts it: `org:<feature>:<action>`, lowercase letters, digits
-/// and `_`.
-pub(super) fn valid_key(key: &str, prefix: &str, segments: usize) -> bool {
-    let Some(rest) = key.strip_prefix(prefix) else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    parts.len() == segments
-        && parts.iter().all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-}
+/// A key as Clerk accepts it: `prefix` followed by `segments` parts of lowercase letters,
+/// digits and `_` (the file's own check).
+pub(super) use crate::desired::key_format as valid_key;
 
 /// `GET /organization_permissions` (`query`: part of the key or name).
 pub(super) async fn list(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
