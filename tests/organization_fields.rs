@@ -252,6 +252,7 @@ async fn a_role_set_change_that_strands_member_roles_is_refused_naming_them() {
         s.role_sets.push(SimRoleSet {
             key: "role_set:small".into(),
             roles: vec!["org:admin".into(), "org:member".into()],
+            ..Default::default()
         })
     });
     let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file, "--force"]).await;
