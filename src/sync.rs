@@ -224,25 +224,19 @@ async fn plan_with(
     tracing::debug!(strategy = ?live.strategy, instance_total = live.instance_total, "read live memberships");
     drop(managed);
     let organizations = plan::found::located(&references, &found, &live.slugs, &missing_ids);
-    let inviting = plan::found::inviting(&desired.organizations, &organizations);
-    let invitations = clerk::read_invitations(client, &inviting).await?;
-    let mut read = Live {
+    let defined_sets = authorization.as_ref().map(|(plan, _)| &plan.role_sets);
+    let memberships = Live {
         memberships: std::mem::take(&mut live.memberships),
         unsettled: std::mem::take(&mut live.unsettled),
-        invitations: invitations
-            .by_organization
-            .into_iter()
-            .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
-            .collect(),
-        unsettled_invitations: invitations.unsettled,
         ..Live::default()
     };
-    organizations::read_declared(
+    let read = read_compared(
         client,
-        &desired.organizations,
+        &desired,
         &lookup,
         &organizations,
-        &mut read,
+        memberships,
+        defined_sets,
     )
     .await?;
     let users: HashMap<String, String> = users
@@ -256,19 +250,43 @@ async fn plan_with(
     };
     let mut planned = compute(&input, desired, read)?;
     planned.unavailable_groups = unavailable_groups;
-    let sets = match authorization {
-        Some((authorization, states)) => {
-            let sets = (
-                authorization.role_sets.clone(),
-                authorization.created_roles.clone(),
-            );
-            attach_authorization(&mut planned, authorization, states);
-            Some(sets)
-        }
-        None => None,
-    };
+    let sets = authorization.map(|(plan, states)| attach_authorization(&mut planned, plan, states));
     check_roles(client, &mut planned.plan, &lookup, &planned.observed, sets).await?;
     Ok(planned)
+}
+
+/// What the located organizations are compared with: their memberships (in `read`), their
+/// pending invitations, own fields and domains, and the role sets they would move to (one the
+/// file defines as its plan leaves it: those changes run before the organizations').
+async fn read_compared(
+    client: &Client,
+    desired: &DesiredState,
+    lookup: &clerk::OrgLookup,
+    organizations: &HashMap<&OrgRef, (&str, Option<&str>)>,
+    mut read: Live,
+    defined_sets: Option<&HashMap<String, std::collections::HashSet<String>>>,
+) -> Result<Live, ClerkError> {
+    let inviting = plan::found::inviting(&desired.organizations, organizations);
+    let invitations = clerk::read_invitations(client, &inviting).await?;
+    read.invitations = invitations
+        .by_organization
+        .into_iter()
+        .map(|(id, list)| (id, list.into_iter().map(Into::into).collect()))
+        .collect();
+    read.unsettled_invitations = invitations.unsettled;
+    organizations::read_declared(
+        client,
+        &desired.organizations,
+        lookup,
+        organizations,
+        &mut read,
+    )
+    .await?;
+    for (key, roles) in defined_sets.into_iter().flatten() {
+        let roles = roles.iter().cloned().collect();
+        read.role_sets.insert(key.clone(), roles);
+    }
+    Ok(read)
 }
 
 /// Reads the directory groups the files use (none, and no request, without `directories`) in
@@ -343,12 +361,20 @@ async fn plan_authorization(
     Ok((planned, plan::authorization::authorization_states(&live)))
 }
 
-/// Puts the authorization plan into the plan.
+/// Puts the authorization plan into the plan; the roles of each role set it leaves, and the
+/// roles it creates (what the member roles are checked against).
 fn attach_authorization(
     planned: &mut Planned,
     authorization: AuthorizationPlan,
     states: ResourceStates,
+) -> (
+    HashMap<String, std::collections::HashSet<String>>,
+    Vec<String>,
 ) {
+    let sets = (
+        authorization.role_sets.clone(),
+        authorization.created_roles.clone(),
+    );
     let plan = &mut planned.plan;
     plan.authorization = authorization.changes;
     plan.rejected_resources = authorization.rejected;
@@ -362,6 +388,7 @@ fn attach_authorization(
         tracing::warn!(resource = %rejected.resource, key = %rejected.key, reason = %rejected.reason, "left alone");
     }
     planned.resource_states = states;
+    sets
 }
 
 /// What planning needs of an organization Clerk returned.

@@ -349,3 +349,49 @@ async fn an_export_with_authorization_plans_empty() {
     .await;
     assert_eq!(plan.status.code(), Some(0), "{}\n{text}", stdout(&plan));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn organizations_move_to_and_are_created_with_a_role_set_the_same_file_defines() {
+    let simulator = start(state()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version: 1\nauthorization:\n  role_sets:\n    role_set:partner:\n      name: Partner\n      roles: [org:admin, org:member, org:billing]\n      default_role: org:member\n      creator_role: org:admin\norganizations:\n  alpha:\n    role_set: role_set:partner\n    members:\n      user_1: admin\n      user_5: admin\n      user_2: billing\n      user_3: member\n  initech:\n    name: Initech\n    role_set: role_set:partner\n    members:\n      user_4: billing\n";
+    let file = write_file(dir.path(), "m.yaml", text);
+
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(
+        apply.status.code(),
+        Some(0),
+        "the sets are checked as the plan leaves them: {}\n{}",
+        stdout(&apply),
+        stderr(&apply)
+    );
+    let order = sent(&simulator);
+    let position = |what: &str| {
+        order
+            .iter()
+            .position(|sent| sent == what)
+            .unwrap_or_else(|| panic!("{what} in {order:?}"))
+    };
+    let created_set = position("POST /v1/role_sets");
+    assert!(
+        created_set < position("PATCH /v1/organizations/{org}"),
+        "{order:?}"
+    );
+    assert!(
+        created_set < position("POST /v1/organizations"),
+        "{order:?}"
+    );
+    let state = simulator.state();
+    for slug in ["alpha", "initech"] {
+        let organization = state.organizations.iter().find(|o| o.slug == slug).unwrap();
+        assert_eq!(
+            organization.role_set_key.as_deref(),
+            Some("role_set:partner")
+        );
+    }
+
+    let before = writes(&simulator);
+    let again = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(writes(&simulator), before, "{}", stdout(&again));
+}
