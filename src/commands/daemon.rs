@@ -19,7 +19,8 @@ use crate::desired::DesiredState;
 use crate::webhook::queue::{Queue, Work};
 use crate::webhook::{Event, Replays, WebhookSecret, target};
 
-use super::apply::{ApplyOptions, Totals, apply_desired, apply_organization, finish};
+use super::apply::{apply_desired, apply_organization};
+use super::execute::{ApplyOptions, Totals, finish};
 use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
 /// Webhook reconciles run at once, at most.

@@ -12,7 +12,7 @@ use crate::plan::{self, Format, MaxDeletes, Stage};
 use crate::simulator::directories::{DirectoryState, FakeDirectories, UserStatus};
 use crate::simulator::{SimOptions, Simulator};
 
-use super::apply::{ApplyOptions, run_plan};
+use super::execute::{ApplyOptions, run_plan};
 use super::{CommandError, CommandResult, prepare, simulate};
 
 const STATE: &str = "config/demo/state.json";
@@ -84,7 +84,7 @@ async fn demo(state_path: &Path, desired_path: &Path, scratch: &Path) -> Command
         quiet: false,
         private: plan::Private::Hidden,
     };
-    let mut totals = super::apply::Totals::default();
+    let mut totals = super::execute::Totals::default();
     let applied = run_plan(&client, &planned.plan, options, &mut totals).await;
 
     println!("\n$ membersync plan -f {file}   # again: nothing left to do");

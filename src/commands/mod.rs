@@ -6,6 +6,7 @@ mod apply;
 mod daemon;
 #[cfg(feature = "simulator")]
 mod demo;
+mod execute;
 mod export;
 mod interrupt;
 mod plan;

@@ -9,7 +9,7 @@ use crate::cli::ApplyArgs;
 use crate::plan::saved::{PlanFile, Subject, Touched, TouchedResource};
 use crate::plan::{self, Limit, Private, Refusal};
 
-use super::apply::{ApplyOptions, Totals, run_plan};
+use super::execute::{ApplyOptions, Totals, run_plan};
 use super::interrupt::Interrupt;
 use super::{CommandError, CommandResult, Exit, Finished, prepare};
 
