@@ -128,10 +128,11 @@ async fn under_a_flood_of_events_the_daemon_never_exceeds_its_rate_limit() {
     assert!(sent <= 11, "{sent} requests sent within one second");
     // Paced at exactly the limit, a request a few milliseconds late at the start of a second
     // and one on time at its end make 11 in one sliding second: a 429 now and then (the
-    // pacer then settles just under the limit), more often on a busy machine. Two pacers
-    // (one per cycle's client, as before) sent up to twice the limit: a 429 storm.
+    // pacer then settles just under the limit), at most 5% of the requests, as any run
+    // against a sliding window. Two pacers (one per cycle's client, as before) sent up to
+    // twice the limit: a 429 storm.
     assert!(
-        throttled <= 2.max(requests.len() / 10),
+        throttled <= 2.max(requests.len() / 20),
         "{throttled} answered 429 of {}",
         requests.len()
     );
