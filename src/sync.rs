@@ -65,7 +65,7 @@ pub struct Planned {
     pub unavailable_groups: Vec<(desired::DirectoryGroup, desired::Unavailable)>,
 }
 
-/// The safety limits a run applies (README: "Safety limits").
+/// The safety limits a run applies (docs/plan-and-apply.md: "Safety limits").
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Limits {
     pub max_deletes: MaxDeletes,

@@ -1,4 +1,4 @@
-//! Groups and rules for every organization (README: "Groups, and staff in every organization")
+//! Groups and rules for every organization (docs/groups.md: "Groups, and staff in every organization")
 //! through the real binary against the simulator: the rule in every organization but the excepted,
 //! direct entries beating group entries, prune over the union, no deletion where the file names
 //! nothing, an organization created later, invalid files, and a second run with no write.

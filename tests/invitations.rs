@@ -1,4 +1,4 @@
-//! Invitations (README: "Onboarding people who have no account yet") through the real binary
+//! Invitations (docs/invitations.md: "Onboarding people who have no account yet") through the real binary
 //! against the simulator: bulk sends, revocations, a role change as revoke + re-invite,
 //! idempotence, acceptance, the safety limit, Clerk's quota and its own invitation limit, saved
 //! plans, and a file that sends none.

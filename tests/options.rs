@@ -1,6 +1,6 @@
 //! The options an operator and CI rely on, through the real binary against the simulator:
 //! private metadata hidden in the text and Markdown plans (kept in JSON and saved plans,
-//! shown with `--show-private`), `--org`, the environment variables (and the README's table of
+//! shown with `--show-private`), `--org`, the environment variables (and the table in docs/options.md of
 //! them, checked against `--help`), `apply --dry-run --out`, a stale saved plan printed as
 //! Markdown, no "No changes" before an error, and options before the subcommand.
 
@@ -530,13 +530,13 @@ async fn api_options_go_before_the_subcommand_too_and_the_one_after_wins() {
     assert_eq!(after_wins.status.code(), Some(0), "{}", stderr(&after_wins));
 }
 
-/// The README's table of options and environment variables, as (option, variable, commands).
+/// The table in docs/options.md of options and environment variables, as (option, variable, commands).
 fn readme_table() -> Vec<(String, String, Vec<String>)> {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/options.md")).unwrap();
     let start = readme
         .find("| option | environment variable | commands | default |")
-        .expect("the README has the table");
+        .expect("docs/options.md has the table");
     readme[start..]
         .lines()
         .skip(2)
@@ -581,7 +581,7 @@ fn the_readme_table_of_environment_variables_matches_help() {
                 table
                     .iter()
                     .any(|(_, v, c)| v == variable && c.iter().any(|c| c == command)),
-                "`{command} --help` names {variable}, which the README's table does not give for {command}"
+                "`{command} --help` names {variable}, which the table in docs/options.md does not give for {command}"
             );
         }
         // Every row of the table for this command is in its help, with its variable.
@@ -614,7 +614,7 @@ fn the_readme_table_of_environment_variables_matches_help() {
                 table
                     .iter()
                     .any(|(o, _, c)| *o == option && c.iter().any(|c| c == command)),
-                "`{command}` has {option}, which the README's table does not list for {command}"
+                "`{command}` has {option}, which the table in docs/options.md does not list for {command}"
             );
         }
     }

@@ -1,5 +1,5 @@
 //! An organization's own fields and domains as code, through the binary against the simulator
-//! (README: "Onboarding a customer organization in one pull request"): one PATCH per update,
+//! (docs/organizations.md: "Onboarding a customer organization in one pull request"): one PATCH per update,
 //! metadata exact and merged, domains exactly as declared with their deletions under
 //! `--max-deletes`, a role set change that would strand member roles refused, a domain held
 //! elsewhere failing with Clerk's message, saved-plan drift, and never an organization DELETE.

@@ -1,4 +1,4 @@
-//! Plans where reviewers read them (README: "CI recipes"), through the real binary: the Markdown
+//! Plans where reviewers read them (docs/ci.md: "CI recipes"), through the real binary: the Markdown
 //! plan, the JSON Schema of the file, and shell completions.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Webhooks (README: "Webhooks: drift repaired in seconds") through the real daemon against the
+//! Webhooks (docs/kubernetes.md: "Webhooks: drift repaired in seconds") through the real daemon against the
 //! simulator: a signed event repairs drift within seconds with `--interval 1h`; bad deliveries
 //! answer 401 and change nothing; an unmanaged organization costs no request; replays are processed
 //! once; a burst is coalesced; SIGTERM exits 0.

@@ -1,4 +1,4 @@
-//! Sending and revoking invitations (README: "Onboarding people who have no account yet"). Several
+//! Sending and revoking invitations (docs/invitations.md: "Onboarding people who have no account yet"). Several
 //! invitations to one organization go through the bulk endpoint, 10 per request. A bulk request
 //! Clerk refuses is not retried as a whole: the organization's pending invitations are read again
 //! and the rest are sent one by one, so that one bad address costs only itself. Once Clerk's own

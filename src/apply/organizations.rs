@@ -1,4 +1,4 @@
-//! Writing an organization's own changes (README: "Onboarding a customer organization in one
+//! Writing an organization's own changes (docs/organizations.md: "Onboarding a customer organization in one
 //! pull request"): its create (one `POST /organizations`), the update of its fields (one
 //! `PATCH /organizations/{id}`), its metadata (the merge patch), and its domains (create,
 //! enrollment mode change, delete). Organizations are never deleted.

@@ -1,5 +1,5 @@
 //! The instance's organization permissions, roles and role sets: their models, one function per
-//! endpoint, and the read of all three (README: "Roles and permissions as code"). Only a file
+//! endpoint, and the read of all three (docs/authorization.md: "Roles and permissions as code"). Only a file
 //! with `authorization` reads or writes them.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Organizations' verified domains (README: "Organizations and their domains"): the endpoints,
+//! Organizations' verified domains (docs/organizations.md: "Organizations and their domains"): the endpoints,
 //! and reading the domains of the organizations whose file manages them — through the
 //! instance-wide listing or organization by organization, whichever needs fewer requests, and
 //! never for an organization whose file does not declare `domains`.

@@ -1,4 +1,4 @@
-//! Reading the pending invitations of the organizations that send invitations (README: "Onboarding
+//! Reading the pending invitations of the organizations that send invitations (docs/invitations.md: "Onboarding
 //! people who have no account yet"): through the instance-wide listing or organization by
 //! organization, whichever needs fewer requests, and never for an organization that does not send
 //! invitations.

@@ -1,6 +1,6 @@
 //! Organizations as a whole: the roles each allows (for the role checks), every organization
 //! of the instance (for `export` and `all_organizations`), and the endpoints that create an
-//! organization and change its own fields and metadata (README: "Organizations and their
+//! organization and change its own fields and metadata (docs/organizations.md: "Organizations and their
 //! domains").
 
 use std::collections::{HashMap, HashSet};

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::cli::{Cli, Command};
 use crate::desired::OrgRef;
 
-/// How the process ends (README: "Exit codes").
+/// How the process ends (docs/file-format.md: "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// In sync, or every change applied.

@@ -1,4 +1,4 @@
-//! The `authorization` block checked offline (README: "Roles and permissions as code"): key
+//! The `authorization` block checked offline (docs/authorization.md: "Roles and permissions as code"): key
 //! formats, no system permission declared, role sets of 1 to 10 roles whose default and
 //! creator role are among them, at most one initial role set, `reassign` targets in the set.
 //! Whether a named permission or role exists is known only once the instance is read.

@@ -1,4 +1,4 @@
-//! The `authorization` block as the file has it (README: "Roles and permissions as code"),
+//! The `authorization` block as the file has it (docs/authorization.md: "Roles and permissions as code"),
 //! with the position of every value; `authorization` checks it. The doc comments are the JSON
 //! Schema's descriptions.
 

@@ -1,4 +1,4 @@
-//! Groups and rules for every organization (README: "Groups, and staff in every organization"):
+//! Groups and rules for every organization (docs/groups.md: "Groups, and staff in every organization"):
 //! `groups:`, `group:NAME` member keys, and `all_organizations` with `except`. Checked offline: an
 //! unknown group, a group naming a group, an empty group, a bad entry, and two entries of the same
 //! precedence that disagree are invalid input with file, line and column. The rule is applied to

@@ -160,7 +160,7 @@ pub struct DesiredOrganization {
     pub members: Vec<DesiredMember>,
     /// Users membership of whom membersync never creates, changes or deletes.
     pub ignore: Vec<UserRef>,
-    /// Whether and how people with no Clerk account yet are invited (README: "Onboarding
+    /// Whether and how people with no Clerk account yet are invited (docs/invitations.md: "Onboarding
     /// people who have no account yet"); `None`: they stay pending, and the organization's
     /// invitations are never read.
     pub invitations: Option<Box<Invitations>>,
@@ -175,7 +175,7 @@ pub struct DesiredOrganization {
     /// The directory groups it uses that are unavailable this run (set by
     /// [`DesiredState::expand`]): nothing they could decide is removed or demoted in it.
     pub unavailable: Vec<UnavailableGroup>,
-    /// The organization's own fields and domains the file manages (README: "Organizations and
+    /// The organization's own fields and domains the file manages (docs/organizations.md: "Organizations and
     /// their domains"); `None`: it declares none (most organizations), and nothing but its
     /// members is read or written.
     pub fields: Option<Box<OrganizationFields>>,

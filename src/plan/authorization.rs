@@ -1,4 +1,4 @@
-//! The plan of the instance's permissions, roles and role sets (README: "Roles and
+//! The plan of the instance's permissions, roles and role sets (docs/authorization.md: "Roles and
 //! permissions as code"): what `authorization` declares against what the instance has. Pure:
 //! the instance is read by the caller into [`LiveAuthorization`].
 

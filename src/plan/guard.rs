@@ -1,4 +1,4 @@
-//! The safety limits of a plan (README: "Safety limits"): too many deletions, or an
+//! The safety limits of a plan (docs/plan-and-apply.md: "Safety limits"): too many deletions, or an
 //! organization that has an admin today left without one.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The invitation diff (README: "Onboarding people who have no account yet"): the emails an
+//! The invitation diff (docs/invitations.md: "Onboarding people who have no account yet"): the emails an
 //! organization lists that have no Clerk user yet × its pending invitations → invitations to
 //! send and to revoke.
 

@@ -1,4 +1,4 @@
-//! The plan (or an apply's outcome) for programs: one JSON document (README: "Plan output").
+//! The plan (or an apply's outcome) for programs: one JSON document (docs/plan-and-apply.md: "Plan output").
 
 use serde::Serialize;
 use serde_json::{Map, Value};

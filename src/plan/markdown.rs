@@ -1,5 +1,5 @@
 //! The plan (or an apply's outcome) as one Markdown document, for a pull-request comment or a
-//! CI job summary (README: "CI recipes"): a headline with the counts, any safety refusal in
+//! CI job summary (docs/ci.md: "CI recipes"): a headline with the counts, any safety refusal in
 //! bold at the top, each organization's changes as a fenced `diff` block (the text plan's lines, so
 //! that GitHub and GitLab colour `+` and `-`), pending emails and rejected changes. A plan too
 //! large for a comment is summarised per organization.

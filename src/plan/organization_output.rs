@@ -1,4 +1,4 @@
-//! What the plan shows and keeps of an organization's own changes (README: "Onboarding a
+//! What the plan shows and keeps of an organization's own changes (docs/organizations.md: "Onboarding a
 //! customer organization in one pull request"): the text line of a domain change and its mark
 //! when it lets everyone at the domain in, and the state of each organization and domain a
 //! saved plan checks again before it applies. Pure.

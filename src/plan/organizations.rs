@@ -1,4 +1,4 @@
-//! An organization's own fields and its verified domains (README: "Onboarding a customer
+//! An organization's own fields and its verified domains (docs/organizations.md: "Onboarding a customer
 //! organization in one pull request"): the changes that bring Clerk's organization to what the
 //! file declares. Declared fields are managed, absent ones left alone; `domains`, when
 //! declared, is exactly these domains. Pure: what was read comes in, changes go out.

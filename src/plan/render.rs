@@ -1,5 +1,5 @@
 //! The plan, or what an apply did, in the format asked for: for a terminal, one JSON document,
-//! or one Markdown document (README: "Plan output"). The commands print what [`render`] gives.
+//! or one Markdown document (docs/plan-and-apply.md: "Plan output"). The commands print what [`render`] gives.
 
 use super::json::render_json;
 use super::markdown::render_markdown;

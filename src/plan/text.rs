@@ -1,5 +1,5 @@
 //! The plan (or an apply's outcome) for people: grouped by organization, one line per change,
-//! then a summary line (README: "Plan output"). The Markdown document reuses these lines.
+//! then a summary line (docs/plan-and-apply.md: "Plan output"). The Markdown document reuses these lines.
 
 use std::fmt::Write;
 

@@ -1,4 +1,4 @@
-//! Clerk webhooks (README: "Webhooks: drift repaired in seconds"): Svix signatures, the events the
+//! Clerk webhooks (docs/kubernetes.md: "Webhooks: drift repaired in seconds"): Svix signatures, the events the
 //! daemon acts on, replay protection, and the per-organization work queue (`queue`). Clerk signs
 //! each delivery with Svix: `svix-signature` holds space-separated `v1,<base64 HMAC-SHA256>` over
 //! `svix-id.svix-timestamp.body`, keyed with the base64 part of the `whsec_…` secret

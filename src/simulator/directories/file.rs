@@ -1,5 +1,5 @@
 //! The fake directories' contents as a JSON file, for `membersync simulate --directories FILE`
-//! (see the README's "Rehearsing against the simulator"):
+//! (see docs/simulator.md, "Rehearsing against the simulator"):
 //!
 //! ```json
 //! {"users": [{"id": "00usam", "email": "sam@vendor.test"},
