@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::Outcome;
-use super::resources::Done;
+use super::outcome::Done;
 use crate::clerk::{ClerkError, Client, PAGE_LIMIT};
 use crate::plan::{Resource, ResourceAction, ResourceChange};
 

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::Outcome;
-use super::resources::Done;
+use super::outcome::Done;
 use crate::clerk::{ClerkError, Client};
 use crate::plan::metadata::parts_patch;
 use crate::plan::{Resource, ResourceAction, ResourceChange};

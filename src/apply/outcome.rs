@@ -168,3 +168,19 @@ fn hint(error: &ClerkError) -> &'static str {
         ""
     }
 }
+
+/// How one change ended, and the ID of the object it created when the rest of the run needs
+/// it (an organization's, for its domains and memberships).
+pub(super) struct Done {
+    pub outcome: Outcome,
+    pub created_id: Option<String>,
+}
+
+impl From<Outcome> for Done {
+    fn from(outcome: Outcome) -> Done {
+        Done {
+            outcome,
+            created_id: None,
+        }
+    }
+}

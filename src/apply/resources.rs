@@ -7,25 +7,10 @@ use futures::StreamExt;
 use futures::stream;
 use tracing::Instrument;
 
+use super::outcome::Done;
 use super::{OnDone, Outcome, not_to_start};
 use crate::clerk::Client;
 use crate::plan::{AnyChange, Resource, ResourceChange};
-
-/// How one change ended, and the ID of the object it created when the rest of the run needs
-/// it (an organization's, for its domains and memberships).
-pub(super) struct Done {
-    pub outcome: Outcome,
-    pub created_id: Option<String>,
-}
-
-impl From<Outcome> for Done {
-    fn from(outcome: Outcome) -> Done {
-        Done {
-            outcome,
-            created_id: None,
-        }
-    }
-}
 
 /// Runs instance-wide changes (already in run order) step by step; the changes of one step
 /// run together, up to `parallel` at a time. Returns their outcomes in the same order.

@@ -6,7 +6,7 @@
 use super::Origin;
 use super::authorization_raw::{RawAuthorization, RawPermission, RawRole, RawRoleSet};
 use super::checker::Checker;
-use super::raw::Entries;
+use super::yaml::Entries;
 use super::yaml::{self, At};
 
 /// The most roles a role set holds.

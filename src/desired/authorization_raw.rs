@@ -8,8 +8,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::raw::Entries;
 use super::yaml::At;
+use super::yaml::Entries;
 
 /// A permission key: `org:<feature>:<action>`.
 pub(super) const PERMISSION_PATTERN: &str = "^org:[a-z0-9_]+:[a-z0-9_]+$";

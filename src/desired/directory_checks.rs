@@ -138,7 +138,7 @@ impl Checker {
         &mut self,
         path: &str,
         name: &At<String>,
-        entry: At<super::raw::Entries<At<Value>>>,
+        entry: At<super::yaml::Entries<At<Value>>>,
     ) -> Option<Directory> {
         let entry_position = yaml::position(&entry);
         let settings: Vec<(At<String>, At<Value>)> = entry.value.0;

@@ -10,7 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::yaml::At;
+use super::yaml::{At, Entries};
 
 /// A role: `org:<key>`, or just `<key>`; a key is lower-case letters, digits, `_` and `-`.
 const ROLE_PATTERN: &str = "^(org:)?[a-z0-9_-]+$";
@@ -424,36 +424,6 @@ impl<'de> Deserialize<'de> for RawMember {
         }
 
         deserializer.deserialize_any(MemberVisitor)
-    }
-}
-
-/// A YAML mapping kept as an ordered list of entries, each key with its position, so that
-/// validation can report duplicates that differ only in case with both line numbers.
-#[derive(Debug)]
-pub struct Entries<T>(pub Vec<(At<String>, T)>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<T>(std::marker::PhantomData<T>);
-
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesVisitor<T> {
-            type Value = Entries<T>;
-
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str("a mapping")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(key) = map.next_key::<At<String>>()? {
-                    let value = map.next_value::<T>()?;
-                    entries.push((key, value));
-                }
-                Ok(Entries(entries))
-            }
-        }
-
-        deserializer.deserialize_any(EntriesVisitor(std::marker::PhantomData))
     }
 }
 

@@ -5,7 +5,7 @@
 //! alias expansion, so a hostile file is refused fast and in bounded memory.
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 /// A value with the 1-based line and column of its node: 8 bytes where the parser's own
 /// `Spanned` carries two full locations (96 bytes). A large file has a million of these, so the
@@ -201,4 +201,34 @@ pub fn key_path_at(text: &str, line: u64, column: u64) -> String {
         }
     }
     path
+}
+
+/// A YAML mapping kept as an ordered list of entries, each key with its position, so that
+/// validation can report duplicates that differ only in case with both line numbers.
+#[derive(Debug)]
+pub struct Entries<T>(pub Vec<(At<String>, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesVisitor<T> {
+            type Value = Entries<T>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(key) = map.next_key::<At<String>>()? {
+                    let value = map.next_value::<T>()?;
+                    entries.push((key, value));
+                }
+                Ok(Entries(entries))
+            }
+        }
+
+        deserializer.deserialize_any(EntriesVisitor(std::marker::PhantomData))
+    }
 }

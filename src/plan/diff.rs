@@ -8,6 +8,7 @@ use super::invitations::diff_invitations;
 use super::metadata::{declared_metadata, metadata_patch};
 use super::organizations::target_resources;
 use super::resolve::{ResolveInput, resolve_each};
+use super::roles::admins_after;
 use super::{
     Action, Change, Declared, Live, Metadata, Observed, ObservedInvitation, OrganizationPlan,
     Phase, Plan, Resource, Target,
@@ -217,26 +218,6 @@ pub fn withhold_removals(organization: &mut OrganizationPlan, live: &[Observed])
         .retain(|change| change.phase() == Phase::Grants || change.action.is_invitation());
     organization.withheld = Some(before - organization.changes.len());
     organization.admins_after = admins_after(live, &organization.changes);
-}
-
-/// The number of `org:admin` members once every change has run.
-pub fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
-    let mut roles: HashMap<&str, &str> = live
-        .iter()
-        .map(|m| (&*m.user_id, m.role.as_str()))
-        .collect();
-    for change in changes {
-        match change.action {
-            Action::Create | Action::UpdateRole => {
-                roles.insert(&change.user_id, change.role.as_deref().unwrap_or_default());
-            }
-            Action::Delete => {
-                roles.remove(change.user_id.as_str());
-            }
-            Action::UpdateMetadata | Action::Invite | Action::RevokeInvitation => {}
-        }
-    }
-    roles.values().filter(|role| **role == Role::ADMIN).count()
 }
 
 /// The changes that take one member from `current` (`None`: not a member) to `declared`.

@@ -5,7 +5,6 @@
 //! limits; `render` prints the plan as text or JSON.
 
 pub mod authorization;
-mod authorization_prune;
 mod diff;
 pub(crate) mod found;
 mod guard;
@@ -34,7 +33,7 @@ pub use crate::desired::{Invitations, Metadata};
 use crate::desired::{MetadataMode, Role};
 
 pub use diff::diff;
-pub(crate) use diff::{admins_after, compute, converge};
+pub(crate) use diff::{compute, converge};
 pub(crate) use guard::refusals;
 pub use guard::{Limit, MaxDeletes, MaxDeletesError, Refusal};
 pub(crate) use invitations::invitation_in_sync;

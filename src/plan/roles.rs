@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Action, Observed, Plan, Rejected, admins_after};
+use super::{Action, Change, Observed, Plan, Rejected, Role};
 
 /// Moves every create, role change and invitation whose role is not in its organization's `allowed`
 /// roles from the plan to `plan.rejected`. Organizations absent from `allowed` are not
@@ -65,6 +65,26 @@ pub fn reject_disallowed_roles(
         }
         plan.rejected.extend(rejected);
     }
+}
+
+/// The number of `org:admin` members once every change has run.
+pub fn admins_after(live: &[Observed], changes: &[Change]) -> usize {
+    let mut roles: HashMap<&str, &str> = live
+        .iter()
+        .map(|m| (&*m.user_id, m.role.as_str()))
+        .collect();
+    for change in changes {
+        match change.action {
+            Action::Create | Action::UpdateRole => {
+                roles.insert(&change.user_id, change.role.as_deref().unwrap_or_default());
+            }
+            Action::Delete => {
+                roles.remove(change.user_id.as_str());
+            }
+            Action::UpdateMetadata | Action::Invite | Action::RevokeInvitation => {}
+        }
+    }
+    roles.values().filter(|role| **role == Role::ADMIN).count()
 }
 
 #[cfg(test)]

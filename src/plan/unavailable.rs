@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::diff::admins_after;
+use super::roles::admins_after;
 use super::{Action, Change, Observed, OrganizationPlan, Role};
 
 /// What resolution knows of an organization that uses unavailable directory groups.

@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::objects::{ImageUrl, page_of};
+use super::objects::ImageUrl;
 use super::organizations::fields;
+use super::query::page_of;
 use super::query::{all, one, paging, pairs};
 use super::shared::{Shared, error};
 use super::state::{SimDomain, SimState, now_ms};

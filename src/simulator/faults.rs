@@ -7,10 +7,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use rand::Rng;
-
 use super::SimState;
-use super::shared::SimOptions;
 
 /// A change to the instance made by a fault, as if another client raced membersync.
 #[derive(Clone)]
@@ -108,24 +105,6 @@ impl Fault {
                 .path_contains
                 .as_deref()
                 .is_none_or(|part| path.contains(part))
-    }
-}
-
-/// A fault at random, at the rates of `--fail-after-rate` and `--drop-rate` (a bad minute at
-/// Clerk): a 500 after the request took effect, or a dropped connection after it did.
-pub(super) fn random_fault(options: &SimOptions) -> Option<FaultKind> {
-    let after = options.fail_after_rate.clamp(0.0, 1.0);
-    let dropped = options.drop_rate.clamp(0.0, 1.0);
-    if after + dropped <= 0.0 {
-        return None;
-    }
-    let roll: f64 = rand::rng().random();
-    if roll < after {
-        Some(FaultKind::After { status: 500 })
-    } else if roll < after + dropped {
-        Some(FaultKind::Drop { applied: true })
-    } else {
-        None
     }
 }
 

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::objects::{PageOut, invitation_out, page_of};
+use super::objects::invitation_out;
+use super::query::{PageOut, page_of};
 use super::query::{all, one, paging, pairs};
 use super::routes::check_role;
 use super::shared::{Inner, Shared, error};

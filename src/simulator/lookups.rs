@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::filters::{Order, PeopleFilter};
-use super::objects::{organization_out, page_of, role_out, user_out};
+use super::objects::{organization_out, role_out, user_out};
+use super::query::page_of;
 use super::query::{all, one, paging, pairs};
 use super::shared::{Shared, error};
 use super::state::{SimOrganization, SimState, SimUser};

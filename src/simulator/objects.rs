@@ -278,31 +278,6 @@ pub(super) fn membership_out<'a>(
     }
 }
 
-/// `{"data": [...], "total_count": N}`, Clerk's page.
-#[derive(Serialize)]
-pub(super) struct PageOut<T: Serialize> {
-    pub(super) data: Vec<T>,
-    pub(super) total_count: usize,
-}
-
-/// The page of `limit` items after `offset` of everything a listing keeps, each written by
-/// `out`, with the count of them all.
-pub(super) fn page_of<I, T: Serialize>(
-    items: Vec<I>,
-    limit: usize,
-    offset: usize,
-    out: impl FnMut(I) -> T,
-) -> axum::response::Response {
-    let total_count = items.len();
-    let data = items
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(out)
-        .collect();
-    axum::response::IntoResponse::into_response(axum::Json(PageOut { data, total_count }))
-}
-
 /// `EmailAddress`, verified by an administrator (how the Backend API creates them).
 #[derive(Serialize)]
 struct EmailAddressOut<'a> {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::objects::page_of;
+use super::query::page_of;
 use super::query::{one, paging, pairs};
 use super::shared::{Shared, error};
 use super::state::{SimPermission, SimState, now_ms};

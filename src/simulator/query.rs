@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use serde::Serialize;
 
 use super::shared::error;
 
@@ -62,4 +63,29 @@ pub(super) fn unknown_order(order_by: &str) -> Response {
         "form_param_value_invalid",
         &format!("order_by cannot be `{order_by}`."),
     )
+}
+
+/// `{"data": [...], "total_count": N}`, Clerk's page.
+#[derive(Serialize)]
+pub(super) struct PageOut<T: Serialize> {
+    pub(super) data: Vec<T>,
+    pub(super) total_count: usize,
+}
+
+/// The page of `limit` items after `offset` of everything a listing keeps, each written by
+/// `out`, with the count of them all.
+pub(super) fn page_of<I, T: Serialize>(
+    items: Vec<I>,
+    limit: usize,
+    offset: usize,
+    out: impl FnMut(I) -> T,
+) -> Response {
+    let total_count = items.len();
+    let data = items
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(out)
+        .collect();
+    axum::response::IntoResponse::into_response(axum::Json(PageOut { data, total_count }))
 }

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::objects::{RoleSetItemOut, page_of, role_set_item_out};
+use super::objects::{RoleSetItemOut, role_set_item_out};
 use super::permissions::valid_key;
+use super::query::page_of;
 use super::query::{one, paging, pairs};
 use super::shared::{Shared, error};
 use super::state::{SEEDED_AT, SimRoleSet, SimState, now_ms};

@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::filters::{Order, OrderKey, PeopleFilter};
 use super::merge::merge_patch;
-use super::objects::{PageOut, membership_out, page_of};
+use super::objects::membership_out;
+use super::query::{PageOut, page_of};
 use super::query::{all, paging, pairs};
 use super::shared::{Shared, error};
 use super::state::{SimMembership, SimOrganization, SimState, now_ms};

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
-use super::faults::{Fault, FaultKind, broken_body, random_fault};
+use super::faults::{Fault, FaultKind, broken_body};
 use super::limits::Limiter;
+use super::shared::random_fault;
 use super::shared::{InFlight, Inner, Shared, SimOptions, error};
 use super::state::{LoggedRequest, SimState};
 use crate::clerk::API_VERSION;

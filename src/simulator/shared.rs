@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rand::Rng as _;
 use serde_json::{Map, json};
 
 use super::faults::{Fault, FaultKind};
@@ -154,4 +155,22 @@ pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response {
         "clerk_trace_id": "sim-trace"
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// A fault at random, at the rates of `--fail-after-rate` and `--drop-rate` (a bad minute at
+/// Clerk): a 500 after the request took effect, or a dropped connection after it did.
+pub(super) fn random_fault(options: &SimOptions) -> Option<FaultKind> {
+    let after = options.fail_after_rate.clamp(0.0, 1.0);
+    let dropped = options.drop_rate.clamp(0.0, 1.0);
+    if after + dropped <= 0.0 {
+        return None;
+    }
+    let roll: f64 = rand::rng().random();
+    if roll < after {
+        Some(FaultKind::After { status: 500 })
+    } else if roll < after + dropped {
+        Some(FaultKind::Drop { applied: true })
+    } else {
+        None
+    }
 }
