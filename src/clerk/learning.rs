@@ -67,7 +67,7 @@ const CONFIRMING_CLIMB: Duration = Duration::from_secs(2);
 /// A 429 after less than [`REPEAT_WITHIN`] of sending at the pace the last 429 set: the pace
 /// is still too fast, and the count of the last second tells no more than that (a fixed
 /// window lets up to twice its limit through across its boundary). Slow to this fraction.
-const REPEAT_SLOWDOWN: f64 = 0.9;
+const REPEAT_SLOWDOWN: f64 = 0.85;
 const REPEAT_WITHIN: Duration = Duration::from_secs(2);
 /// Quiet time (no 429) before the pace probes above what the last 429 taught ...
 pub(super) const HOLD: Duration = Duration::from_secs(60);
