@@ -552,23 +552,54 @@ async fn check_roles(
         .map(|o| (o.id.clone(), o.clone()))
         .collect();
     let mut allowed = clerk::allowed_roles(client, &to_check, &known).await?;
-    if let Some((sets, created)) = authorization {
-        // The roles as this plan leaves them: a role set the file manages has its declared
-        // roles, and organizations without a role set also get the roles it creates.
-        for (id, roles) in allowed.iter_mut() {
-            match known.get(id).and_then(|o| o.role_set_key.as_ref()) {
-                Some(key) => {
-                    if let Some(after) = sets.get(key) {
-                        *roles = after.clone();
-                    }
+    let (sets, created) = authorization.unwrap_or_default();
+    // The roles as this plan leaves them: a role set the file manages has its declared
+    // roles, and organizations without a role set also get the roles it creates.
+    for (id, roles) in allowed.iter_mut() {
+        match known.get(id).and_then(|o| o.role_set_key.as_ref()) {
+            Some(key) => {
+                if let Some(after) = sets.get(key) {
+                    *roles = after.clone();
                 }
-                None => roles.extend(created.iter().cloned()),
             }
+            None => roles.extend(created.iter().cloned()),
         }
     }
+    moved_role_sets(client, plan, &sets, &mut allowed).await?;
     plan::reject_disallowed_roles(plan, &allowed, observed);
     for rejected in &plan.rejected {
         tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
+    }
+    Ok(())
+}
+
+/// An organization the plan moves to another role set (a change not refused) has its members'
+/// roles checked against that set as the plan leaves it: the file's, or else the instance's.
+async fn moved_role_sets(
+    client: &Client,
+    plan: &Plan,
+    sets: &HashMap<String, std::collections::HashSet<String>>,
+    allowed: &mut HashMap<String, std::collections::HashSet<String>>,
+) -> Result<(), ClerkError> {
+    for organization in &plan.organizations {
+        let Some(roles) = allowed.get_mut(&organization.organization_id) else {
+            continue;
+        };
+        let moved_to = organization
+            .resources
+            .iter()
+            .filter(|c| c.resource == plan::Resource::Organization && c.refused.is_none())
+            .find_map(|c| c.after_field("role_set_key").and_then(|key| key.as_str()));
+        let Some(key) = moved_to else {
+            continue;
+        };
+        *roles = match sets.get(key) {
+            Some(after) => after.clone(),
+            None => {
+                let set = client.get_role_set(key).await?;
+                set.roles.into_iter().map(|role| role.key).collect()
+            }
+        };
     }
     Ok(())
 }

@@ -532,3 +532,46 @@ async fn the_daemon_reconciles_an_organization_on_its_domain_and_update_events()
     no_organization_delete(&simulator);
     daemon.terminate();
 }
+
+#[tokio::test]
+async fn members_of_an_organization_moving_to_another_role_set_are_checked_against_the_new_set() {
+    let (simulator, dir, file) = setup(
+        "version: 1\norganizations:\n  alpha:\n    prune: false\n    role_set: role_set:big\n    members:\n      user_2: billing\n",
+    )
+    .await;
+    simulator.mutate(|s| {
+        for (key, roles) in [
+            ("role_set:small", &["org:admin", "org:member"][..]),
+            (
+                "role_set:big",
+                &["org:admin", "org:member", "org:billing"][..],
+            ),
+        ] {
+            s.role_sets.push(SimRoleSet {
+                key: key.into(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                ..Default::default()
+            });
+        }
+        s.organizations[0].role_set_key = Some("role_set:small".into());
+    });
+    let apply = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(
+        apply.status.code(),
+        Some(0),
+        "billing is in the set alpha moves to: {}\n{}",
+        stdout(&apply),
+        stderr(&apply)
+    );
+    assert_eq!(
+        alpha(&simulator).role_set_key.as_deref(),
+        Some("role_set:big")
+    );
+    let state = simulator.state();
+    let user_2 = state
+        .memberships
+        .iter()
+        .find(|m| m.organization_id == "org_alpha" && m.user_id == "user_2")
+        .unwrap();
+    assert_eq!(user_2.role, "org:billing");
+}
