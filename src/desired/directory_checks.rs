@@ -76,7 +76,7 @@ fn looks_like_a_secret(value: &str) -> bool {
             || (!value.contains('.')
                 && value.chars().any(|c| c.is_ascii_digit())
                 && value.chars().any(|c| c.is_ascii_alphabetic())));
-    value.starts_with('{')
+    value.starts_with("{")
         || value.contains("-----BEGIN")
         || value.contains("private_key")
         || value.contains('\n')

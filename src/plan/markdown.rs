@@ -76,6 +76,18 @@ fn document(
             organization_section(&mut out, plan, organization, changes, outcomes, private);
         }
     }
+    pending_section(&mut out, plan);
+    rejected_section(&mut out, plan);
+    missing_section(&mut out, plan);
+    if let Some(outcomes) = outcomes {
+        not_applied(&mut out, plan, outcomes, private);
+    }
+    let _ = writeln!(out, "<sub>{}</sub>", escape(&summary_line(plan)));
+    out
+}
+
+/// The people the plan waits for: no Clerk user has their email yet.
+fn pending_section(out: &mut String, plan: &Plan) {
     if !plan.pending.is_empty() {
         let _ = writeln!(out, "**Pending** (no Clerk user has this email yet):\n");
         for pending in &plan.pending {
@@ -87,6 +99,10 @@ fn document(
         }
         out.push('\n');
     }
+}
+
+/// What the plan leaves out, and why.
+fn rejected_section(out: &mut String, plan: &Plan) {
     if !plan.rejected.is_empty() || !plan.rejected_resources.is_empty() {
         let _ = writeln!(out, "**Rejected** (not sent):\n");
         for rejected in &plan.rejected_resources {
@@ -119,12 +135,6 @@ fn document(
         }
         out.push('\n');
     }
-    missing_section(&mut out, plan);
-    if let Some(outcomes) = outcomes {
-        not_applied(&mut out, plan, outcomes, private);
-    }
-    let _ = writeln!(out, "<sub>{}</sub>", escape(&summary_line(plan)));
-    out
 }
 
 /// `membersync plan: 2 to create, …` or `membersync apply: 5 applied, 1 failed, 0 skipped`.

@@ -29,8 +29,6 @@ fn table() -> Vec<Endpoint> {
     const MEMBERSHIPS: &str = "/v1/organizations/{org}/memberships";
     const MEMBERSHIP: &str = "/v1/organizations/{org}/memberships/{user}";
     const INVITATIONS: &str = "/v1/organizations/{org}/invitations";
-    const DOMAINS: &str = "/v1/organizations/{org}/domains";
-    const DOMAIN: &str = "/v1/organizations/{org}/domains/{domain}";
     vec![
         endpoint(
             M::GET,
@@ -89,6 +87,19 @@ fn table() -> Vec<Endpoint> {
             "/v1/organizations/{org}/invitations/{invitation}/revoke",
             post(invitations::revoke),
         ),
+    ]
+    .into_iter()
+    .chain(organizations())
+    .chain(authorization())
+    .collect()
+}
+
+/// Organizations written, and their domains.
+fn organizations() -> Vec<Endpoint> {
+    use Method as M;
+    const DOMAINS: &str = "/v1/organizations/{org}/domains";
+    const DOMAIN: &str = "/v1/organizations/{org}/domains/{domain}";
+    vec![
         endpoint(M::POST, "/v1/organizations", post(organizations::create)),
         endpoint(
             M::PATCH,
@@ -110,9 +121,6 @@ fn table() -> Vec<Endpoint> {
         endpoint(M::PATCH, DOMAIN, patch(domains::update)),
         endpoint(M::DELETE, DOMAIN, delete(domains::delete)),
     ]
-    .into_iter()
-    .chain(authorization())
-    .collect()
 }
 
 /// The permissions, roles and role sets written.
