@@ -248,10 +248,21 @@ async fn plan_with(
         users: &users,
         today: time::OffsetDateTime::now_utc().date(),
     };
+    // The role sets the organizations move to, as read (and as the file leaves them).
+    let moved_to = read.role_sets.clone();
     let mut planned = compute(&input, desired, read)?;
     planned.unavailable_groups = unavailable_groups;
     let sets = authorization.map(|(plan, states)| attach_authorization(&mut planned, plan, states));
-    check_roles(client, &mut planned.plan, &lookup, &planned.observed, sets).await?;
+    let observed = &planned.observed;
+    check_roles(
+        client,
+        &mut planned.plan,
+        &lookup,
+        observed,
+        sets,
+        &moved_to,
+    )
+    .await?;
     Ok(planned)
 }
 
@@ -527,6 +538,7 @@ async fn check_roles(
     lookup: &clerk::OrgLookup,
     observed: &HashMap<String, Vec<Observed>>,
     authorization: Option<RoleSetsAfter>,
+    moved_to: &HashMap<String, Vec<String>>,
 ) -> Result<(), ClerkError> {
     let to_check: Vec<String> = plan
         .organizations
@@ -565,7 +577,7 @@ async fn check_roles(
             None => roles.extend(created.iter().cloned()),
         }
     }
-    moved_role_sets(client, plan, &sets, &mut allowed).await?;
+    moved_role_sets(plan, moved_to, &mut allowed);
     plan::reject_disallowed_roles(plan, &allowed, observed);
     for rejected in &plan.rejected {
         tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
@@ -574,34 +586,26 @@ async fn check_roles(
 }
 
 /// An organization the plan moves to another role set (a change not refused) has its members'
-/// roles checked against that set as the plan leaves it: the file's, or else the instance's.
-async fn moved_role_sets(
-    client: &Client,
+/// roles checked against that set as the plan leaves it (`moved_to`: the sets the read of the
+/// organizations' own fields found, with the file's definitions over them).
+fn moved_role_sets(
     plan: &Plan,
-    sets: &HashMap<String, std::collections::HashSet<String>>,
+    moved_to: &HashMap<String, Vec<String>>,
     allowed: &mut HashMap<String, std::collections::HashSet<String>>,
-) -> Result<(), ClerkError> {
+) {
     for organization in &plan.organizations {
         let Some(roles) = allowed.get_mut(&organization.organization_id) else {
             continue;
         };
-        let moved_to = organization
+        let key = organization
             .resources
             .iter()
             .filter(|c| c.resource == plan::Resource::Organization && c.refused.is_none())
             .find_map(|c| c.after_field("role_set_key").and_then(|key| key.as_str()));
-        let Some(key) = moved_to else {
-            continue;
-        };
-        *roles = match sets.get(key) {
-            Some(after) => after.clone(),
-            None => {
-                let set = client.get_role_set(key).await?;
-                set.roles.into_iter().map(|role| role.key).collect()
-            }
-        };
+        if let Some(set) = key.and_then(|key| moved_to.get(key)) {
+            *roles = set.iter().cloned().collect();
+        }
     }
-    Ok(())
 }
 
 /// Reads the live memberships of these organizations (by ID), for checking a saved plan.
