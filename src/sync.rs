@@ -366,7 +366,22 @@ async fn plan_authorization(
     client: &Client,
     block: &desired::Authorization,
 ) -> Result<(AuthorizationPlan, ResourceStates), SyncError> {
-    let live = clerk::read_authorization(client).await?.into_live();
+    let mut live = clerk::read_authorization(client).await?.into_live();
+    // A role a set drops keeps the people invited with it too: read them only then.
+    let drops = block.role_sets.iter().flatten().any(|set| {
+        live.role_sets.iter().any(|l| {
+            l.key == set.key
+                && l.roles
+                    .iter()
+                    .any(|r| set.roles.iter().all(|d| d.key != *r))
+        })
+    });
+    if drops {
+        let mut invited = clerk::invited_by_role_set(client).await?;
+        for set in &mut live.role_sets {
+            set.invited = invited.remove(&set.key).unwrap_or_default();
+        }
+    }
     let planned =
         plan::authorization::plan_authorization(block, &live).map_err(SyncError::Invalid)?;
     Ok((planned, plan::authorization::authorization_states(&live)))

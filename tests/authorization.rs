@@ -395,3 +395,39 @@ async fn organizations_move_to_and_are_created_with_a_role_set_the_same_file_def
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(writes(&simulator), before, "{}", stdout(&again));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_only_a_pending_invitation_holds_leaving_a_set_is_refused_without_reassign() {
+    let mut state = state();
+    state
+        .invitations
+        .push(membersync::simulator::SimInvitation {
+            id: "orginv_billing".into(),
+            organization_id: "org_alpha".into(),
+            email_address: "newcomer@example.com".into(),
+            role: "org:billing".into(),
+            public_metadata: Default::default(),
+            private_metadata: Default::default(),
+            status: "pending".into(),
+            created_at: 1,
+            redirect_url: None,
+            expires_in_days: None,
+        });
+    let simulator = start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "m.yaml",
+        "version: 1\nauthorization:\n  role_sets:\n    role_set:standard:\n      name: Standard\n      roles: [org:admin, org:member]\n      default_role: org:member\n      creator_role: org:admin\norganizations: {}\n",
+    );
+    let output = membersync(&simulator, dir.path(), &["apply", "-f", &file]).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        text.contains(
+            "role_set:standard drops org:billing, which 0 member(s) and 1 pending invitation(s) hold"
+        ),
+        "{text}"
+    );
+    assert_eq!(writes(&simulator), 0);
+}

@@ -2,6 +2,8 @@
 //! endpoint, and the read of all three (docs/authorization.md: "Roles and permissions as code"). Only a file
 //! with `authorization` reads or writes them.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -96,6 +98,36 @@ pub async fn read_authorization(client: &Client) -> Result<Authorization, ClerkE
         roles,
         role_sets,
     })
+}
+
+/// The pending invitations of the organizations of each role set, by role (role set key →
+/// role → count): people a role keeps, as its members do, when it leaves a set. Reads every
+/// organization and every pending invitation of the instance.
+pub(crate) async fn invited_by_role_set(
+    client: &Client,
+) -> Result<HashMap<String, HashMap<String, u64>>, ClerkError> {
+    let (organizations, invitations) = futures::try_join!(
+        super::list_every_organization(client),
+        every(|offset| client.list_instance_invitations(offset, PAGE_LIMIT)),
+    )?;
+    let set_of: HashMap<String, String> = organizations
+        .into_iter()
+        .filter_map(|o| Some((o.id, o.role_set_key?)))
+        .collect();
+    let mut invited: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    for invitation in invitations {
+        let organization = invitation
+            .organization_id
+            .or_else(|| invitation.public_organization_data.map(|o| o.id));
+        if let Some(set) = organization.and_then(|id| set_of.get(&id)) {
+            *invited
+                .entry(set.clone())
+                .or_default()
+                .entry(invitation.role)
+                .or_default() += 1;
+        }
+    }
+    Ok(invited)
 }
 
 /// Every item of a listing, following `offset` until `total_count`.
@@ -375,6 +407,7 @@ impl Authorization {
 fn live_role_set(set: RoleSetDetails) -> LiveRoleSet {
     LiveRoleSet {
         initial: set.is_initial(),
+        invited: HashMap::new(),
         holders: set
             .roles
             .iter()

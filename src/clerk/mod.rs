@@ -31,6 +31,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub(crate) use authorization::invited_by_role_set;
 pub use authorization::{
     Authorization, Permission, Role, RoleSetDetails, RoleSetRole, read_authorization,
 };

@@ -43,6 +43,8 @@ pub struct LiveRoleSet {
     pub creator_role: Option<String>,
     pub initial: bool,
     pub holders: HashMap<String, u64>,
+    /// Pending invitations with each role in the organizations of this set.
+    pub invited: HashMap<String, u64>,
 }
 
 /// The instance's permissions, roles and role sets.
@@ -228,19 +230,24 @@ fn role_set_changes(set: &DesiredRoleSet, found: Option<&LiveRoleSet>) -> Vec<Re
 fn removal(set: &DesiredRoleSet, live: &LiveRoleSet, role: &str) -> ResourceChange {
     let target = set.reassign.iter().find(|(from, _)| from == role);
     let holders = live.holders.get(role).copied().unwrap_or(0);
+    let invited = live.invited.get(role).copied().unwrap_or(0);
     let mut change = ResourceChange::new(Resource::RoleSet, ResourceAction::RemoveRole, &set.key);
     change.before = Some(Map::from_iter([("role".to_owned(), json!(role))]));
     match target {
         Some((_, to)) => {
             change.after = Some(Map::from_iter([("reassign".to_owned(), json!(to))]));
         }
-        None if holders == 0 => {
+        None if holders == 0 && invited == 0 => {
             let to = &set.default_role;
             change.after = Some(Map::from_iter([("reassign".to_owned(), json!(to))]));
         }
         None => {
+            let who = match invited {
+                0 => format!("{holders} member(s)"),
+                _ => format!("{holders} member(s) and {invited} pending invitation(s)"),
+            };
             change.refused = Some(format!(
-                "the role set {} drops {role}, which {holders} member(s) hold, and its `reassign` names no role for them (add `reassign: {{{role}: <a role of the set>}}` at {})",
+                "the role set {} drops {role}, which {who} hold, and its `reassign` names no role for them (add `reassign: {{{role}: <a role of the set>}}` at {})",
                 set.key, set.origin
             ));
         }
