@@ -3,6 +3,7 @@
 //! ([`sync()`](crate::sync::sync)). The commands print around these steps; tests call `sync`
 //! directly.
 
+mod authorization;
 mod organizations;
 
 use std::collections::HashMap;
@@ -10,7 +11,6 @@ use std::collections::HashMap;
 use crate::apply::{OnDone, Report, execute};
 use crate::clerk::{self, ClerkError, Client};
 use crate::desired::{self, DesiredState, Managed, OrgRef, Selection, SourceFile};
-use crate::plan::authorization::AuthorizationPlan;
 use crate::plan::found::Found;
 use crate::plan::saved::{ResourceStates, resource_refs};
 use crate::plan::{
@@ -197,7 +197,7 @@ async fn plan_with(
     let reuse = own.is_some();
     let (people, empty_allowed) = (read_directories(&desired, reuse), desired.empty_allowed());
     let authorization = match (desired.authorization.take(), own) {
-        (Some(block), None) => Some(plan_authorization(client, &block).await?),
+        (Some(block), None) => Some(authorization::plan_authorization(client, &block).await?),
         _ => None,
     };
     let (mut lookup, added) = look_up_organizations(client, &mut desired, selected).await?;
@@ -211,13 +211,7 @@ async fn plan_with(
         .iter()
         .map(|o| o.key.clone())
         .collect();
-    let found: HashMap<&OrgRef, Found<'_>> = references
-        .iter()
-        .filter_map(|reference| {
-            let organization = lookup.found.get(reference)?;
-            Some((reference, found(organization)))
-        })
-        .collect();
+    let found = found_all(&references, &lookup);
     let managed = plan::found::managed(&references, &found, added);
     let (mut live, missing_ids) = read_live(client, &managed, own).await?;
     crate::telemetry::log_memory("memory after reading live state");
@@ -252,7 +246,8 @@ async fn plan_with(
     let moved_to = read.role_sets.clone();
     let mut planned = compute(&input, desired, read)?;
     planned.unavailable_groups = unavailable_groups;
-    let sets = authorization.map(|(plan, states)| attach_authorization(&mut planned, plan, states));
+    let sets = authorization
+        .map(|(plan, states)| authorization::attach_authorization(&mut planned, plan, states));
     let observed = &planned.observed;
     check_roles(
         client,
@@ -360,61 +355,15 @@ fn expand_groups(
     Ok(unavailable)
 }
 
-/// Reads the instance's permissions, roles and role sets and plans `block` against them;
-/// also the digests of their states (for saved plans).
-async fn plan_authorization(
-    client: &Client,
-    block: &desired::Authorization,
-) -> Result<(AuthorizationPlan, ResourceStates), SyncError> {
-    let mut live = clerk::read_authorization(client).await?.into_live();
-    // A role a set drops keeps the people invited with it too: read them only then.
-    let drops = block.role_sets.iter().flatten().any(|set| {
-        live.role_sets.iter().any(|l| {
-            l.key == set.key
-                && l.roles
-                    .iter()
-                    .any(|r| set.roles.iter().all(|d| d.key != *r))
-        })
-    });
-    if drops {
-        let mut invited = clerk::invited_by_role_set(client).await?;
-        for set in &mut live.role_sets {
-            set.invited = invited.remove(&set.key).unwrap_or_default();
-        }
-    }
-    let planned =
-        plan::authorization::plan_authorization(block, &live).map_err(SyncError::Invalid)?;
-    Ok((planned, plan::authorization::authorization_states(&live)))
-}
-
-/// Puts the authorization plan into the plan; the roles of each role set it leaves, and the
-/// roles it creates (what the member roles are checked against).
-fn attach_authorization(
-    planned: &mut Planned,
-    authorization: AuthorizationPlan,
-    states: ResourceStates,
-) -> (
-    HashMap<String, std::collections::HashSet<String>>,
-    Vec<String>,
-) {
-    let sets = (
-        authorization.role_sets.clone(),
-        authorization.created_roles.clone(),
-    );
-    let plan = &mut planned.plan;
-    plan.authorization = authorization.changes;
-    plan.rejected_resources = authorization.rejected;
-    plan.current_resources = authorization.deletable;
-    plan.managed = vec![
-        plan::Resource::Permission,
-        plan::Resource::Role,
-        plan::Resource::RoleSet,
-    ];
-    for rejected in &plan.rejected_resources {
-        tracing::warn!(resource = %rejected.resource, key = %rejected.key, reason = %rejected.reason, "left alone");
-    }
-    planned.resource_states = states;
-    sets
+/// What planning needs of each referenced organization Clerk returned.
+fn found_all<'a>(
+    references: &'a [OrgRef],
+    lookup: &'a clerk::OrgLookup,
+) -> HashMap<&'a OrgRef, Found<'a>> {
+    references
+        .iter()
+        .filter_map(|reference| Some((reference, found(lookup.found.get(reference)?))))
+        .collect()
 }
 
 /// What planning needs of an organization Clerk returned.
@@ -592,35 +541,12 @@ async fn check_roles(
             None => roles.extend(created.iter().cloned()),
         }
     }
-    moved_role_sets(plan, moved_to, &mut allowed);
+    authorization::moved_role_sets(plan, moved_to, &mut allowed);
     plan::reject_disallowed_roles(plan, &allowed, observed);
     for rejected in &plan.rejected {
         tracing::warn!(organization = %rejected.organization_id, user = %rejected.user_id, role = %rejected.role, "role not allowed; the change is left out");
     }
     Ok(())
-}
-
-/// An organization the plan moves to another role set (a change not refused) has its members'
-/// roles checked against that set as the plan leaves it (`moved_to`: the sets the read of the
-/// organizations' own fields found, with the file's definitions over them).
-fn moved_role_sets(
-    plan: &Plan,
-    moved_to: &HashMap<String, Vec<String>>,
-    allowed: &mut HashMap<String, std::collections::HashSet<String>>,
-) {
-    for organization in &plan.organizations {
-        let Some(roles) = allowed.get_mut(&organization.organization_id) else {
-            continue;
-        };
-        let key = organization
-            .resources
-            .iter()
-            .filter(|c| c.resource == plan::Resource::Organization && c.refused.is_none())
-            .find_map(|c| c.after_field("role_set_key").and_then(|key| key.as_str()));
-        if let Some(set) = key.and_then(|key| moved_to.get(key)) {
-            *roles = set.iter().cloned().collect();
-        }
-    }
 }
 
 /// Reads the live memberships of these organizations (by ID), for checking a saved plan.
