@@ -26,8 +26,7 @@ async fn told(model: RateLimitModel, told: f64, changes: usize) {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "m.yaml", &text);
     let rate = format!("{}/s", REAL * told);
-    let output = membersync(
-        &simulator,
+    let output = run(
         dir.path(),
         &[
             "apply",
@@ -37,6 +36,12 @@ async fn told(model: RateLimitModel, told: f64, changes: usize) {
             &rate,
             "--log-format",
             "json",
+        ],
+        &[
+            ("CLERK_API_URL", simulator.api_url().as_str()),
+            ("CLERK_SECRET_KEY", simulator.key()),
+            // What each 429 taught, printed below when the test fails.
+            ("RUST_LOG", "info,membersync::clerk::pacing=info"),
         ],
     )
     .await;
@@ -84,13 +89,15 @@ async fn told_two_and_a_half_times_a_sliding_windows_limit_the_run_learns_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn told_two_and_a_half_times_a_fixed_windows_limit_the_run_learns_it() {
     // A fixed window lets up to twice its limit through across its boundary: the run may
-    // need a few more 429s to learn it.
-    told(RateLimitModel::Fixed, 2.5, 300).await;
+    // need a few more 429s to learn it (each slows the pace by 15% at least).
+    told(RateLimitModel::Fixed, 2.5, 400).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn told_two_and_a_half_times_a_token_buckets_limit_the_run_learns_it() {
-    told(RateLimitModel::Bucket, 2.5, 200).await;
+    // A bucket's burst hides a small excess for seconds: the run goes on long enough for
+    // the 429 that ends it.
+    told(RateLimitModel::Bucket, 2.5, 400).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

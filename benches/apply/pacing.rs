@@ -3,7 +3,7 @@
 //! model). The simulator allows 40 requests a second; membersync is told 1×, 1.5×, 2.5× and
 //! 10× that, at 10 ms and 100 ms latency, and creates 1,600 memberships with 8 in flight.
 //! `PACING_CHANGES=N` changes the number of creates, `PACING_TOLD=2.5` and
-//! `PACING_LATENCY=100` run one row; `PACING_TIMELINE=1` prints what the
+//! `PACING_LATENCY=100` run one row; `PACING_TIMELINE=1` (or `=100`, per 100 ms) prints what the
 //! simulator accepted and refused in each half second, and what each 429 taught the pacer.
 
 use std::time::Duration;
@@ -124,7 +124,7 @@ async fn run(model: RateLimitModel, told: f64, latency: Duration, changes: usize
         &file,
         &[(
             "RUST_LOG",
-            "warn,membersync::commands::apply=info,membersync::clerk::pacing=info",
+            "warn,membersync::commands::execute=info,membersync::clerk::pacing=info",
         )],
     )
     .await;
@@ -166,17 +166,23 @@ fn lessons(stderr: &str) {
     }
 }
 
-/// Accepted and refused requests in each half second, as the simulator saw them.
+/// Accepted and refused requests in each half second (`PACING_TIMELINE=100`: each 100 ms), as
+/// the simulator saw them.
 fn timeline(requests: &[membersync::simulator::LoggedRequest]) {
+    let bin_ms: u128 = std::env::var("PACING_TIMELINE")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|ms| *ms >= 10)
+        .unwrap_or(500);
     let bins = requests
         .iter()
-        .map(|r| (r.at.as_millis() / 500) as usize)
+        .map(|r| (r.at.as_millis() / bin_ms) as usize)
         .max()
         .unwrap_or_default()
         + 1;
     let mut counts = vec![(0, 0); bins];
     for request in requests {
-        let bin = &mut counts[(request.at.as_millis() / 500) as usize];
+        let bin = &mut counts[(request.at.as_millis() / bin_ms) as usize];
         if request.status == 429 {
             bin.1 += 1;
         } else {
@@ -193,5 +199,5 @@ fn timeline(requests: &[membersync::simulator::LoggedRequest]) {
             }
         })
         .collect();
-    println!("    per 0.5 s: {}", line.join(" "));
+    println!("    per {bin_ms} ms: {}", line.join(" "));
 }

@@ -10,19 +10,24 @@
 //!   for, is what one of its windows allows; so is what it accepted over the 10 s window that
 //!   ends with the pause. The pace is the smaller, with no margin: both are rates it already
 //!   granted.
-//! - **Otherwise**: the answers of the last second are what it allows (exact for a one-second
-//!   sliding window, at most the burst over for a bucket); the pace is set a little under
-//!   that. When the run had been sending for less than a second, that second held a pause or
-//!   the run's start, so the count may be far under the real rate (a bucket with a small burst
-//!   answers `429` a few requests in): the pace then climbs fast (doubling each second) until
-//!   the next `429`. If that one comes within 2 s of passing the first estimate, with at most
-//!   twice as much counted (half again as much once the climb has sent for a full second),
-//!   the first estimate was right (a window's own burst is all the climb found); otherwise
-//!   the new count, over a second of sending, is the estimate.
-//! - Every `429` slows the pace by 5% at least. One soon (under 2 s) after the pause of the
-//!   one that set the pace means the pace is still too fast, and its count says no more (a
-//!   fixed window lets up to twice its limit through across its boundary): the pace slows by
-//!   15% at least.
+//! - **Otherwise**: the answers to the requests let go in the second before the refused one
+//!   are what it allows (counted by when they were let go, so that latency does not stretch
+//!   the second; exact for a one-second sliding window, at most the burst over for a bucket);
+//!   the pace is set a little under that. When the run had been sending for less than a
+//!   second, that second held a pause or the run's start, so the count may be far under the
+//!   real rate (a bucket with a small burst answers `429` a few requests in): the pace then
+//!   climbs fast (doubling each second) until the next `429`. If that one comes within 2 s of
+//!   passing the first estimate, with at most twice as much counted (half again as much once
+//!   the climb has sent for a full second), the first estimate was right (a window's own burst
+//!   is all the climb found). Otherwise the climb found more, and its count, per second of
+//!   sending since the pause, is what the limiter accepted at least (the pace was still
+//!   rising through that second): the pace is set to it, with no margin.
+//! - Every `429` slows the pace. One after the pace held for 4 s, with nearly all of it
+//!   accepted, means the pace was only a little too fast (a bucket's burst hides a small
+//!   excess for seconds): the pace slows by 3%. Any other slows it by 5% at least. One soon
+//!   (under 2 s) after the pause of the one that set the pace means the pace is still too
+//!   fast, and its count says no more (a fixed window lets up to twice its limit through
+//!   across its boundary): the pace slows by 15% at least.
 //!
 //! `429`s for requests sent before the last pause ended belong to the same storm and teach
 //! nothing. After a minute without a `429` the pace probes upward gently, faster as it moves
@@ -38,8 +43,12 @@ use tokio::time::Instant;
 pub(super) const FLOOR: f64 = 1.0 / 16.0;
 /// After a 429 measured over the last second, the pace is set this far under it.
 pub(super) const MARGIN: f64 = 0.97;
-/// A 429 always slows the pace by at least this much.
+/// A 429 always slows the pace by at least this much ...
 const LEAST_SLOWDOWN: f64 = 0.95;
+/// ... but by this much only when the pace had held for [`STEADY`] before it, and nearly all
+/// of it was accepted.
+const STEADY_SLOWDOWN: f64 = 0.97;
+const STEADY: Duration = Duration::from_secs(4);
 /// The window of the last answers a one-second limiter counts.
 const SECOND: Duration = Duration::from_secs(1);
 /// The window Clerk documents for its limits: what a long `Retry-After` is measured against.
@@ -64,6 +73,9 @@ const CONFIRMED_WITHIN: f64 = 2.0;
 /// suggested), not a window's overshoot.
 const CONFIRMED_WITHIN_A_SECOND: f64 = 1.5;
 const CONFIRMING_CLIMB: Duration = Duration::from_secs(2);
+/// A climb that found more, within a second of the pause, counted over its stretch of
+/// sending, but at least over this long.
+const SHORTEST_COUNT: Duration = Duration::from_millis(750);
 /// A 429 after less than [`REPEAT_WITHIN`] of sending at the pace the last 429 set: the pace
 /// is still too fast, and the count of the last second tells no more than that (a fixed
 /// window lets up to twice its limit through across its boundary). Slow to this fraction.
@@ -80,6 +92,8 @@ pub(super) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// ... by this fraction of what the last 429 taught, plus a tenth of how far it already is
 /// above it.
 pub(super) const PROBE_STEP: f64 = 0.01;
+/// Requests let go this close after a refused one may have reached Clerk before it.
+const SAME_MOMENT: Duration = Duration::from_millis(10);
 /// Answers older than this are forgotten.
 const MEMORY: Duration = Duration::from_secs(12);
 
@@ -108,8 +122,9 @@ struct Stretch {
 /// count too, and the lesson is drawn again; it is final when the pause ends.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
-    /// When the 429 came.
+    /// When the 429 came, and when its request was let go.
     at: Instant,
+    sent: Instant,
     pause: Duration,
     /// The pace it met.
     pace: f64,
@@ -292,6 +307,7 @@ impl Learning {
         }
         self.pending = Some(Pending {
             at: now,
+            sent,
             pause,
             pace: self.rate,
             stretch,
@@ -314,36 +330,13 @@ impl Learning {
         let Some(pending) = self.pending else {
             return;
         };
-        let sending = pending.at.saturating_duration_since(pending.stretch.start);
         let (estimate, rate, climbing) = if pending.pause > SECOND {
             let estimate = self.long_window_rate(pending);
-            (estimate, estimate, false)
+            (estimate, estimate.min(pending.pace * LEAST_SLOWDOWN), false)
         } else {
-            let counted = self.count_since(pending.at.checked_sub(SECOND), pending.at) as f64;
-            let estimate = match pending.climb {
-                // The climb found no more than the limiter's own burst over the estimate it
-                // started from: that estimate was right.
-                Some((from, passed))
-                    if passed.is_none_or(|at| {
-                        pending.at.saturating_duration_since(at) < CONFIRMING_CLIMB
-                    }) && counted <= from * confirmed_within(sending) =>
-                {
-                    counted.min(from)
-                }
-                _ => counted,
-            };
-            let mut rate = estimate * MARGIN;
-            if pending.set_by_429 && sending < REPEAT_WITHIN {
-                rate = rate.min(pending.pace * REPEAT_SLOWDOWN);
-            }
-            let climbing =
-                sending < SECOND && rate < pending.pace * CLIMB_BELOW && pending.climb.is_none();
-            (estimate, rate, climbing)
+            self.one_second_lesson(pending)
         };
-        self.set_rate(
-            rate.min(pending.pace * LEAST_SLOWDOWN),
-            pending.at + pending.pause,
-        );
+        self.set_rate(rate, pending.at + pending.pause);
         self.climb_to = climbing.then_some(pending.pace * CLIMB_TO);
         self.climb = climbing.then_some((estimate, None));
         self.set_by_429 = true;
@@ -362,6 +355,54 @@ impl Learning {
         });
     }
 
+    /// For a limiter that counts over a second: what it accepted in the second before the
+    /// 429, the pace, and whether to climb from it.
+    fn one_second_lesson(&self, pending: Pending) -> (f64, f64, bool) {
+        let sending = pending.at.saturating_duration_since(pending.stretch.start);
+        let counted = self.sent_in_the_second_before(pending.sent) as f64;
+        let (estimate, margin) = match pending.climb {
+            // The climb found no more than the limiter's own burst over the estimate it
+            // started from: that estimate was right.
+            Some((from, passed))
+                if passed.is_none_or(|at| {
+                    pending.at.saturating_duration_since(at) < CONFIRMING_CLIMB
+                }) && counted <= from * confirmed_within(sending) =>
+            {
+                (counted.min(from), MARGIN)
+            }
+            // It found more: the pace was still rising through the second counted, so the
+            // count is what the limiter accepted at least, per second of sending (the climb
+            // may have met its 429 within a second of the pause). Over twice the first
+            // estimate, it cannot be a window's overshoot of it either (a fixed window's
+            // first 429 counts its limit at least, and lets through twice that at most), and
+            // the pace is set to it with no margin.
+            Some((from, _)) => {
+                let estimate = counted / per_second_of(sending);
+                let margin = if estimate > from * CONFIRMED_WITHIN {
+                    1.0
+                } else {
+                    MARGIN
+                };
+                (estimate, margin)
+            }
+            None => (counted, MARGIN),
+        };
+        let mut rate = estimate * margin;
+        if pending.set_by_429 && sending < REPEAT_WITHIN {
+            rate = rate.min(pending.pace * REPEAT_SLOWDOWN);
+        }
+        let climbing =
+            sending < SECOND && rate < pending.pace * CLIMB_BELOW && pending.climb.is_none();
+        let rate = if sending >= STEADY && counted >= pending.pace * CLIMB_BELOW {
+            // The pace held for seconds and the limiter let it all through until the 429: it
+            // was only a little too fast (a bucket's burst hides a small excess for seconds).
+            pending.pace * STEADY_SLOWDOWN
+        } else {
+            rate.min(pending.pace * LEAST_SLOWDOWN)
+        };
+        (estimate, rate, climbing)
+    }
+
     /// For a limiter with a long memory: the smaller of what it accepted over the stretch and
     /// the pause it asks for, and of what it accepted over the 10 s window that ends with the
     /// pause (`Retry-After` is rounded up: a second of slack).
@@ -376,6 +417,20 @@ impl Learning {
         cycle.min(window)
     }
 
+    /// Answers to requests let go in the second before `sent` (the 429's own request), by
+    /// when they were let go: the second the limiter counted, whatever the latency (counted by
+    /// when the answers came, a second of answers holds a second and a round trip of sending).
+    /// Requests let go within [`SAME_MOMENT`] after it count too: they may have reached Clerk
+    /// first.
+    fn sent_in_the_second_before(&self, sent: Instant) -> usize {
+        let start = sent.checked_sub(SECOND);
+        let end = sent + SAME_MOMENT;
+        self.answers
+            .iter()
+            .filter(|(_, let_go)| *let_go <= end && start.is_none_or(|start| *let_go > start))
+            .count()
+    }
+
     /// Answers since `start` (all remembered ones if `None`) to requests let go before
     /// `before`.
     fn count_since(&self, start: Option<Instant>, before: Instant) -> usize {
@@ -386,6 +441,13 @@ impl Learning {
             .filter(|(_, sent)| *sent < before)
             .count()
     }
+}
+
+/// The seconds a count over the last second of a stretch of `sending` covers: all of it, or
+/// the stretch if shorter (at least [`SHORTEST_COUNT`], where a limiter's burst weighs too
+/// much).
+fn per_second_of(sending: Duration) -> f64 {
+    sending.clamp(SHORTEST_COUNT, SECOND).as_secs_f64()
 }
 
 /// How much more than the estimate a climb started from may be counted at its 429 and still
@@ -554,6 +616,65 @@ mod tests {
         let lesson = throttle(&mut learning, later, later - ms(10), SECOND);
         assert_eq!(lesson.accepted_per_second, 45.0);
         assert!(!lesson.climbing);
+        // Within twice the first estimate, it might still be a window's overshoot: the pace
+        // is set under it by the margin.
+        assert!((learning.rate() - 45.0 * MARGIN).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_climb_that_finds_more_within_a_second_of_the_pause_counts_per_second_of_sending() {
+        // A bucket of 5 refilled at 40/s, told 400/s: 7 answered before the first 429, a
+        // climb, and a 429 0.9 s after the pause with 36 sent since.
+        let start = Instant::now();
+        let mut learning = Learning::new(400.0, start);
+        let now = answer(&mut learning, start, ms(20), 7);
+        assert!(throttle(&mut learning, now, now - ms(10), SECOND).climbing);
+        let resumed = now + SECOND;
+        let later = answer(&mut learning, resumed, ms(900), 36);
+        let lesson = throttle(&mut learning, later, later - ms(5), SECOND);
+        // Sending started with the first request after the pause, 885 ms before the 429.
+        assert!((lesson.accepted_per_second - 36.0 / 0.885).abs() < 1e-9);
+        // Far over twice the first estimate: no window's overshoot, and the pace was rising
+        // through that second, so no margin under it.
+        assert_eq!(learning.rate(), lesson.accepted_per_second);
+    }
+
+    #[test]
+    fn the_second_counted_is_the_second_of_sending_whatever_the_latency() {
+        // 40 a second for two seconds, each answered 100 ms after it was let go: the second
+        // of answers before the 429 holds 44 answers, but only 40 requests let go in a second.
+        let start = Instant::now();
+        let mut learning = Learning::new(100.0, start);
+        // Those let go after the refused one (more than a moment after) are not counted.
+        let sent = start + ms(2_010);
+        for n in 1..=84 {
+            let let_go = start + ms(25 * n);
+            learning.granted(let_go);
+            learning.accepted(let_go + ms(100), let_go);
+        }
+        let lesson = throttle(&mut learning, sent + ms(100), sent, SECOND);
+        assert_eq!(lesson.accepted_per_second, 40.0);
+    }
+
+    #[test]
+    fn a_429_after_seconds_at_a_steady_pace_slows_it_by_a_little() {
+        // Paced at 41/s for 6 s after a lesson, all of it accepted: a bucket's burst hid the
+        // excess until it ran out. The pace slows by 3%, not to the count's margin.
+        let start = Instant::now();
+        let mut learning = Learning::new(100.0, start);
+        let now = answer(&mut learning, start, ms(2_000), 84);
+        throttle(&mut learning, now, now - ms(10), SECOND);
+        let pace = learning.rate();
+        assert!((pace - 42.0 * MARGIN).abs() < 1e-9);
+        let resumed = now + SECOND;
+        let later = answer(&mut learning, resumed, ms(6_000), 244);
+        throttle(&mut learning, later, later - ms(10), SECOND);
+        assert!((learning.rate() - pace * STEADY_SLOWDOWN).abs() < 1e-9);
+        // Far fewer accepted than the pace (the limit fell): the count rules.
+        let resumed = later + SECOND;
+        let last = answer(&mut learning, resumed, ms(6_000), 120);
+        throttle(&mut learning, last, last - ms(10), SECOND);
+        assert!((learning.rate() - 20.0 * MARGIN).abs() < 1e-9);
     }
 
     #[test]
@@ -587,8 +708,7 @@ mod tests {
         assert!(learning.accepted(now + ms(3), sent - ms(2)));
         assert_eq!(learning.lesson().unwrap().accepted_per_second, 40.0);
         assert!((learning.rate() - 40.0 * MARGIN).abs() < 1e-9);
-        // So is one let go after the 429's own request, but before the 429 came: Clerk may
-        // have counted it first.
+        // So is one let go just after the 429's own request: it may have reached Clerk first.
         assert!(learning.accepted(now + ms(4), sent + ms(1)));
         assert_eq!(learning.lesson().unwrap().accepted_per_second, 41.0);
         // The pause ends: the lesson is final, once.
