@@ -126,8 +126,9 @@ struct Pending {
     at: Instant,
     sent: Instant,
     pause: Duration,
-    /// The pace it met.
+    /// The pace it met, and how long that pace had held.
     pace: f64,
+    held: Duration,
     /// The stretch of sending it ended.
     stretch: Stretch,
     /// The climb it ended, if any, and whether the pace was the one the 429 before set.
@@ -310,6 +311,7 @@ impl Learning {
             sent,
             pause,
             pace: self.rate,
+            held: now.saturating_duration_since(self.changed),
             stretch,
             climb: self.climb,
             set_by_429: self.set_by_429,
@@ -393,7 +395,7 @@ impl Learning {
         }
         let climbing =
             sending < SECOND && rate < pending.pace * CLIMB_BELOW && pending.climb.is_none();
-        let rate = if sending >= STEADY && counted >= pending.pace * CLIMB_BELOW {
+        let rate = if pending.held >= STEADY && counted >= pending.pace * CLIMB_BELOW {
             // The pace held for seconds and the limiter let it all through until the 429: it
             // was only a little too fast (a bucket's burst hides a small excess for seconds).
             pending.pace * STEADY_SLOWDOWN
