@@ -49,6 +49,8 @@ const LEAST_SLOWDOWN: f64 = 0.95;
 /// of it was accepted.
 const STEADY_SLOWDOWN: f64 = 0.97;
 const STEADY: Duration = Duration::from_secs(4);
+/// "Nearly all of it": this fraction of the pace counted in the second before the 429.
+const NEARLY_ALL: f64 = 0.9;
 /// The window of the last answers a one-second limiter counts.
 const SECOND: Duration = Duration::from_secs(1);
 /// The window Clerk documents for its limits: what a long `Retry-After` is measured against.
@@ -395,7 +397,7 @@ impl Learning {
         }
         let climbing =
             sending < SECOND && rate < pending.pace * CLIMB_BELOW && pending.climb.is_none();
-        let rate = if pending.held >= STEADY && counted >= pending.pace * CLIMB_BELOW {
+        let rate = if pending.held >= STEADY && counted >= pending.pace * NEARLY_ALL {
             // The pace held for seconds and the limiter let it all through until the 429: it
             // was only a little too fast (a bucket's burst hides a small excess for seconds).
             pending.pace * STEADY_SLOWDOWN
